@@ -1,0 +1,76 @@
+/**
+ * Builds every AWS SDK client once, from one shared configuration. Resource
+ * modules receive the client they need; nothing else constructs clients.
+ * The SDK itself honours AWS_ENDPOINT_URL, which is how tests reach moto.
+ */
+import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { ElasticLoadBalancingClient } from '@aws-sdk/client-elastic-load-balancing';
+import { RDSClient } from '@aws-sdk/client-rds';
+import type { AwsCredentialIdentityProvider } from '@aws-sdk/types';
+
+/** What every client shares. */
+export interface AwsSettings {
+  region: string;
+  credentials: AwsCredentialIdentityProvider;
+  /** Attempts per call, with the SDK's `standard` retry mode (backoff and jitter on throttling). */
+  maxAttempts?: number;
+}
+
+/** The clients of one run, each built on first use. */
+export interface AwsClients {
+  readonly ec2: EC2Client;
+  readonly rds: RDSClient;
+  readonly autoScaling: AutoScalingClient;
+  readonly elb: ElasticLoadBalancingClient;
+  /** Closes the clients' sockets so the process can exit promptly. */
+  destroy(): void;
+}
+
+/**
+ * Six attempts of the standard retry mode: enough to ride out throttling on a
+ * busy account (AWS's own default of three gives up quickly under `RequestLimitExceeded`).
+ */
+export const DEFAULT_MAX_ATTEMPTS = 6;
+
+/** Creates the lazy client set for `settings`. */
+export function createClients(settings: AwsSettings): AwsClients {
+  const shared = {
+    region: settings.region,
+    credentials: settings.credentials,
+    retryMode: 'standard',
+    maxAttempts: settings.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+  };
+  const built: { destroy(): void }[] = [];
+  const lazy = <T extends { destroy(): void }>(make: () => T): (() => T) => {
+    let client: T | undefined;
+    return () => {
+      if (!client) {
+        client = make();
+        built.push(client);
+      }
+      return client;
+    };
+  };
+  const ec2 = lazy(() => new EC2Client(shared));
+  const rds = lazy(() => new RDSClient(shared));
+  const autoScaling = lazy(() => new AutoScalingClient(shared));
+  const elb = lazy(() => new ElasticLoadBalancingClient(shared));
+  return {
+    get ec2() {
+      return ec2();
+    },
+    get rds() {
+      return rds();
+    },
+    get autoScaling() {
+      return autoScaling();
+    },
+    get elb() {
+      return elb();
+    },
+    destroy() {
+      for (const client of built) client.destroy();
+    },
+  };
+}

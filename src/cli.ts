@@ -1,0 +1,162 @@
+#!/usr/bin/env node
+/**
+ * The entrypoint only wires: it declares commands and options, reorders
+ * `argos <env> <command>` for commander, and hands over to run.ts, which it
+ * imports lazily so `argos --help` never loads the AWS SDK.
+ */
+import { createRequire } from 'node:module';
+import { Command, CommanderError, Option } from 'commander';
+import { ArgosError, ExitCode, usageError } from './errors.js';
+import { COMMANDS, isCommandName, ROLES, type CommandName } from './commands/names.js';
+
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
+
+const DESCRIPTIONS: Record<CommandName, string> = {
+  commission: 'create the environment: base image (baked or reused), database, optional broker, load balancer and app servers; then deploy',
+  deploy: 'refresh hosts/hosts_<env> from the instances found by tag and run the playbooks against them',
+  decommission: 'dismantle the environment after a confirmation, keeping the base image and a final database snapshot',
+  clean: 'delete the base image, its snapshots and any leftover image-bake instance, after a confirmation',
+  status: 'show what exists for the environment, its state and health (read-only)',
+};
+
+const EXAMPLES: Record<CommandName, string> = {
+  commission: 'argos staging commission --min-size 2 --max-size 6 --instance-type t3.medium',
+  deploy: 'argos staging deploy --roles app,worker',
+  decommission: 'argos staging decommission --skip-final-snapshot',
+  clean: 'argos staging clean --yes',
+  status: 'argos staging status',
+};
+
+/** Shows `argos <env> <command>` rather than commander's `argos <command> <env>`. */
+const helpConfiguration = {
+  subcommandTerm: (command: Command) => `<env> ${command.name()}`,
+  commandUsage: (command: Command) =>
+    command.parent ? `argos <env> ${command.name()} [options]` : 'argos <env> <command> [options]',
+};
+
+/** Commander's own errors (unknown option, missing value) in argos's one-line form. */
+const outputConfiguration = {
+  outputError: (text: string, write: (text: string) => void) =>
+    write(`argos: ${text.trim().replace(/^error: /, '')} (see argos <env> <command> --help)\n`),
+};
+
+/** Options every command takes. */
+function addCommonOptions(command: Command): Command {
+  return command
+    .option('-y, --yes', 'skip confirmations (required when there is no terminal to ask on)')
+    .option('--config <file>', 'config file shared with Ansible', 'playbooks/group_vars/all.yml')
+    .option('--ssh-cidr <cidr>', 'open temporary SSH only from this CIDR (default: ARGOS_SSH_CIDR, ssh_cidr, or your public address as a /32)')
+    .option('--ssh-config <file>', 'OpenSSH client config for Ansible (bastion hosts, ProxyJump)')
+    .option('-v, --verbose', 'show Ansible output and stack traces')
+    .helpOption('-h, --help', 'show help for this command');
+}
+
+/** Declares `commission`, `deploy`, … and their options. */
+function buildProgram(): Command {
+  const program = new Command('argos')
+    .usage('<env> <command> [options]')
+    .description(
+      "Stand up, update and tear down an application's AWS environment.\n" +
+        '<env> names the environment (e.g. staging, production): lowercase letters, digits, single hyphens.',
+    )
+    .version(version, '--version', 'print the version')
+    .helpOption('-h, --help', 'show this help')
+    .addHelpCommand(false)
+    .exitOverride()
+    .configureHelp(helpConfiguration)
+    .configureOutput(outputConfiguration)
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Examples:',
+        ...COMMANDS.map((name) => `  $ ${EXAMPLES[name]}`),
+        '',
+        "Run 'argos <env> <command> --help' for a command's options.",
+        'Exit codes: 0 success, 1 failed, 2 usage or configuration error, 130 interrupted.',
+      ].join('\n'),
+    );
+
+  const commands: Record<CommandName, Command> = {
+    commission: new Command('commission')
+      .addOption(new Option('--min_size, --min-size <n>', 'fewest app servers').default('1'))
+      .addOption(new Option('--max_size, --max-size <n>', 'most app servers').default('4'))
+      .option('--instance_type, --instance-type <type>', 'app server instance type (default: app_instance_type)')
+      .option('--db-instance-type <class>', 'RDS instance class (default: db_instance_type)')
+      .option('--with-broker', 'also create the broker instance (RabbitMQ + Redis)')
+      .option('--no-deploy', 'create the infrastructure but do not run the playbooks'),
+    deploy: new Command('deploy').option('--roles <list>', `comma-separated roles to deploy (${ROLES.join(', ')}; default: every role that has hosts)`),
+    decommission: new Command('decommission')
+      .option('--delete-image', 'also delete the base image (as clean does)')
+      .option('--skip-final-snapshot', 'delete the database without a final snapshot (its data is lost)'),
+    clean: new Command('clean'),
+    status: new Command('status'),
+  };
+
+  for (const name of COMMANDS) {
+    const command = addCommonOptions(commands[name])
+      .description(DESCRIPTIONS[name])
+      .argument('<env>', 'environment name')
+      .addHelpText('after', `\nExample:\n  $ ${EXAMPLES[name]}`)
+      .configureHelp(helpConfiguration)
+      .configureOutput(outputConfiguration)
+      .exitOverride()
+      .action(async (env: string, options: Record<string, unknown>) => {
+        const { runCommand } = await import('./run.js');
+        process.exitCode = await runCommand(name, env, options);
+      });
+    program.addCommand(command);
+  }
+  return program;
+}
+
+/**
+ * Puts the command first for commander (`staging commission` → `commission staging`)
+ * and turns the likely slips into one-line usage errors.
+ */
+export function reorderArgs(args: readonly string[]): string[] {
+  const [first, second, ...rest] = args;
+  if (first === undefined || first.startsWith('-')) return [...args];
+  if (first === 'help') return second !== undefined && isCommandName(second) ? [second, '--help'] : ['--help'];
+  const valid = COMMANDS.join(', ');
+  if (isCommandName(first)) {
+    throw usageError(`missing environment name: type it before the command, e.g. argos staging ${first}`);
+  }
+  if (second === undefined) throw usageError(`missing command after '${first}': use one of ${valid} (e.g. argos ${first} status)`);
+  if (second === '-h' || second === '--help') return ['--help'];
+  if (!isCommandName(second)) throw usageError(`unknown command '${second}': use one of ${valid}`);
+  return [second, first, ...rest];
+}
+
+async function main(): Promise<void> {
+  // `argos --help | head` closes the pipe early: that is not an error.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? ExitCode.ok);
+    throw error;
+  });
+  const program = buildProgram();
+  try {
+    const args = reorderArgs(process.argv.slice(2));
+    if (args.length === 0) {
+      program.outputHelp({ error: true });
+      process.exitCode = ExitCode.usage;
+      return;
+    }
+    await program.parseAsync(args, { from: 'user' });
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and --version end through here too; everything else is a usage error.
+      const ok = ['commander.helpDisplayed', 'commander.help', 'commander.version'].includes(error.code);
+      process.exitCode = ok ? ExitCode.ok : ExitCode.usage;
+      return;
+    }
+    if (error instanceof ArgosError) {
+      process.stderr.write(`argos: ${error.message}\n`);
+      process.exitCode = error.exitCode;
+      return;
+    }
+    throw error;
+  }
+}
+
+await main();

@@ -1,0 +1,17 @@
+/**
+ * The command names, kept apart from the commands themselves so the CLI can
+ * list and check them without loading any command (or the AWS SDK).
+ */
+export const COMMANDS = ['commission', 'deploy', 'decommission', 'clean', 'status'] as const;
+
+export type CommandName = (typeof COMMANDS)[number];
+
+/** Whether `word` names an argos command. */
+export function isCommandName(word: string): word is CommandName {
+  return (COMMANDS as readonly string[]).includes(word);
+}
+
+/** The roles `deploy --roles` takes: one playbook each. */
+export const ROLES = ['app', 'database', 'broker', 'worker'] as const;
+
+export type RoleName = (typeof ROLES)[number];

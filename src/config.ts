@@ -1,0 +1,193 @@
+/**
+ * The one reader of `playbooks/group_vars/all.yml`: the file Ansible reads as
+ * group variables, so the CLI and the playbooks share one set of values.
+ */
+import { readFile } from 'node:fs/promises';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { configError } from './errors.js';
+import { isValidName } from './names.js';
+import { Secret } from './secret.js';
+
+/** Where the config lives unless `--config` says otherwise. */
+export const DEFAULT_CONFIG_PATH = 'playbooks/group_vars/all.yml';
+/** The committed, documented template users copy. */
+export const SAMPLE_CONFIG_PATH = 'playbooks/group_vars/all-sample.yml';
+
+const name = z.string().refine(isValidName, {
+  message: 'must be lowercase letters, digits and single hyphens, starting with a letter',
+});
+const nonEmpty = z.string().min(1, { message: 'must not be empty' });
+const instanceType = z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, { message: 'must be an EC2 instance type such as t3.small' });
+/** Empty strings in YAML (`ssh_cidr: ""`) mean "not set". */
+const optionalString = z
+  .string()
+  .optional()
+  .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim()));
+
+/** The keys the CLI reads; other keys are Ansible's and pass through untouched. */
+const schema = z.object({
+  app_name: name,
+  region: z.string().regex(/^[a-z]{2}(?:-[a-z]+)+-\d$/, { message: 'must be an AWS region such as us-east-1' }),
+  base_ami: z.string().regex(/^ami-[0-9a-f]{8,17}$/, { message: 'must be an AMI id such as ami-0123456789abcdef0' }),
+  key_name: nonEmpty,
+  remote_user: nonEmpty,
+  db_user: z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,62}$/, {
+    message: 'must start with a letter and hold only letters, digits and underscores (at most 63)',
+  }),
+  db_pass: z.string().optional(),
+  app_instance_type: instanceType.default('t3.small'),
+  image_instance_type: instanceType.default('t3.small'),
+  broker_instance_type: instanceType.default('t3.small'),
+  db_instance_type: z.string().regex(/^db\.[a-z0-9]+\.[a-z0-9]+$/, { message: 'must be an RDS class such as db.t3.micro' }).default('db.t3.micro'),
+  db_allocated_storage: z.number().int().min(20).max(65536).default(20),
+  db_engine_version: z.string({ message: 'must be a string: quote it, for example "16.4"' }).regex(/^\d+(?:\.\d+)*$/, { message: 'must be a PostgreSQL version such as "16.4"' }).default('16.4'),
+  db_multi_az: z.boolean().default(false),
+  db_deletion_protection: z.boolean().default(true),
+  app_port: z.number().int().min(1).max(65535).default(8000),
+  health_check_path: z.string().startsWith('/', { message: 'must start with /' }).default('/'),
+  broker_enabled: z.boolean().default(false),
+  ssh_cidr: optionalString,
+  ssh_config: optionalString,
+  root_volume_size: z.number().int().min(8).max(16384).default(16),
+  scaling_target_cpu: z.number().min(1).max(100).default(60),
+});
+
+/** The validated configuration, in the names the TypeScript code uses. */
+export interface Config {
+  readonly file: string;
+  readonly appName: string;
+  readonly region: string;
+  readonly baseAmi: string;
+  readonly keyName: string;
+  readonly remoteUser: string;
+  readonly dbUser: string;
+  readonly dbPassword: Secret;
+  readonly appInstanceType: string;
+  readonly imageInstanceType: string;
+  readonly brokerInstanceType: string;
+  readonly dbInstanceType: string;
+  readonly dbAllocatedStorage: number;
+  readonly dbEngineVersion: string;
+  readonly dbMultiAz: boolean;
+  readonly dbDeletionProtection: boolean;
+  readonly appPort: number;
+  readonly healthCheckPath: string;
+  readonly brokerEnabled: boolean;
+  readonly sshCidr: string | undefined;
+  readonly sshConfig: string | undefined;
+  readonly rootVolumeSize: number;
+  readonly scalingTargetCpu: number;
+}
+
+/** What the config may take from the environment instead of the file. */
+export interface ConfigOverrides {
+  /** `ARGOS_DB_PASSWORD`: wins over `db_pass` so the file need hold no secret. */
+  dbPassword?: string | undefined;
+  /** How messages name the file (the path as the user typed it); defaults to `file`. */
+  shownAs?: string | undefined;
+}
+
+/** Reads, parses and validates the config file. Every problem becomes a one-line {@link configError}. */
+export async function loadConfig(path: string, overrides: ConfigOverrides = {}): Promise<Config> {
+  const file = overrides.shownAs ?? path;
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw configError(
+        `config file ${file} not found: copy the sample and edit it (cp ${SAMPLE_CONFIG_PATH} ${file}), or pass --config <file>`,
+        error,
+      );
+    }
+    throw configError(`cannot read config file ${file}: ${(error as Error).message}`, error);
+  }
+  return parseConfig(text, file, overrides);
+}
+
+/** Parses and validates config text; `file` only names the source in messages. */
+export function parseConfig(text: string, file: string, overrides: ConfigOverrides = {}): Config {
+  const document = parseDocument(text);
+  const [syntaxError] = document.errors;
+  if (syntaxError) {
+    // Only the position: the YAML library's own message quotes the offending line,
+    // which may be the one holding db_pass.
+    const position = syntaxError.linePos?.[0];
+    const where = position ? ` at line ${position.line}, column ${position.col}` : '';
+    throw configError(`config file ${file} is not valid YAML${where} (${syntaxError.code}): fix the syntax there`);
+  }
+  const raw: unknown = document.toJS() ?? {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    throw configError(`config file ${file} must be a mapping of keys to values, like ${SAMPLE_CONFIG_PATH}`);
+  }
+  const result = schema.safeParse(raw);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => describeIssue(issue, raw as Record<string, unknown>));
+    throw configError(`config file ${file}: ${problems.join('; ')}`);
+  }
+  const values = result.data;
+  const password = overrides.dbPassword !== undefined && overrides.dbPassword !== '' ? overrides.dbPassword : values.db_pass;
+  if (password === undefined || password === '') {
+    throw configError(`no database password: set db_pass in ${file} or the ARGOS_DB_PASSWORD environment variable`);
+  }
+  checkDatabasePassword(password, file);
+  return {
+    file,
+    appName: values.app_name,
+    region: values.region,
+    baseAmi: values.base_ami,
+    keyName: values.key_name,
+    remoteUser: values.remote_user,
+    dbUser: values.db_user,
+    dbPassword: new Secret(password),
+    appInstanceType: values.app_instance_type,
+    imageInstanceType: values.image_instance_type,
+    brokerInstanceType: values.broker_instance_type,
+    dbInstanceType: values.db_instance_type,
+    dbAllocatedStorage: values.db_allocated_storage,
+    dbEngineVersion: values.db_engine_version,
+    dbMultiAz: values.db_multi_az,
+    dbDeletionProtection: values.db_deletion_protection,
+    appPort: values.app_port,
+    healthCheckPath: values.health_check_path,
+    brokerEnabled: values.broker_enabled,
+    sshCidr: values.ssh_cidr,
+    sshConfig: values.ssh_config,
+    rootVolumeSize: values.root_volume_size,
+    scalingTargetCpu: values.scaling_target_cpu,
+  };
+}
+
+/** RDS's rules for a master password, checked without ever echoing the value. */
+function checkDatabasePassword(password: string, file: string): void {
+  // RDS: 8 to 128 printable ASCII characters other than / " @ and space.
+  if (password.length < 8 || password.length > 128 || !/^[\x21-\x7e]+$/.test(password) || /[/"@]/.test(password)) {
+    throw configError(
+      `the database password (db_pass in ${file} or ARGOS_DB_PASSWORD) does not meet RDS's rules: ` +
+        `8 to 128 printable ASCII characters, without / " @ or spaces`,
+    );
+  }
+}
+
+/** One problem as "key 'x' must be …", built from the issue's path and kind, never its value. */
+function describeIssue(issue: z.core.$ZodIssue, raw: Record<string, unknown>): string {
+  const key = issue.path.map(String).join('.');
+  const value = issue.path.length > 0 ? raw[String(issue.path[0])] : raw;
+  if (issue.code === 'invalid_type') {
+    if (value === undefined || value === null) return `missing key '${key}' (expected ${issue.expected})`;
+    const hint = key === 'db_engine_version' ? ': quote it, for example "16.4"' : '';
+    return `key '${key}' must be ${article(issue.expected)}, not ${describeType(value)}${hint}`;
+  }
+  return `key '${key}' ${issue.message}`;
+}
+
+function article(type: string): string {
+  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
+}
+
+function describeType(value: unknown): string {
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  return article(typeof value);
+}

@@ -1,0 +1,132 @@
+/**
+ * The Context: everything a command needs, validated once at the boundary and
+ * passed down read-only. Modules take it (or the one client they need) as an
+ * argument instead of reading argv or process.env.
+ */
+import { join, relative, resolve } from 'node:path';
+import { createClients, type AwsClients } from './aws/clients.js';
+import { createCredentialProvider, type LegacyCredentials } from './aws/credentials.js';
+import { loadConfig, type Config } from './config.js';
+import { configError } from './errors.js';
+import { checkDerivedNames, makeNames, type EnvNames } from './names.js';
+import { parseSshCidr } from './cidr.js';
+import type { CommonOptions } from './options.js';
+import type { Reporter } from './reporter.js';
+
+/** Files argos reads and writes for one environment. */
+export interface Paths {
+  /** The project folder (where playbooks/, keys/ and hosts/ are). */
+  readonly root: string;
+  readonly config: string;
+  readonly playbooks: string;
+  /** keys/<key_name>.pem */
+  readonly keyFile: string;
+  /** hosts/hosts_<env>: the generated Ansible inventory. */
+  readonly hostsFile: string;
+  /** hosts/known_hosts_<env>: host keys of the environment's instances. */
+  readonly knownHostsFile: string;
+  /** logs/argos-<env>.log: the full log of every run. */
+  readonly logFile: string;
+}
+
+/** Whether and how a person can be asked something. */
+export interface Terminal {
+  readonly interactive: boolean;
+  readonly input: NodeJS.ReadableStream;
+  readonly output: NodeJS.WritableStream;
+}
+
+/** What one run of one command works with. */
+export interface Context<O extends CommonOptions = CommonOptions> {
+  readonly env: string;
+  readonly options: O;
+  readonly config: Config;
+  readonly names: EnvNames;
+  readonly region: string;
+  readonly paths: Paths;
+  /** Where temporary SSH ingress may be opened from, when known without a lookup. */
+  readonly sshCidr: string | undefined;
+  /** OpenSSH client config for Ansible: `--ssh-config`, else `ssh_config`. */
+  readonly sshConfig: string | undefined;
+  readonly reporter: Reporter;
+  readonly clients: AwsClients;
+  readonly terminal: Terminal;
+  /** Aborted by the first Ctrl-C: every wait and subprocess honours it. */
+  readonly signal: AbortSignal;
+}
+
+/** The process environment values argos reads, gathered by the CLI. */
+export interface Environment {
+  AWS_REGION?: string | undefined;
+  ARGOS_DB_PASSWORD?: string | undefined;
+  ARGOS_SSH_CIDR?: string | undefined;
+  AWS_ACCESS_KEY?: string | undefined;
+  AWS_SECRET_KEY?: string | undefined;
+}
+
+/** Inputs to {@link createContext}. */
+export interface ContextInputs<O extends CommonOptions> {
+  env: string;
+  options: O;
+  environment: Environment;
+  root: string;
+  terminal: Terminal;
+  signal: AbortSignal;
+  /** Built once the config is known, so it can mask the database password. */
+  createReporter: (logFile: string, secrets: string[]) => Reporter;
+}
+
+/** Loads the config, checks derived names and builds the Context. */
+export async function createContext<O extends CommonOptions>(inputs: ContextInputs<O>): Promise<Context<O>> {
+  const { env, options, environment, root } = inputs;
+  const configPath = resolve(root, options.config);
+  // Messages name the file as the user would type it.
+  const shownPath = relative(root, configPath).startsWith('..') ? configPath : relative(root, configPath);
+  const config = await loadConfig(configPath, { dbPassword: environment.ARGOS_DB_PASSWORD, shownAs: shownPath });
+  checkDerivedNames(config.appName, env);
+  const paths: Paths = {
+    root,
+    config: configPath,
+    playbooks: join(root, 'playbooks'),
+    keyFile: join(root, 'keys', `${config.keyName}.pem`),
+    hostsFile: join(root, 'hosts', `hosts_${env}`),
+    knownHostsFile: join(root, 'hosts', `known_hosts_${env}`),
+    logFile: join(root, 'logs', `argos-${env}.log`),
+  };
+  const legacy: LegacyCredentials | undefined =
+    environment.AWS_ACCESS_KEY && environment.AWS_SECRET_KEY
+      ? { accessKeyId: environment.AWS_ACCESS_KEY, secretAccessKey: environment.AWS_SECRET_KEY }
+      : undefined;
+  const region = environment.AWS_REGION || config.region;
+  const sshConfig = options.sshConfig ?? config.sshConfig;
+  const reporter = inputs.createReporter(paths.logFile, [config.dbPassword.reveal()]);
+  return {
+    env,
+    options,
+    config,
+    names: makeNames(config.appName, env),
+    region,
+    paths,
+    sshCidr: resolveSshCidr(options.sshCidr, environment.ARGOS_SSH_CIDR, config),
+    sshConfig: sshConfig === undefined ? undefined : resolve(root, sshConfig),
+    reporter,
+    clients: createClients({ region, credentials: createCredentialProvider(legacy) }),
+    terminal: inputs.terminal,
+    signal: inputs.signal,
+  };
+}
+
+/** `--ssh-cidr` (already validated) wins over ARGOS_SSH_CIDR, which wins over `ssh_cidr`. */
+function resolveSshCidr(flag: string | undefined, variable: string | undefined, config: Config): string | undefined {
+  if (flag !== undefined) return flag;
+  for (const [source, value] of [
+    ['ARGOS_SSH_CIDR', variable],
+    [`ssh_cidr in ${config.file}`, config.sshCidr],
+  ] as const) {
+    if (value === undefined || value.trim() === '') continue;
+    const parsed = parseSshCidr(value);
+    if ('error' in parsed) throw configError(`${source}: ${parsed.error}`);
+    return parsed.cidr;
+  }
+  return undefined;
+}

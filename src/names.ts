@@ -1,0 +1,172 @@
+/**
+ * The one place that knows how argos names and tags what it creates.
+ * Every command finds resources again through these names and tags, so a
+ * re-run after a failure picks up what an earlier run made.
+ */
+import { usageError } from './errors.js';
+
+/** The parts of an environment; each becomes `<app>-<env>-<group>`. */
+export type Group = 'app' | 'database' | 'broker' | 'worker' | 'elb';
+
+/** Groups plus `image`, the environment-agnostic base image and its bake. */
+export type TagGroup = Group | 'image';
+
+/** A tag as EC2, RDS and classic ELB take it. */
+export interface Tag {
+  Key: string;
+  Value: string;
+}
+
+/** The value of the `ManagedBy` tag on everything argos creates. */
+export const MANAGED_BY = 'argos';
+
+/** Lowercase letters, digits and single hyphens; starts with a letter; no trailing hyphen. */
+const NAME_PATTERN = /^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/;
+
+/** AWS limits that names derived from `<app>` and `<env>` must fit. */
+const LIMITS = [
+  // Classic load balancer names: at most 32 characters.
+  { what: 'load balancer name', max: 32, derive: (app: string, env: string) => `${app}-${env}-elb` },
+  // RDS instance identifiers: at most 63 characters.
+  { what: 'RDS instance identifier', max: 63, derive: (app: string, env: string) => `${app}-${env}-database` },
+  // PostgreSQL identifiers (the database name): at most 63 bytes.
+  { what: 'database name', max: 63, derive: (app: string, env: string) => databaseName(app, env) },
+] as const;
+
+/** Whether `name` is a valid app or environment name (syntax only). */
+export function isValidName(name: string): boolean {
+  return NAME_PATTERN.test(name);
+}
+
+/**
+ * Checks an environment name's syntax; throws a usage error that says what to type.
+ * Derived-name lengths need the app name: see {@link checkDerivedNames}.
+ */
+export function checkEnvName(env: string): void {
+  if (!isValidName(env)) {
+    throw usageError(
+      `invalid environment name '${env}': use lowercase letters, digits and single hyphens, ` +
+        `starting with a letter and not ending with a hyphen (for example: staging, prod-eu)`,
+    );
+  }
+}
+
+/** Throws a usage error naming the first AWS name limit that `<app>` + `<env>` would break. */
+export function checkDerivedNames(app: string, env: string): void {
+  for (const limit of LIMITS) {
+    const name = limit.derive(app, env);
+    if (name.length > limit.max) {
+      const allowed = limit.max - (name.length - env.length);
+      throw usageError(
+        `environment name '${env}' is too long: the ${limit.what} '${name}' would have ` +
+          `${name.length} characters and AWS allows ${limit.max}; with app '${app}' use an ` +
+          `environment name of at most ${Math.max(allowed, 0)} characters`,
+      );
+    }
+  }
+}
+
+/** `<app>-<env>-<group>`: the name of a resource of one environment. */
+export function resourceName(app: string, env: string, group: Group): string {
+  return `${app}-${env}-${group}`;
+}
+
+/** `<app>-image`: the base image, shared by every environment of the app. */
+export function imageName(app: string): string {
+  return `${app}-image`;
+}
+
+/** `<app>_<env>`: the PostgreSQL database name (PostgreSQL identifiers take no hyphens). */
+export function databaseName(app: string, env: string): string {
+  return `${app}_${env}`.replaceAll('-', '_');
+}
+
+/** Every name of one environment, computed once. */
+export interface EnvNames {
+  app: string;
+  env: string;
+  image: string;
+  appServers: string;
+  database: string;
+  databaseName: string;
+  databaseSubnetGroup: string;
+  broker: string;
+  worker: string;
+  loadBalancer: string;
+  securityGroup: (group: Group) => string;
+  imageSecurityGroup: string;
+}
+
+/** Builds every resource name of `<app>` / `<env>`. Call after {@link checkDerivedNames}. */
+export function makeNames(app: string, env: string): EnvNames {
+  return {
+    app,
+    env,
+    image: imageName(app),
+    appServers: resourceName(app, env, 'app'),
+    database: resourceName(app, env, 'database'),
+    databaseName: databaseName(app, env),
+    databaseSubnetGroup: resourceName(app, env, 'database'),
+    broker: resourceName(app, env, 'broker'),
+    worker: resourceName(app, env, 'worker'),
+    loadBalancer: resourceName(app, env, 'elb'),
+    securityGroup: (group) => resourceName(app, env, group),
+    // The bake's temporary group is environment-agnostic, like the image.
+    imageSecurityGroup: `${imageName(app)}-bake`,
+  };
+}
+
+/** What a set of tags describes: the app, optionally one environment, one group. */
+export interface TagScope {
+  app: string;
+  /** Omitted for the environment-agnostic image and its bake. */
+  env?: string;
+  group: TagGroup;
+}
+
+/** The standard tags: `Name`, `App`, `Env` (when scoped to one), `Group`, `ManagedBy=argos`. */
+export function makeTags(scope: TagScope, name: string): Tag[] {
+  const tags: Tag[] = [
+    { Key: 'Name', Value: name },
+    { Key: 'App', Value: scope.app },
+  ];
+  if (scope.env !== undefined) tags.push({ Key: 'Env', Value: scope.env });
+  tags.push({ Key: 'Group', Value: scope.group }, { Key: 'ManagedBy', Value: MANAGED_BY });
+  return tags;
+}
+
+/** EC2 `TagSpecifications` that tag each of `resourceTypes` on create. */
+export function toTagSpecifications<T extends string>(
+  resourceTypes: readonly T[],
+  tags: Tag[],
+): { ResourceType: T; Tags: Tag[] }[] {
+  return resourceTypes.map((ResourceType) => ({ ResourceType, Tags: tags }));
+}
+
+/** Autoscaling group tags, propagated to the instances the group launches. */
+export function toAutoScalingTags(
+  groupName: string,
+  tags: Tag[],
+): { ResourceId: string; ResourceType: 'auto-scaling-group'; Key: string; Value: string; PropagateAtLaunch: boolean }[] {
+  return tags.map((tag) => ({
+    ResourceId: groupName,
+    ResourceType: 'auto-scaling-group',
+    Key: tag.Key,
+    Value: tag.Value,
+    PropagateAtLaunch: true,
+  }));
+}
+
+/**
+ * EC2 Describe filters that match what argos made for a scope. Leave out `group`
+ * to match every group of the environment; leave out `env` for every environment.
+ */
+export function toTagFilters(scope: Partial<TagScope> & { app: string }): { Name: string; Values: string[] }[] {
+  const filters = [
+    { Name: 'tag:ManagedBy', Values: [MANAGED_BY] },
+    { Name: 'tag:App', Values: [scope.app] },
+  ];
+  if (scope.env !== undefined) filters.push({ Name: 'tag:Env', Values: [scope.env] });
+  if (scope.group !== undefined) filters.push({ Name: 'tag:Group', Values: [scope.group] });
+  return filters;
+}

@@ -1,0 +1,233 @@
+/**
+ * The one way argos tells the user what it is doing. Modules receive a Reporter
+ * (through the Context) and never print; this keeps output consistent, lets the
+ * full log be written in one place, and lets tests assert on steps.
+ */
+import { mkdirSync, openSync, writeSync, closeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { createLogUpdate } from 'log-update';
+
+/** A running step, as the code inside it sees it. */
+export interface StepHandle {
+  /** Says what the step is doing now (e.g. "waiting for the database: creating"). */
+  note(detail: string): void;
+  /** Marks the step skipped (e.g. "exists") instead of done. */
+  skip(reason: string): void;
+}
+
+/** Progress and messages, for the terminal and the log. */
+export interface Reporter {
+  /** Runs `run` as a titled step: shows it running with its elapsed time, then done, skipped or failed. */
+  step<T>(title: string, run: (step: StepHandle) => Promise<T>): Promise<T>;
+  /** A line the user should see. */
+  info(message: string): void;
+  /** A line the user should notice. */
+  warn(message: string): void;
+  /** Detail kept in the log, shown on screen only with --verbose (e.g. ansible-playbook output). */
+  detail(message: string): void;
+  /** Flushes and closes the log. */
+  close(): void;
+}
+
+/** How a {@link TerminalReporter} writes. */
+export interface TerminalReporterOptions {
+  /** Where user-facing lines go (stdout in the CLI). */
+  stream: NodeJS.WriteStream | NodeJS.WritableStream;
+  /** Live redrawn step lines; when false, one timestamped line per event (CI, pipes). */
+  interactive: boolean;
+  verbose: boolean;
+  /** Full log of the run, appended to; its folder is created. */
+  logFile?: string | undefined;
+  /** Values masked in every line written anywhere (defence in depth: secrets are never passed in the first place). */
+  secrets?: readonly string[];
+  /** Clock, for tests. */
+  now?: () => number;
+  /** In non-interactive mode, how often a step's unchanged wait is repeated, in ms. */
+  noteInterval?: number;
+}
+
+const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+
+interface RunningStep {
+  title: string;
+  started: number;
+  note: string;
+  lastPrinted: number;
+}
+
+/** The CLI's reporter: a live view on a TTY, plain timestamped lines otherwise, and the log file. */
+export class TerminalReporter implements Reporter {
+  readonly #options: Required<Omit<TerminalReporterOptions, 'logFile'>> & { logFile?: string | undefined };
+  readonly #running = new Set<RunningStep>();
+  readonly #live: ReturnType<typeof createLogUpdate> | undefined;
+  #logFd: number | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #frame = 0;
+
+  constructor(options: TerminalReporterOptions) {
+    this.#options = { secrets: [], now: Date.now, noteInterval: 30_000, ...options };
+    if (options.interactive) {
+      this.#live = createLogUpdate(options.stream as NodeJS.WriteStream, { showCursor: true });
+    }
+    if (options.logFile) {
+      mkdirSync(dirname(options.logFile), { recursive: true });
+      this.#logFd = openSync(options.logFile, 'a', 0o600);
+      this.#log(`---- argos run started, pid ${process.pid}`);
+    }
+  }
+
+  async step<T>(title: string, run: (step: StepHandle) => Promise<T>): Promise<T> {
+    const step: RunningStep = { title, started: this.#now(), note: '', lastPrinted: this.#now() };
+    let skipped: string | undefined;
+    this.#running.add(step);
+    this.#log(`start: ${title}`);
+    if (!this.#live) this.#plain(`▸ ${title}`);
+    this.#render();
+    const handle: StepHandle = {
+      note: (detail) => {
+        if (detail === step.note) return;
+        step.note = detail;
+        this.#log(`${title}: ${detail}`);
+        if (!this.#live) this.#printNote(step);
+        this.#render();
+      },
+      skip: (reason) => {
+        skipped = reason;
+      },
+    };
+    try {
+      const result = await run(handle);
+      const elapsed = formatDuration(this.#now() - step.started);
+      this.#finish(step, skipped === undefined ? `✓ ${title} (${elapsed})` : `– ${title}: ${skipped}`);
+      return result;
+    } catch (error) {
+      this.#finish(step, `✗ ${title} (failed after ${formatDuration(this.#now() - step.started)})`);
+      throw error;
+    }
+  }
+
+  info(message: string): void {
+    this.#log(message);
+    this.#above(message);
+  }
+
+  warn(message: string): void {
+    this.#log(`warning: ${message}`);
+    this.#above(`! ${message}`);
+  }
+
+  detail(message: string): void {
+    this.#log(message);
+    if (this.#options.verbose) this.#above(message);
+  }
+
+  close(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#live?.done();
+    if (this.#logFd !== undefined) {
+      this.#log('---- argos run ended');
+      closeSync(this.#logFd);
+      this.#logFd = undefined;
+    }
+  }
+
+  #finish(step: RunningStep, line: string): void {
+    this.#running.delete(step);
+    this.#log(line);
+    this.#above(line);
+  }
+
+  /** Writes a permanent line above the live area. */
+  #above(line: string): void {
+    if (this.#live) {
+      this.#live.clear();
+      this.#options.stream.write(`${this.#redact(line)}\n`);
+      this.#render();
+    } else {
+      this.#plain(line);
+    }
+  }
+
+  #plain(line: string): void {
+    const stamp = new Date(this.#now()).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    this.#options.stream.write(`${stamp} ${this.#redact(line)}\n`);
+  }
+
+  #printNote(step: RunningStep): void {
+    const now = this.#now();
+    step.lastPrinted = now;
+    const note = step.note ? `: ${step.note}` : ': still running';
+    this.#plain(`  ${step.title}${note} (${formatDuration(now - step.started)})`);
+  }
+
+  /**
+   * Redraws the running steps with a spinner and elapsed time on a TTY; elsewhere
+   * repeats each long-running step's state every `noteInterval` so a CI log shows
+   * the run is alive.
+   */
+  #render(): void {
+    if (!this.#live) {
+      if (this.#running.size === 0) {
+        if (this.#timer) clearInterval(this.#timer);
+        this.#timer = undefined;
+      } else if (!this.#timer) {
+        this.#timer = setInterval(() => {
+          const now = this.#now();
+          for (const step of this.#running) {
+            if (now - step.lastPrinted >= this.#options.noteInterval) this.#printNote(step);
+          }
+        }, Math.min(this.#options.noteInterval, 5_000));
+        this.#timer.unref();
+      }
+      return;
+    }
+    if (this.#running.size === 0) {
+      this.#live.clear();
+      if (this.#timer) clearInterval(this.#timer);
+      this.#timer = undefined;
+      return;
+    }
+    if (!this.#timer) {
+      this.#timer = setInterval(() => {
+        this.#frame = (this.#frame + 1) % SPINNER.length;
+        this.#render();
+      }, 120);
+      // A forgotten step must never keep the process alive.
+      this.#timer.unref();
+    }
+    const now = this.#now();
+    const lines = [...this.#running].map((step) => {
+      const note = step.note ? ` — ${step.note}` : '';
+      return `${SPINNER[this.#frame]} ${step.title}${note} (${formatDuration(now - step.started)})`;
+    });
+    this.#live(this.#redact(lines.join('\n')));
+  }
+
+  #log(line: string): void {
+    if (this.#logFd === undefined) return;
+    // Synchronous on purpose: the log must be complete even when the process exits right after.
+    writeSync(this.#logFd, `${new Date(this.#now()).toISOString()} ${this.#redact(line)}\n`);
+  }
+
+  #redact(text: string): string {
+    let result = text;
+    for (const secret of this.#options.secrets) {
+      if (secret !== '') result = result.replaceAll(secret, '***');
+    }
+    return result;
+  }
+
+  #now(): number {
+    return this.#options.now();
+  }
+}
+
+/** `3.2s`, `4m05s`, `1h02m`: short enough for a status line. */
+export function formatDuration(ms: number): string {
+  const seconds = ms / 1000;
+  if (seconds < 60) return `${seconds.toFixed(1)}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes}m${String(Math.floor(seconds % 60)).padStart(2, '0')}s`;
+  return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, '0')}m`;
+}

@@ -1,0 +1,125 @@
+/**
+ * Runs one command: validates the input, builds the Context, dispatches to the
+ * command's module, and turns whatever happens into a message and an exit code.
+ * Imported lazily by cli.ts, so nothing here loads for `--help`.
+ */
+import { ArgosError, ExitCode, type ExitCodeValue } from './errors.js';
+import { checkEnvName } from './names.js';
+import { parseOptions, type CommonOptions } from './options.js';
+import { createContext, type Context } from './context.js';
+import { TerminalReporter, type Reporter } from './reporter.js';
+import type { CommandName } from './commands/names.js';
+
+type CommandFunction = (ctx: Context<never>) => Promise<void>;
+
+/** Imports only the command being run. */
+async function loadCommand(name: CommandName): Promise<CommandFunction> {
+  switch (name) {
+    case 'commission':
+      return (await import('./commands/commission.js')).commission as CommandFunction;
+    case 'deploy':
+      return (await import('./commands/deploy.js')).deploy as CommandFunction;
+    case 'decommission':
+      return (await import('./commands/decommission.js')).decommission as CommandFunction;
+    case 'clean':
+      return (await import('./commands/clean.js')).clean as CommandFunction;
+    case 'status':
+      return (await import('./commands/status.js')).status as CommandFunction;
+  }
+}
+
+/**
+ * Runs `argos <env> <name>` with commander's raw options and returns the exit code.
+ * The first Ctrl-C aborts the run's signal (waits stop, cleanup runs, exit 130);
+ * a second one exits at once.
+ */
+export async function runCommand(name: CommandName, env: string, rawOptions: Record<string, unknown>): Promise<ExitCodeValue> {
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSigint = (): void => {
+    interrupts += 1;
+    if (interrupts > 1) {
+      process.stderr.write('argos: interrupted twice; exiting without finishing cleanup\n');
+      process.exit(ExitCode.interrupted);
+    }
+    process.stderr.write('\nargos: interrupting: finishing cleanup (Ctrl-C again to exit at once)\n');
+    controller.abort(new ArgosError('INTERRUPTED', 'interrupted'));
+  };
+  process.on('SIGINT', onSigint);
+
+  // The SDK warns on every run under Node 20 that its 2027 releases need Node 22.
+  // package-lock pins a release that supports Node 20, and the README says so; the
+  // warning would only bury argos's own output.
+  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+  const verbose = rawOptions['verbose'] === true;
+  let ctx: Context | undefined;
+  let reporter: Reporter | undefined;
+  try {
+    checkEnvName(env);
+    const options = parseOptions(name, rawOptions);
+    const interactive = Boolean(process.stdout.isTTY) && !process.env['CI'];
+    ctx = await createContext<CommonOptions>({
+      env,
+      options,
+      environment: {
+        AWS_REGION: process.env['AWS_REGION'],
+        ARGOS_DB_PASSWORD: process.env['ARGOS_DB_PASSWORD'],
+        ARGOS_SSH_CIDR: process.env['ARGOS_SSH_CIDR'],
+        AWS_ACCESS_KEY: process.env['AWS_ACCESS_KEY'],
+        AWS_SECRET_KEY: process.env['AWS_SECRET_KEY'],
+      },
+      root: process.cwd(),
+      terminal: {
+        interactive: Boolean(process.stdin.isTTY) && Boolean(process.stdout.isTTY),
+        input: process.stdin,
+        output: process.stdout,
+      },
+      signal: controller.signal,
+      createReporter: (logFile, secrets) => {
+        reporter = new TerminalReporter({ stream: process.stdout, interactive, verbose: options.verbose, logFile, secrets });
+        return reporter;
+      },
+    });
+    // Fail early and clearly when there are no credentials, before any step starts.
+    await ctx.clients.ec2.config.credentials();
+    const command = await loadCommand(name);
+    await command(ctx as Context<never>);
+    return ExitCode.ok;
+  } catch (error) {
+    return reportFailure(error, { verbose, reporter, interrupted: controller.signal.aborted, logFile: ctx?.paths.logFile });
+  } finally {
+    process.off('SIGINT', onSigint);
+    ctx?.clients.destroy();
+    reporter?.close();
+  }
+}
+
+/** Prints one line for the user (the stack only with --verbose) and picks the exit code. */
+function reportFailure(
+  error: unknown,
+  state: { verbose: boolean; reporter: Reporter | undefined; interrupted: boolean; logFile: string | undefined },
+): ExitCodeValue {
+  const known = error instanceof ArgosError ? error : undefined;
+  let message: string;
+  if (state.interrupted && (!known || known.code === 'INTERRUPTED' || known.code === 'FAILED')) {
+    message = known && known.message !== 'interrupted' ? known.message : 'interrupted';
+  } else if (known) {
+    message = known.message;
+  } else {
+    const { name, message: text } = error instanceof Error ? error : { name: 'Error', message: String(error) };
+    message = `unexpected ${name}: ${text}${state.logFile ? ` (details in ${state.logFile}; run with --verbose for the stack)` : ''}`;
+  }
+  state.reporter?.detail(`error: ${message}`);
+  if (error instanceof Error && error.stack) state.reporter?.detail(error.stack);
+  process.stderr.write(`argos: ${message}\n`);
+  if (state.verbose && error instanceof Error) {
+    let current: unknown = error;
+    while (current instanceof Error) {
+      process.stderr.write(`${current.stack ?? current.message}\n`);
+      current = current.cause;
+      if (current) process.stderr.write('caused by: ');
+    }
+  }
+  if (state.interrupted) return ExitCode.interrupted;
+  return known ? known.exitCode : ExitCode.failed;
+}

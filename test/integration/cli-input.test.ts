@@ -1,0 +1,161 @@
+/**
+ * The CLI as a user runs it: a spawned process, its one-line messages and exit codes.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { fakeAwsEnvironment } from '../support/aws-env.js';
+import { makeProject, REPO_ROOT, runCli, sampleConfig } from '../support/cli.js';
+
+const CANARY = 'canary-Secret-9f3b2c';
+let project: string;
+
+beforeAll(async () => {
+  project = await makeProject();
+});
+
+const run = (args: string[], env: Record<string, string> = fakeAwsEnvironment, cwd = project) => runCli(args, { cwd, env });
+
+describe('help', () => {
+  it('explains every command with an example and exits 0', async () => {
+    const result = await run(['--help']);
+    expect(result.exitCode).toBe(0);
+    for (const command of ['commission', 'deploy', 'decommission', 'clean', 'status']) {
+      expect(result.stdout).toContain(`<env> ${command}`);
+      expect(result.stdout).toMatch(new RegExp(`\\$ argos staging ${command}`));
+    }
+    expect(result.stdout).toContain('Usage: argos <env> <command> [options]');
+  });
+
+  it("explains a command's options, the original's spellings included", async () => {
+    const result = await run(['staging', 'commission', '--help']);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toContain('Usage: argos <env> commission [options]');
+    for (const flag of ['--min-size', '--min_size', '--max-size', '--instance-type', '--db-instance-type', '--with-broker', '--no-deploy', '--yes', '--config', '--ssh-cidr', '--ssh-config', '--verbose']) {
+      expect(result.stdout).toContain(flag);
+    }
+  });
+
+  it('prints the version', async () => {
+    const { version } = JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
+    const result = await run(['--version']);
+    expect(result).toMatchObject({ exitCode: 0, stdout: version });
+  });
+
+  it('loads no AWS SDK module for --help', async () => {
+    const traceFile = join(await mkdtemp(join(tmpdir(), 'argos-trace-')), 'imports.txt');
+    const result = await runCli(['--help'], {
+      cwd: project,
+      env: { ARGOS_TRACE_FILE: traceFile },
+      nodeArgs: ['--import', join(REPO_ROOT, 'test', 'support', 'trace-imports.mjs')],
+    });
+    expect(result.exitCode).toBe(0);
+    const loaded = await readFile(traceFile, 'utf8');
+    expect(loaded).toContain('/dist/cli.js'); // the trace works
+    expect(loaded).toContain('commander');
+    expect(loaded).not.toMatch(/@aws-sdk|@smithy/);
+  });
+});
+
+describe('usage errors exit 2 with one line saying what to do', () => {
+  it.each([
+    [['staging', 'launch'], "argos: unknown command 'launch': use one of commission, deploy, decommission, clean, status"],
+    [['staging'], "argos: missing command after 'staging': use one of commission, deploy, decommission, clean, status (e.g. argos staging status)"],
+    [['commission'], 'argos: missing environment name: type it before the command, e.g. argos staging commission'],
+    [['Staging', 'status'], "argos: invalid environment name 'Staging': use lowercase letters, digits and single hyphens"],
+    [['prod--eu', 'status'], "argos: invalid environment name 'prod--eu'"],
+    [['staging', 'commission', '--min-size', 'two'], "argos: --min-size must be a whole number, not 'two'"],
+    [['staging', 'commission', '--min_size', '5', '--max_size', '3'], 'argos: --min-size (5) must not be greater than --max-size (3)'],
+    [['staging', 'commission', '--instance-type', 'huge'], 'argos: --instance-type must be an instance type such as t3.small'],
+    [['staging', 'deploy', '--roles', 'app,web'], "argos: --roles: unknown role 'web'; valid roles: app, database, broker, worker"],
+    [['staging', 'status', '--ssh-cidr', '0.0.0.0/0'], "argos: --ssh-cidr: '0.0.0.0/0' is too wide for SSH ingress"],
+    [['staging', 'commission', '--bogus'], "argos: unknown option '--bogus' (see argos <env> <command> --help)"],
+    [['staging', 'deploy', '--roles'], "argos: option '--roles <list>' argument missing"],
+  ])('argos %j', async (args, message) => {
+    const result = await run(args);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toContain(message);
+  });
+
+  it('says how long the environment name may be when a derived name is too long', async () => {
+    const result = await run([`a${'b'.repeat(22)}`, 'status']);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr.trim()).toBe(
+      `argos: environment name 'a${'b'.repeat(22)}' is too long: the load balancer name 'argos-a${'b'.repeat(22)}-elb' would have 33 characters and AWS allows 32; with app 'argos' use an environment name of at most 22 characters`,
+    );
+  });
+
+  it('prints help and exits 2 when given nothing', async () => {
+    const result = await run([]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain('Usage: argos <env> <command> [options]');
+  });
+});
+
+describe('configuration errors exit 2', () => {
+  it('says to copy the sample when the config is missing', async () => {
+    const empty = await makeProject(null);
+    const result = await run(['staging', 'status'], fakeAwsEnvironment, empty);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr.trim()).toBe(
+      'argos: config file playbooks/group_vars/all.yml not found: copy the sample and edit it (cp playbooks/group_vars/all-sample.yml playbooks/group_vars/all.yml), or pass --config <file>',
+    );
+    await rm(empty, { recursive: true });
+  });
+
+  it('names the file, the key and the type, and never the password', async () => {
+    const bad = await makeProject(sampleConfig({ app_port: 'http', key_name: undefined }));
+    const result = await run(['staging', 'status'], fakeAwsEnvironment, bad);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr.trim()).toBe(
+      "argos: config file playbooks/group_vars/all.yml: missing key 'key_name' (expected string); key 'app_port' must be a number, not a string",
+    );
+    expect(result.stdout + result.stderr).not.toContain(CANARY);
+  });
+
+  it('reads the file --config names', async () => {
+    const result = await run(['staging', 'status', '--config', 'elsewhere.yml']);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain('config file elsewhere.yml not found');
+  });
+
+  it('explains missing credentials, naming the variables and AWS_PROFILE', async () => {
+    const result = await run(['staging', 'status'], {
+      AWS_REGION: 'us-east-1',
+      AWS_ENDPOINT_URL: fakeAwsEnvironment['AWS_ENDPOINT_URL'] ?? '',
+      AWS_EC2_METADATA_DISABLED: 'true',
+    });
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr.trim()).toBe(
+      'argos: no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (a profile in ~/.aws, e.g. after aws sso login), or the original AWS_ACCESS_KEY and AWS_SECRET_KEY',
+    );
+  });
+
+  it('accepts the original AWS_ACCESS_KEY / AWS_SECRET_KEY', async () => {
+    const result = await run(['staging', 'status'], {
+      AWS_REGION: 'us-east-1',
+      AWS_ENDPOINT_URL: fakeAwsEnvironment['AWS_ENDPOINT_URL'] ?? '',
+      AWS_EC2_METADATA_DISABLED: 'true',
+      AWS_ACCESS_KEY: 'testing',
+      AWS_SECRET_KEY: 'testing',
+    });
+    expect(result.stderr).not.toContain('no AWS credentials');
+  });
+});
+
+describe('commands whose issue has not landed', () => {
+  it.each(['commission', 'deploy', 'decommission', 'clean', 'status'])('%s says it is not available yet and exits 1', async (command) => {
+    const result = await run(['staging', command, '--yes']);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr.trim()).toBe(`argos: argos staging ${command} is not available yet: it lands in a later release`);
+  });
+
+  it('logs the run to logs/argos-<env>.log without the password', async () => {
+    await run(['staging', 'status']);
+    const log = await readFile(join(project, 'logs', 'argos-staging.log'), 'utf8');
+    expect(log).toContain('not available yet');
+    expect(log).not.toContain(CANARY);
+  });
+});

@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { parseSshCidr } from '../../src/cidr.js';
+import { parseOptions } from '../../src/options.js';
+
+const base = { config: 'playbooks/group_vars/all.yml' };
+
+describe('parseOptions', () => {
+  it('turns commission sizes into numbers and keeps the defaults', () => {
+    const options = parseOptions('commission', { ...base, minSize: '2', maxSize: '6', deploy: false });
+    expect(options).toMatchObject({ minSize: 2, maxSize: 6, deploy: false, withBroker: false, yes: false });
+  });
+
+  it.each([
+    [{ minSize: 'two', maxSize: '4' }, "--min-size must be a whole number, not 'two'"],
+    [{ minSize: '1', maxSize: '-3' }, "--max-size must be a whole number, not '-3'"],
+    [{ minSize: '1.5', maxSize: '4' }, "--min-size must be a whole number, not '1.5'"],
+    [{ minSize: '5', maxSize: '4' }, '--min-size (5) must not be greater than --max-size (4)'],
+    [{ minSize: '0', maxSize: '0' }, '--max-size must be at least 1'],
+  ])('rejects %o', (sizes, message) => {
+    expect(() => parseOptions('commission', { ...base, ...sizes })).toThrowError(
+      expect.objectContaining({ message, exitCode: 2 }),
+    );
+  });
+
+  it('splits, trims and de-duplicates roles', () => {
+    expect(parseOptions('deploy', { ...base, roles: 'app, worker,app' }).roles).toEqual(['app', 'worker']);
+  });
+
+  it('lists the valid roles when one is unknown', () => {
+    expect(() => parseOptions('deploy', { ...base, roles: 'app,web' })).toThrowError(
+      "--roles: unknown role 'web'; valid roles: app, database, broker, worker",
+    );
+  });
+
+  it('normalises --ssh-cidr and refuses the world', () => {
+    expect(parseOptions('status', { ...base, sshCidr: '203.0.113.7' }).sshCidr).toBe('203.0.113.7/32');
+    expect(() => parseOptions('status', { ...base, sshCidr: '0.0.0.0/0' })).toThrowError(/too wide for SSH ingress/);
+  });
+});
+
+describe('parseSshCidr', () => {
+  it.each([
+    ['198.51.100.4', '198.51.100.4/32'],
+    ['198.51.100.4/24', '198.51.100.0/24'],
+    ['10.1.2.3/8', '10.0.0.0/8'],
+  ])('%s -> %s', (input, cidr) => {
+    expect(parseSshCidr(input)).toEqual({ cidr });
+  });
+
+  it.each(['300.1.1.1', '1.2.3', '1.2.3.4/33', 'example.com', '1.2.3.4/7'])('rejects %s', (input) => {
+    expect(parseSshCidr(input)).toHaveProperty('error');
+  });
+});
