@@ -17,6 +17,8 @@ export const fakeAwsEnvironment: Record<string, string> = {
   AWS_REGION: 'us-east-1',
   // Never probe a real instance-metadata endpoint for credentials.
   AWS_EC2_METADATA_DISABLED: 'true',
+  // Node 20 is supported by the pinned SDK; its notice about 2027 releases is noise here.
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
 };
 
 Object.assign(process.env, fakeAwsEnvironment);

@@ -1,0 +1,119 @@
+/**
+ * The one waiting mechanism: poll a condition with backoff until it holds, a
+ * bound passes, or the run is interrupted. Every wait in argos goes through
+ * here, so each has an explicit bound, honours Ctrl-C and reports progress.
+ */
+import { ArgosError } from './errors.js';
+import { formatDuration } from './reporter.js';
+
+/** What one poll found. */
+export type Poll<T> = { done: true; value: T } | { done: false; state: string };
+
+/** How long and how often to wait. */
+export interface WaitOptions {
+  /** Names what is awaited, in messages: "the database argos-staging-database to be available". */
+  what: string;
+  /** The bound: after this the wait fails with a TIMEOUT error. */
+  timeoutMs: number;
+  /** First pause between polls; doubles up to `maxIntervalMs`. */
+  intervalMs?: number;
+  maxIntervalMs?: number;
+  signal: AbortSignal;
+  /** Called with each poll's state (for a step note). */
+  onPoll?: (state: string) => void;
+  /** Clock and sleep, replaced by a virtual clock in tests. */
+  clock?: Clock;
+}
+
+/** Time as the waits see it. */
+export interface Clock {
+  now(): number;
+  sleep(ms: number, signal: AbortSignal): Promise<void>;
+}
+
+/** Real time. */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms, signal) =>
+    new Promise((resolve, reject) => {
+      if (signal.aborted) return reject(interruptedError(signal));
+      const timer = setTimeout(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      const onAbort = (): void => {
+        clearTimeout(timer);
+        reject(interruptedError(signal));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+    }),
+};
+
+function interruptedError(signal: AbortSignal): ArgosError {
+  return signal.reason instanceof ArgosError ? signal.reason : new ArgosError('INTERRUPTED', 'interrupted');
+}
+
+/** Throws the interruption if the run was interrupted: call between steps. */
+export function throwIfInterrupted(signal: AbortSignal): void {
+  if (signal.aborted) throw interruptedError(signal);
+}
+
+/**
+ * Polls `check` until it reports done, then returns its value. Fails with a
+ * TIMEOUT error naming `what`, the bound and the last state seen.
+ */
+export async function waitFor<T>(check: () => Promise<Poll<T>>, options: WaitOptions): Promise<T> {
+  const clock = options.clock ?? systemClock;
+  const started = clock.now();
+  let interval = options.intervalMs ?? 5_000;
+  const maxInterval = options.maxIntervalMs ?? 30_000;
+  let lastState = 'not checked yet';
+  for (;;) {
+    throwIfInterrupted(options.signal);
+    const poll = await check();
+    if (poll.done) return poll.value;
+    lastState = poll.state;
+    options.onPoll?.(poll.state);
+    const elapsed = clock.now() - started;
+    if (elapsed >= options.timeoutMs) {
+      throw new ArgosError(
+        'TIMEOUT',
+        `timed out after ${formatDuration(elapsed)} waiting for ${options.what} (last state: ${lastState}); ` +
+          'it may still finish: run the command again to pick up where it stopped',
+      );
+    }
+    await clock.sleep(Math.min(interval, options.timeoutMs - elapsed), options.signal);
+    interval = Math.min(interval * 2, maxInterval);
+  }
+}
+
+/** The AWS error code of an SDK error (`InvalidInstanceID.NotFound`, `DependencyViolation`, …). */
+export function errorCode(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const { name, Code } = error as { name?: unknown; Code?: unknown };
+  if (typeof Code === 'string') return Code;
+  return typeof name === 'string' ? name : undefined;
+}
+
+/**
+ * Runs `call`, retrying while it fails with one of `codes`: for AWS's eventual
+ * consistency (an id not yet visible right after its create) and for
+ * `DependencyViolation` while something still holds a resource.
+ */
+export async function retryOnCodes<T>(
+  call: () => Promise<T>,
+  codes: readonly string[],
+  options: WaitOptions,
+): Promise<T> {
+  return waitFor<T>(async () => {
+    try {
+      return { done: true, value: await call() };
+    } catch (error) {
+      const code = errorCode(error);
+      if (code !== undefined && codes.includes(code)) {
+        return { done: false, state: `${code}: ${(error as Error).message}` };
+      }
+      throw error;
+    }
+  }, options);
+}
