@@ -1,0 +1,315 @@
+/**
+ * Security groups of one environment, with least-privilege rules: the load
+ * balancer takes HTTP from anywhere; everything else only from the group in
+ * front of it. Temporary SSH is opened for one CIDR, marked, and closed again.
+ */
+import {
+  AuthorizeSecurityGroupIngressCommand,
+  CreateSecurityGroupCommand,
+  DeleteSecurityGroupCommand,
+  DescribeNetworkInterfacesCommand,
+  DescribeSecurityGroupsCommand,
+  RevokeSecurityGroupIngressCommand,
+  type EC2Client,
+  type IpPermission,
+  type SecurityGroup,
+} from '@aws-sdk/client-ec2';
+import { makeTags, toTagFilters, toTagSpecifications, type EnvNames, type Group, type TagGroup } from './names.js';
+import { errorCode, retryOnCodes, type Clock } from './wait.js';
+
+/** The description that marks argos's temporary SSH rules (how close finds them). */
+export const TEMPORARY_SSH_DESCRIPTION = 'argos temporary SSH, removed when the run ends';
+
+/** Ports of the services the rules open. */
+export const PORTS = { http: 80, postgres: 5432, rabbitmq: 5672, redis: 6379, ssh: 22 } as const;
+
+/** How long a group held by something (an ENI of a deleted ELB, RDS, instance) is retried. */
+export const DEPENDENCY_TIMEOUT_MS = 15 * 60_000;
+
+/** Security group ids of one environment. */
+export interface SecurityGroupIds {
+  elb: string;
+  app: string;
+  database: string;
+  broker: string;
+}
+
+/** One ingress rule as argos wants it. */
+interface Rule {
+  port: number;
+  from: { cidr: string } | { groupId: string };
+}
+
+/** What ensuring the groups did. */
+export interface EnsureSecurityGroupsResult {
+  ids: SecurityGroupIds;
+  created: string[];
+  /** Rules added or revoked, for the user ("app: allowed 8000 from sg-…"). */
+  changes: string[];
+}
+
+/** Inputs to {@link ensureSecurityGroups}. */
+export interface SecurityGroupsSpec {
+  names: EnvNames;
+  vpcId: string;
+  appPort: number;
+}
+
+const GROUPS = ['elb', 'app', 'database', 'broker'] as const satisfies readonly Group[];
+
+const DESCRIPTIONS: Record<(typeof GROUPS)[number], string> = {
+  elb: 'argos load balancer: HTTP from anywhere',
+  app: 'argos app servers: app port from the load balancer',
+  database: 'argos database: PostgreSQL from the app servers',
+  broker: 'argos broker: RabbitMQ and Redis from the app servers',
+};
+
+/**
+ * Finds or creates the four groups (tagged on create) and converges their
+ * ingress to exactly the wanted rules: missing rules are added, any other rule
+ * is revoked, argos's temporary SSH rules are left to {@link closeSsh}.
+ * Running it twice changes nothing the second time.
+ */
+export async function ensureSecurityGroups(ec2: EC2Client, spec: SecurityGroupsSpec): Promise<EnsureSecurityGroupsResult> {
+  const existing = await findSecurityGroups(ec2, spec.names, spec.vpcId);
+  const created: string[] = [];
+  const ids = {} as SecurityGroupIds;
+  for (const group of GROUPS) {
+    const found = existing.get(group);
+    if (found?.GroupId) {
+      ids[group] = found.GroupId;
+      continue;
+    }
+    ids[group] = await createSecurityGroup(ec2, spec.names, group, spec.vpcId);
+    created.push(spec.names.securityGroup(group));
+  }
+  // Workers get the same access as app servers, should their group exist.
+  const worker = existing.get('worker')?.GroupId;
+  const clients = worker ? [ids.app, worker] : [ids.app];
+  const wanted: Record<(typeof GROUPS)[number], Rule[]> = {
+    elb: [{ port: PORTS.http, from: { cidr: '0.0.0.0/0' } }],
+    app: [{ port: spec.appPort, from: { groupId: ids.elb } }],
+    database: clients.map((groupId) => ({ port: PORTS.postgres, from: { groupId } })),
+    broker: clients.flatMap((groupId) => [
+      { port: PORTS.rabbitmq, from: { groupId } },
+      { port: PORTS.redis, from: { groupId } },
+    ]),
+  };
+  const refreshed = created.length > 0 ? await findSecurityGroups(ec2, spec.names, spec.vpcId) : existing;
+  const changes: string[] = [];
+  for (const group of GROUPS) {
+    const current = rulesOf(refreshed.get(group));
+    const desired = wanted[group];
+    const missing = desired.filter((rule) => !current.some((have) => sameRule(have, rule)));
+    const extra = current.filter((have) => !have.temporary && !desired.some((rule) => sameRule(have, rule)));
+    if (missing.length > 0) {
+      await authorize(ec2, ids[group], missing, `argos: ${group} rule`);
+      changes.push(...missing.map((rule) => `${group}: allowed ${describeRule(rule)}`));
+    }
+    if (extra.length > 0) {
+      await revoke(ec2, ids[group], extra);
+      changes.push(...extra.map((rule) => `${group}: revoked ${describeRule(rule)} (not an argos rule)`));
+    }
+  }
+  return { ids, created, changes };
+}
+
+/** The environment's groups by their Group tag (one Describe call). */
+export async function findSecurityGroups(ec2: EC2Client, names: EnvNames, vpcId: string): Promise<Map<TagGroup, SecurityGroup>> {
+  const response = await ec2.send(
+    new DescribeSecurityGroupsCommand({
+      Filters: [...toTagFilters({ app: names.app, env: names.env }), { Name: 'vpc-id', Values: [vpcId] }],
+    }),
+  );
+  const byGroup = new Map<TagGroup, SecurityGroup>();
+  for (const group of response.SecurityGroups ?? []) {
+    const tag = group.Tags?.find((t) => t.Key === 'Group')?.Value as TagGroup | undefined;
+    // Trust the tag only when the name agrees: a hand-tagged stranger is not ours.
+    if (tag && group.GroupName === names.securityGroup(tag as Group)) byGroup.set(tag, group);
+  }
+  return byGroup;
+}
+
+async function createSecurityGroup(ec2: EC2Client, names: EnvNames, group: (typeof GROUPS)[number], vpcId: string): Promise<string> {
+  const name = names.securityGroup(group);
+  try {
+    const response = await ec2.send(
+      new CreateSecurityGroupCommand({
+        GroupName: name,
+        Description: DESCRIPTIONS[group],
+        VpcId: vpcId,
+        TagSpecifications: toTagSpecifications(['security-group'] as const, makeTags({ app: names.app, env: names.env, group }, name)),
+      }),
+    );
+    return response.GroupId ?? '';
+  } catch (error) {
+    // Created meanwhile (a concurrent run) or left untagged by hand: use the one with that name.
+    if (errorCode(error) !== 'InvalidGroup.Duplicate') throw error;
+    const response = await ec2.send(
+      new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: [name] }, { Name: 'vpc-id', Values: [vpcId] }] }),
+    );
+    const id = response.SecurityGroups?.[0]?.GroupId;
+    if (!id) throw error;
+    return id;
+  }
+}
+
+interface CurrentRule extends Rule {
+  protocol: string;
+  toPort: number;
+  temporary: boolean;
+  /** Sent back on revoke: moto matches rules with their description. */
+  description: string | undefined;
+}
+
+function rulesOf(group: SecurityGroup | undefined): CurrentRule[] {
+  const rules: CurrentRule[] = [];
+  for (const permission of group?.IpPermissions ?? []) {
+    const protocol = permission.IpProtocol ?? '-1';
+    const port = permission.FromPort ?? -1;
+    const toPort = permission.ToPort ?? -1;
+    for (const range of permission.IpRanges ?? []) {
+      if (range.CidrIp) {
+        const description = range.Description;
+        rules.push({ port, toPort, protocol, from: { cidr: range.CidrIp }, temporary: description === TEMPORARY_SSH_DESCRIPTION, description });
+      }
+    }
+    for (const pair of permission.UserIdGroupPairs ?? []) {
+      if (pair.GroupId) rules.push({ port, toPort, protocol, from: { groupId: pair.GroupId }, temporary: false, description: pair.Description });
+    }
+  }
+  return rules;
+}
+
+function sameRule(have: CurrentRule, want: Rule): boolean {
+  if (have.protocol !== 'tcp' || have.port !== want.port || have.toPort !== want.port) return false;
+  const wanted = want.from;
+  return 'cidr' in wanted
+    ? 'cidr' in have.from && have.from.cidr === wanted.cidr
+    : 'groupId' in have.from && have.from.groupId === wanted.groupId;
+}
+
+function describeRule(rule: Rule | CurrentRule): string {
+  const protocol = 'protocol' in rule && rule.protocol !== 'tcp' ? `${rule.protocol} ` : '';
+  return `${protocol}${rule.port} from ${'cidr' in rule.from ? rule.from.cidr : rule.from.groupId}`;
+}
+
+function toPermission(rule: Rule | CurrentRule, description?: string): IpPermission {
+  const protocol = 'protocol' in rule ? rule.protocol : 'tcp';
+  const toPort = 'toPort' in rule ? rule.toPort : rule.port;
+  return {
+    IpProtocol: protocol,
+    FromPort: protocol === '-1' ? undefined : rule.port,
+    ToPort: protocol === '-1' ? undefined : toPort,
+    ...('cidr' in rule.from
+      ? { IpRanges: [{ CidrIp: rule.from.cidr, Description: description }] }
+      : { UserIdGroupPairs: [{ GroupId: rule.from.groupId, Description: description }] }),
+  };
+}
+
+async function authorize(ec2: EC2Client, groupId: string, rules: Rule[], description: string): Promise<void> {
+  try {
+    await ec2.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: groupId, IpPermissions: rules.map((rule) => toPermission(rule, description)) }));
+  } catch (error) {
+    // A rule added meanwhile is the state we wanted.
+    if (errorCode(error) !== 'InvalidPermission.Duplicate') throw error;
+  }
+}
+
+async function revoke(ec2: EC2Client, groupId: string, rules: (Rule | CurrentRule)[]): Promise<void> {
+  try {
+    await ec2.send(
+      new RevokeSecurityGroupIngressCommand({
+        GroupId: groupId,
+        IpPermissions: rules.map((rule) => toPermission(rule, 'description' in rule ? rule.description : undefined)),
+      }),
+    );
+  } catch (error) {
+    // Already gone is the state we wanted.
+    if (errorCode(error) !== 'InvalidPermission.NotFound') throw error;
+  }
+}
+
+/**
+ * Opens SSH (22/tcp) on `groupId` for `cidr` only, with the description that
+ * marks it temporary. Already open: nothing to do. Callers close it in a `finally`.
+ */
+export async function openSsh(ec2: EC2Client, groupId: string, cidr: string): Promise<void> {
+  await authorize(ec2, groupId, [{ port: PORTS.ssh, from: { cidr } }], TEMPORARY_SSH_DESCRIPTION);
+}
+
+/**
+ * Revokes every temporary SSH rule argos opened on `groupId` (whatever its
+ * CIDR: also one left by a killed run). Returns how many it removed; a group
+ * already gone counts as closed.
+ */
+export async function closeSsh(ec2: EC2Client, groupId: string): Promise<number> {
+  let group: SecurityGroup | undefined;
+  try {
+    const response = await ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: [groupId] }));
+    group = response.SecurityGroups?.[0];
+  } catch (error) {
+    if (errorCode(error) === 'InvalidGroup.NotFound') return 0;
+    throw error;
+  }
+  const temporary = rulesOf(group).filter((rule) => rule.temporary);
+  if (temporary.length > 0) await revoke(ec2, groupId, temporary);
+  return temporary.length;
+}
+
+/** What {@link deleteSecurityGroups} needs to wait. */
+export interface DeleteWait {
+  signal: AbortSignal;
+  onProgress?: ((note: string) => void) | undefined;
+  clock?: Clock | undefined;
+}
+
+/**
+ * Deletes the environment's security groups: first revokes the rules that
+ * reference one another (a group named in another's rule cannot be deleted),
+ * then deletes each, retrying `DependencyViolation` for up to 15 minutes while
+ * naming what still holds it. Returns the names deleted; none is fine.
+ */
+export async function deleteSecurityGroups(ec2: EC2Client, names: EnvNames, vpcId: string, wait: DeleteWait): Promise<string[]> {
+  const groups = [...(await findSecurityGroups(ec2, names, vpcId)).values()];
+  const ids = new Set(groups.map((group) => group.GroupId));
+  for (const group of groups) {
+    const references = rulesOf(group).filter((rule) => 'groupId' in rule.from && ids.has(rule.from.groupId));
+    if (references.length > 0 && group.GroupId) await revoke(ec2, group.GroupId, references);
+  }
+  const deleted: string[] = [];
+  for (const group of groups) {
+    if (!group.GroupId) continue;
+    const groupId = group.GroupId;
+    await retryOnCodes(
+      async () => {
+        try {
+          await ec2.send(new DeleteSecurityGroupCommand({ GroupId: groupId }));
+        } catch (error) {
+          if (errorCode(error) === 'InvalidGroup.NotFound') return;
+          if (errorCode(error) === 'DependencyViolation') {
+            wait.onProgress?.(`${group.GroupName} is still in use by ${await describeHolders(ec2, groupId)}; retrying`);
+          }
+          throw error;
+        }
+      },
+      ['DependencyViolation'],
+      { what: `security group ${group.GroupName} (${groupId}) to be free to delete`, timeoutMs: DEPENDENCY_TIMEOUT_MS, intervalMs: 10_000, signal: wait.signal, clock: wait.clock },
+    );
+    deleted.push(group.GroupName ?? groupId);
+  }
+  return deleted;
+}
+
+/** Names the network interfaces that keep a group in use (an ELB, RDS, an instance). */
+async function describeHolders(ec2: EC2Client, groupId: string): Promise<string> {
+  try {
+    const response = await ec2.send(new DescribeNetworkInterfacesCommand({ Filters: [{ Name: 'group-id', Values: [groupId] }] }));
+    const holders = (response.NetworkInterfaces ?? []).map(
+      (eni) => `${eni.NetworkInterfaceId}${eni.Description ? ` (${eni.Description})` : ''}${eni.Attachment?.InstanceId ? ` on ${eni.Attachment.InstanceId}` : ''}`,
+    );
+    return holders.length > 0 ? holders.join(', ') : 'a resource AWS has not released yet';
+  } catch {
+    return 'a resource AWS has not released yet';
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * Failure paths moto cannot produce: DependencyViolation while AWS releases a
+ * group, a database that never becomes available, an AWS error carrying the password.
+ */
+import {
+  DeleteSecurityGroupCommand,
+  DescribeNetworkInterfacesCommand,
+  DescribeSecurityGroupsCommand,
+  EC2Client,
+  RevokeSecurityGroupIngressCommand,
+} from '@aws-sdk/client-ec2';
+import { CreateDBInstanceCommand, CreateDBSubnetGroupCommand, DescribeDBInstancesCommand, DescribeDBSubnetGroupsCommand, RDSClient } from '@aws-sdk/client-rds';
+import { mockClient } from 'aws-sdk-client-mock';
+import 'aws-sdk-client-mock-vitest/extend';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { ensureDatabase, type DatabaseSpec } from '../../src/database.js';
+import { makeNames, makeTags } from '../../src/names.js';
+import { Secret } from '../../src/secret.js';
+import { deleteSecurityGroups } from '../../src/security.js';
+import { VirtualClock } from '../support/virtual-clock.js';
+
+const names = makeNames('argos', 'staging');
+const CANARY = 'canary-Secret-9f3b2c';
+const ec2Mock = mockClient(EC2Client);
+const rdsMock = mockClient(RDSClient);
+
+beforeEach(() => {
+  ec2Mock.reset();
+  rdsMock.reset();
+});
+
+function awsError(name: string, message = name): Error {
+  return Object.assign(new Error(message), { name, $metadata: {} });
+}
+
+describe('deleteSecurityGroups', () => {
+  it('retries DependencyViolation, naming what holds the group, then deletes', async () => {
+    // GIVEN the database group referenced by nothing, held twice by an RDS network interface
+    ec2Mock.on(DescribeSecurityGroupsCommand).resolves({
+      SecurityGroups: [{ GroupId: 'sg-db', GroupName: 'argos-staging-database', Tags: makeTags({ app: 'argos', env: 'staging', group: 'database' }, 'argos-staging-database'), IpPermissions: [] }],
+    });
+    ec2Mock
+      .on(DeleteSecurityGroupCommand)
+      .rejectsOnce(awsError('DependencyViolation', 'resource sg-db has a dependent object'))
+      .rejectsOnce(awsError('DependencyViolation', 'resource sg-db has a dependent object'))
+      .resolves({});
+    ec2Mock.on(DescribeNetworkInterfacesCommand).resolves({ NetworkInterfaces: [{ NetworkInterfaceId: 'eni-1', Description: 'RDSNetworkInterface' }] });
+    const notes: string[] = [];
+    const clock = new VirtualClock();
+    // WHEN deleting
+    const deleted = await deleteSecurityGroups(new EC2Client({}), names, 'vpc-1', { signal: new AbortController().signal, clock, onProgress: (n) => notes.push(n) });
+    // THEN it retried twice, said who held it, and deleted it
+    expect(deleted).toEqual(['argos-staging-database']);
+    expect(ec2Mock).toHaveReceivedCommandTimes(DeleteSecurityGroupCommand, 3);
+    expect(notes[0]).toBe('argos-staging-database is still in use by eni-1 (RDSNetworkInterface); retrying');
+    expect(clock.sleeps.length).toBe(2);
+  });
+
+  it('revokes rules naming another argos group before deleting any group', async () => {
+    ec2Mock.on(DescribeSecurityGroupsCommand).resolves({
+      SecurityGroups: [
+        { GroupId: 'sg-app', GroupName: 'argos-staging-app', Tags: makeTags({ app: 'argos', env: 'staging', group: 'app' }, 'argos-staging-app'), IpPermissions: [{ IpProtocol: 'tcp', FromPort: 8000, ToPort: 8000, UserIdGroupPairs: [{ GroupId: 'sg-elb' }] }] },
+        { GroupId: 'sg-elb', GroupName: 'argos-staging-elb', Tags: makeTags({ app: 'argos', env: 'staging', group: 'elb' }, 'argos-staging-elb'), IpPermissions: [] },
+      ],
+    });
+    ec2Mock.on(RevokeSecurityGroupIngressCommand).resolves({});
+    ec2Mock.on(DeleteSecurityGroupCommand).resolves({});
+    await deleteSecurityGroups(new EC2Client({}), names, 'vpc-1', { signal: new AbortController().signal });
+    const order = ec2Mock.calls().map((call) => call.args[0].constructor.name);
+    expect(order).toEqual(['DescribeSecurityGroupsCommand', 'RevokeSecurityGroupIngressCommand', 'DeleteSecurityGroupCommand', 'DeleteSecurityGroupCommand']);
+    expect(ec2Mock).toHaveReceivedCommandWith(RevokeSecurityGroupIngressCommand, { GroupId: 'sg-app' });
+  });
+
+  it('gives up after the bound with an error naming the group', async () => {
+    ec2Mock.on(DescribeSecurityGroupsCommand).resolves({
+      SecurityGroups: [{ GroupId: 'sg-db', GroupName: 'argos-staging-database', Tags: makeTags({ app: 'argos', env: 'staging', group: 'database' }, 'argos-staging-database') }],
+    });
+    ec2Mock.on(DeleteSecurityGroupCommand).rejects(awsError('DependencyViolation'));
+    ec2Mock.on(DescribeNetworkInterfacesCommand).resolves({ NetworkInterfaces: [] });
+    const clock = new VirtualClock();
+    await expect(deleteSecurityGroups(new EC2Client({}), names, 'vpc-1', { signal: new AbortController().signal, clock })).rejects.toMatchObject({
+      code: 'TIMEOUT',
+      message: expect.stringContaining('security group argos-staging-database (sg-db) to be free to delete'),
+    });
+    expect(clock.now() - Date.parse('2026-11-25T10:00:00Z')).toBe(15 * 60_000);
+  });
+});
+
+describe('ensureDatabase', () => {
+  const spec = (): DatabaseSpec => ({
+    names,
+    subnetIds: ['subnet-a', 'subnet-b'],
+    securityGroupId: 'sg-db',
+    user: 'argos',
+    password: new Secret(CANARY),
+    instanceClass: 'db.t3.micro',
+    allocatedStorage: 20,
+    engineVersion: '16.4',
+    multiAz: false,
+    deletionProtection: true,
+  });
+
+  it('times out with a clear error when the database stays creating past the bound', async () => {
+    rdsMock.on(DescribeDBInstancesCommand).resolves({ DBInstances: [{ DBInstanceIdentifier: names.database, DBInstanceStatus: 'creating' }] });
+    const clock = new VirtualClock();
+    const notes: string[] = [];
+    await expect(ensureDatabase(new RDSClient({}), spec(), { signal: new AbortController().signal, clock, onProgress: (n) => notes.push(n) })).rejects.toMatchObject({
+      code: 'TIMEOUT',
+      message: expect.stringMatching(/^timed out after 45m00s waiting for the database argos-staging-database to be available \(last state: creating\); .*run the command again/),
+    });
+    expect(notes.every((note) => note === 'creating')).toBe(true);
+    expect(rdsMock).not.toHaveReceivedCommand(CreateDBInstanceCommand);
+  });
+
+  it('passes the password only to CreateDBInstance and masks it in errors', async () => {
+    rdsMock.on(DescribeDBInstancesCommand).rejects(awsError('DBInstanceNotFoundFault'));
+    rdsMock.on(DescribeDBSubnetGroupsCommand).rejects(awsError('DBSubnetGroupNotFoundFault'));
+    rdsMock.on(CreateDBSubnetGroupCommand).resolves({});
+    // An AWS error that (hypothetically) quotes the request.
+    rdsMock.on(CreateDBInstanceCommand).rejects(awsError('InvalidParameterValue', `MasterUserPassword ${CANARY} is not valid`));
+    const error = (await ensureDatabase(new RDSClient({}), spec(), { signal: new AbortController().signal }).catch((e: unknown) => e)) as Error;
+    expect(error.message).toBe('could not create the database argos-staging-database: MasterUserPassword *** is not valid');
+    expect(JSON.stringify(error)).not.toContain(CANARY);
+    expect(rdsMock).toHaveReceivedCommandWith(CreateDBInstanceCommand, { MasterUserPassword: CANARY, StorageEncrypted: true, PubliclyAccessible: false });
+  });
+});
