@@ -1,0 +1,137 @@
+/**
+ * The one way argos runs Ansible: `ansible-playbook` with an argument array
+ * (never a shell string), SSH settings that check host keys, pipelining and a
+ * kept master connection, output streamed to the reporter and the log, and an
+ * error that names the playbook, the failing hosts and the tail of the output.
+ */
+import { execa } from 'execa';
+import { ArgosError } from './errors.js';
+import { sshOptions, type SshSettings } from './ssh.js';
+
+/** One `ansible-playbook` run. */
+export interface PlaybookRun {
+  /** Path of the playbook (e.g. playbooks/site.yml). */
+  playbook: string;
+  /** Path of the inventory file. */
+  inventory: string;
+  ssh: SshSettings;
+  /** Extra variables files (`-e @file`), e.g. a --config file that is not group_vars/all.yml. */
+  varsFiles?: string[] | undefined;
+  /** `--limit` pattern. */
+  limit?: string | undefined;
+  /** Parallel hosts; at least the number of hosts so no host waits for another. */
+  forks?: number | undefined;
+  verbose?: boolean | undefined;
+  signal: AbortSignal;
+  /** Each output line (the caller sends it to the reporter: log always, screen with --verbose). */
+  onLine: (line: string) => void;
+  /** Where Ansible keeps control sockets and its own files (a folder of argos's). */
+  controlPath?: string | undefined;
+}
+
+/** How many output lines an error carries. */
+const TAIL_LINES = 25;
+
+/** Checks `ansible-playbook` is on PATH; the message says how to install it. */
+export async function findAnsiblePlaybook(): Promise<string> {
+  const result = await execa('ansible-playbook', ['--version'], { reject: false, stdin: 'ignore' });
+  if (result.failed || result.exitCode !== 0) {
+    throw new ArgosError(
+      'CONFIG',
+      'ansible-playbook not found on PATH: install ansible-core 2.14 or newer (apt-get install ansible-core, or pipx install ansible-core)',
+    );
+  }
+  return result.stdout.split('\n')[0] ?? 'ansible-playbook';
+}
+
+/** Quotes a value for Ansible's ssh_args, which it splits like a shell would. */
+function shellQuote(value: string): string {
+  return /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`;
+}
+
+/** The argv of a run (exported for tests: it must hold no secret). */
+export function playbookArgs(run: PlaybookRun): string[] {
+  return [
+    '-i', run.inventory,
+    '--private-key', run.ssh.keyFile,
+    '-u', run.ssh.user,
+    '--forks', String(Math.max(run.forks ?? 5, 1)),
+    ...(run.limit ? ['--limit', run.limit] : []),
+    ...(run.varsFiles ?? []).flatMap((file) => ['-e', `@${file}`]),
+    ...(run.verbose ? ['-v'] : []),
+    run.playbook,
+  ];
+}
+
+/** The environment of a run: SSH settings, pipelining, strict host keys, no colour codes in the log. */
+export function playbookEnvironment(run: PlaybookRun): Record<string, string> {
+  return {
+    ANSIBLE_SSH_ARGS: sshOptions(run.ssh).map(shellQuote).join(' '),
+    ...(run.controlPath ? { ANSIBLE_SSH_CONTROL_PATH_DIR: run.controlPath } : {}),
+    ANSIBLE_PIPELINING: 'True',
+    // Never turned off: accept-new in the SSH args records new hosts and checks known ones.
+    ANSIBLE_HOST_KEY_CHECKING: 'True',
+    ANSIBLE_RETRY_FILES_ENABLED: 'False',
+    ANSIBLE_NOCOLOR: 'True',
+    ANSIBLE_FORCE_COLOR: 'False',
+    PYTHONUNBUFFERED: '1',
+  };
+}
+
+/** What a failed run's output says went wrong. */
+export interface PlaybookFailure {
+  hosts: string[];
+  tasks: string[];
+}
+
+/** Reads failing hosts (PLAY RECAP) and the tasks that failed on them from the output. */
+export function parseFailure(lines: readonly string[]): PlaybookFailure {
+  const hosts = new Set<string>();
+  const tasks = new Set<string>();
+  let task = '';
+  for (const line of lines) {
+    const heading = /^TASK \[(.+)\]/.exec(line);
+    if (heading?.[1]) task = heading[1];
+    if (/^(fatal|failed):/.test(line) && task) tasks.add(task);
+    const recap = /^(\S+)\s+:\s+ok=\d+\s+changed=\d+\s+unreachable=(\d+)\s+failed=(\d+)/.exec(line);
+    if (recap?.[1] && (Number(recap[2]) > 0 || Number(recap[3]) > 0)) hosts.add(recap[1]);
+  }
+  return { hosts: [...hosts], tasks: [...tasks] };
+}
+
+/** Runs the playbook; resolves on success, throws a FAILED (or INTERRUPTED) ArgosError otherwise. */
+export async function runPlaybook(run: PlaybookRun): Promise<void> {
+  const tail: string[] = [];
+  const all: string[] = [];
+  const child = execa('ansible-playbook', playbookArgs(run), {
+    env: playbookEnvironment(run),
+    all: true,
+    reject: false,
+    stdin: 'ignore',
+    cancelSignal: run.signal,
+    // Ansible needs a moment to stop its SSH children cleanly; then it is killed.
+    forceKillAfterDelay: 10_000,
+  });
+  for await (const line of child.iterable({ from: 'all' })) {
+    run.onLine(line);
+    all.push(line);
+    tail.push(line);
+    if (tail.length > TAIL_LINES) tail.shift();
+  }
+  const result = await child;
+  if (result.isCanceled || run.signal.aborted) {
+    throw new ArgosError('INTERRUPTED', `interrupted while running ${run.playbook}`);
+  }
+  if (result.failed || result.exitCode !== 0) {
+    if ((result as { code?: string }).code === 'ENOENT') await findAnsiblePlaybook();
+    const failure = parseFailure(all);
+    const where = [
+      failure.tasks.length > 0 ? `failed task ${failure.tasks.map((t) => `[${t}]`).join(', ')}` : '',
+      failure.hosts.length > 0 ? `on ${failure.hosts.join(', ')}` : '',
+    ].filter(Boolean).join(' ');
+    throw new ArgosError(
+      'FAILED',
+      `ansible-playbook ${run.playbook} failed (exit ${result.exitCode ?? 'signal'})${where ? `: ${where}` : ''}. Last lines:\n${tail.join('\n')}`,
+    );
+  }
+}

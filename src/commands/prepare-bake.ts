@@ -1,0 +1,76 @@
+/**
+ * Wires an image bake to one run's Context: the checks that must pass before
+ * anything is created, the caller's CIDR, and SSH + Ansible against the one
+ * temporary host. Used by commission (and the image tests).
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { findAnsiblePlaybook, runPlaybook } from '../ansible.js';
+import { findDefaultVpc } from '../aws/vpc.js';
+import { resolveSshCidr, type Fetch } from '../caller.js';
+import type { Context } from '../context.js';
+import type { BakeSpec } from '../image.js';
+import { assertKeysReady } from '../keys.js';
+import { waitForSsh, type SshSettings } from '../ssh.js';
+import { DEFAULT_CONFIG_PATH } from '../config.js';
+
+/** The known_hosts file of bake instances (removed after each bake: the instance is gone). */
+export function bakeKnownHostsFile(ctx: Context): string {
+  return join(ctx.paths.root, 'hosts', 'known_hosts_image');
+}
+
+/** SSH settings for the environment's hosts (or the bake's, with its own known_hosts). */
+export function sshSettings(ctx: Context, knownHostsFile = ctx.paths.knownHostsFile): SshSettings {
+  return { user: ctx.config.remoteUser, keyFile: ctx.paths.keyFile, knownHostsFile, sshConfig: ctx.sshConfig };
+}
+
+/** `-e @file` for a --config other than group_vars/all.yml, which Ansible would not read by itself. */
+export function configVarsFiles(ctx: Context): string[] {
+  return ctx.paths.config === join(ctx.paths.root, DEFAULT_CONFIG_PATH) ? [] : [ctx.paths.config];
+}
+
+/**
+ * Checks keys and Ansible, finds the default VPC and the caller's CIDR, and
+ * returns the bake's spec. Throws before anything is created.
+ */
+export async function prepareBake(ctx: Context, options: { fetch?: Fetch } = {}): Promise<BakeSpec> {
+  const { ec2 } = ctx.clients;
+  await assertKeysReady(ec2, ctx.paths.keyFile, ctx.config.keyName, ctx.region, ctx.paths.root);
+  await findAnsiblePlaybook();
+  const sshCidr = await resolveSshCidr(ctx.sshCidr, { fetch: options.fetch, signal: ctx.signal });
+  const vpc = await findDefaultVpc(ec2, ctx.region);
+  const ssh = sshSettings(ctx, bakeKnownHostsFile(ctx));
+  return {
+    names: ctx.names,
+    vpcId: vpc.vpcId,
+    subnetId: vpc.subnets[0]?.subnetId,
+    baseAmi: ctx.config.baseAmi,
+    instanceType: ctx.config.imageInstanceType,
+    keyName: ctx.config.keyName,
+    rootVolumeSize: ctx.config.rootVolumeSize,
+    sshCidr,
+    waitForSsh: (host) => waitForSsh(host, ssh, { signal: ctx.signal }),
+    provision: async (host) => {
+      const dir = await mkdtemp(join(tmpdir(), 'argos-bake-'));
+      try {
+        const inventory = join(dir, 'hosts');
+        await writeFile(inventory, `[image]\n${host}\n`, { mode: 0o600 });
+        await runPlaybook({
+          playbook: join(ctx.paths.playbooks, 'image.yml'),
+          inventory,
+          ssh,
+          varsFiles: configVarsFiles(ctx),
+          forks: 1,
+          verbose: ctx.options.verbose,
+          signal: ctx.signal,
+          onLine: (line) => ctx.reporter.detail(line),
+        });
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+        // The bake instance is about to be terminated: its host key must not linger.
+        await rm(bakeKnownHostsFile(ctx), { force: true });
+      }
+    },
+  };
+}

@@ -1,0 +1,309 @@
+/**
+ * The base image `<app>-image`: found and reused, waited for while another run
+ * bakes it, baked from a temporary instance that Ansible provisions, deleted by
+ * `clean`. A bake leaves nothing behind: whatever it created is removed in
+ * reverse order on failure and on Ctrl-C, and leftovers of a killed run are
+ * removed before a new bake starts.
+ */
+import {
+  CreateImageCommand,
+  CreateTagsCommand,
+  DeleteSnapshotCommand,
+  DeregisterImageCommand,
+  DescribeImagesCommand,
+  DescribeSecurityGroupsCommand,
+  CreateSecurityGroupCommand,
+  DeleteSecurityGroupCommand,
+  type EC2Client,
+  type Image,
+} from '@aws-sdk/client-ec2';
+import { findInstances, launchInstance, terminateInstances, waitForInstancesRunning } from './aws/instances.js';
+import { ArgosError } from './errors.js';
+import { makeTags, toTagFilters, toTagSpecifications, type EnvNames } from './names.js';
+import { openSsh } from './security.js';
+import { errorCode, retryOnCodes, waitFor, type Clock } from './wait.js';
+
+/** Bound for an AMI to become available (safety.md: at least 40 minutes). */
+export const IMAGE_TIMEOUT_MS = 45 * 60_000;
+/** Bound for cleanup after a failed or interrupted bake (it must not hang either). */
+const CLEANUP_TIMEOUT_MS = 15 * 60_000;
+
+/** The base image as argos needs it. */
+export interface ImageInfo {
+  imageId: string;
+  name: string;
+  state: string;
+  snapshotIds: string[];
+}
+
+/** Waiting and progress, for every function here. */
+export interface ImageWait {
+  signal: AbortSignal;
+  onProgress?: ((note: string) => void) | undefined;
+  clock?: Clock | undefined;
+}
+
+function toImageInfo(image: Image): ImageInfo {
+  return {
+    imageId: image.ImageId ?? '',
+    name: image.Name ?? '',
+    state: image.State ?? 'unknown',
+    snapshotIds: (image.BlockDeviceMappings ?? []).flatMap((m) => (m.Ebs?.SnapshotId ? [m.Ebs.SnapshotId] : [])),
+  };
+}
+
+/** The account's own `<app>-image`, or `undefined`. (One Describe call: owner self + name filter.) */
+export async function findImage(ec2: EC2Client, names: EnvNames): Promise<ImageInfo | undefined> {
+  const response = await ec2.send(new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'name', Values: [names.image] }] }));
+  const images = (response.Images ?? []).filter((image) => image.State !== 'deregistered');
+  return images[0] ? toImageInfo(images[0]) : undefined;
+}
+
+/** Waits until the image is available; a failed image is an error that says to clean. */
+export async function waitForImage(ec2: EC2Client, names: EnvNames, imageId: string, wait: ImageWait): Promise<ImageInfo> {
+  return waitFor(
+    async () => {
+      const response = await retryOnCodes(() => ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] })), ['InvalidAMIID.NotFound'], {
+        what: `image ${imageId} to be visible`,
+        timeoutMs: 2 * 60_000,
+        intervalMs: 2_000,
+        signal: wait.signal,
+        clock: wait.clock,
+      });
+      const image = response.Images?.[0];
+      if (!image) return { done: false, state: 'not visible yet' };
+      if (image.State === 'available') return { done: true, value: toImageInfo(image) };
+      if (image.State === 'failed' || image.State === 'error' || image.State === 'invalid') {
+        throw new ArgosError('FAILED', `image ${names.image} (${imageId}) is ${image.State}: run argos <env> clean, then commission again`);
+      }
+      return { done: false, state: image.State ?? 'pending' };
+    },
+    { what: `image ${names.image} (${imageId}) to be available`, timeoutMs: IMAGE_TIMEOUT_MS, intervalMs: 15_000, signal: wait.signal, clock: wait.clock, onPoll: wait.onProgress },
+  );
+}
+
+/** The temporary resources of a bake, found by tags (also those of a killed run). */
+export interface BakeLeftovers {
+  instanceIds: string[];
+  securityGroupIds: string[];
+}
+
+/** Finds bake instances (Group=image, no Env) and the bake security group. */
+export async function findBakeLeftovers(ec2: EC2Client, names: EnvNames): Promise<BakeLeftovers> {
+  const instances = await findInstances(ec2, toTagFilters({ app: names.app, group: 'image' }));
+  const groups = await ec2.send(
+    new DescribeSecurityGroupsCommand({ Filters: [...toTagFilters({ app: names.app, group: 'image' }), { Name: 'group-name', Values: [names.imageSecurityGroup] }] }),
+  );
+  return {
+    instanceIds: instances.map((instance) => instance.instanceId),
+    securityGroupIds: (groups.SecurityGroups ?? []).flatMap((group) => (group.GroupId ? [group.GroupId] : [])),
+  };
+}
+
+/** Terminates bake instances, then deletes the bake security group (it is held until they are gone). */
+export async function removeBakeLeftovers(ec2: EC2Client, leftovers: BakeLeftovers, wait: ImageWait): Promise<void> {
+  await terminateInstances(ec2, leftovers.instanceIds, wait);
+  for (const groupId of leftovers.securityGroupIds) await deleteGroup(ec2, groupId, wait);
+}
+
+async function deleteGroup(ec2: EC2Client, groupId: string, wait: ImageWait): Promise<void> {
+  await retryOnCodes(
+    async () => {
+      try {
+        await ec2.send(new DeleteSecurityGroupCommand({ GroupId: groupId }));
+      } catch (error) {
+        if (errorCode(error) !== 'InvalidGroup.NotFound') throw error;
+      }
+    },
+    ['DependencyViolation'],
+    { what: `security group ${groupId} to be free to delete`, timeoutMs: CLEANUP_TIMEOUT_MS, intervalMs: 5_000, signal: wait.signal, clock: wait.clock },
+  );
+}
+
+/** Everything a bake needs, injected so tests can drive each stage. */
+export interface BakeSpec {
+  names: EnvNames;
+  vpcId: string;
+  subnetId: string | undefined;
+  baseAmi: string;
+  instanceType: string;
+  keyName: string;
+  rootVolumeSize: number;
+  /** The caller's CIDR: SSH is opened to it alone. */
+  sshCidr: string;
+  /** Waits until SSH answers on the host (and records its host key). */
+  waitForSsh: (host: string) => Promise<void>;
+  /** Runs playbooks/image.yml against the one host. */
+  provision: (host: string) => Promise<void>;
+}
+
+/** What a bake did. */
+export interface BakeResult {
+  image: ImageInfo;
+  instanceId: string;
+}
+
+/**
+ * Bakes `<app>-image` from a temporary instance: security group (SSH from the
+ * caller only), instance, SSH, Ansible, CreateImage, wait, then removes the
+ * instance and the group. On any failure or interruption, removes in reverse
+ * order whatever this bake created (a half-made image, the instance, the group)
+ * and rethrows.
+ */
+export async function bakeImage(ec2: EC2Client, spec: BakeSpec, wait: ImageWait): Promise<BakeResult> {
+  const { names } = spec;
+  const tags = makeTags({ app: names.app, group: 'image' }, names.image);
+  const created: { groupId?: string; instanceId?: string; imageId?: string } = {};
+  try {
+    wait.onProgress?.('creating the temporary security group');
+    const group = await ec2.send(
+      new CreateSecurityGroupCommand({
+        GroupName: names.imageSecurityGroup,
+        Description: 'argos: temporary group of the image bake (SSH from the caller only)',
+        VpcId: spec.vpcId,
+        TagSpecifications: toTagSpecifications(['security-group'] as const, makeTags({ app: names.app, group: 'image' }, names.imageSecurityGroup)),
+      }),
+    );
+    created.groupId = group.GroupId ?? '';
+    await openSsh(ec2, created.groupId, spec.sshCidr);
+
+    wait.onProgress?.(`launching the bake instance from ${spec.baseAmi}`);
+    const instance = await launchInstance(ec2, {
+      imageId: spec.baseAmi,
+      instanceType: spec.instanceType,
+      keyName: spec.keyName,
+      securityGroupIds: [created.groupId],
+      subnetId: spec.subnetId,
+      rootVolumeSize: spec.rootVolumeSize,
+      tags,
+    });
+    created.instanceId = instance.instanceId;
+    const [running] = await waitForInstancesRunning(ec2, [instance.instanceId], wait);
+    const host = running?.publicDnsName ?? running?.publicIpAddress;
+    if (!host) throw new ArgosError('FAILED', `the bake instance ${instance.instanceId} has no public address: the default VPC's subnets must assign public IPs`);
+
+    wait.onProgress?.(`waiting for SSH on ${host}`);
+    await spec.waitForSsh(host);
+    wait.onProgress?.('running playbooks/image.yml');
+    await spec.provision(host);
+
+    wait.onProgress?.('creating the image');
+    const image = await ec2.send(
+      new CreateImageCommand({
+        InstanceId: instance.instanceId,
+        Name: names.image,
+        Description: `argos base image of ${names.app} (environment-agnostic)`,
+        // Only the image is tagged on create: moto rejects a snapshot entry here; snapshots are tagged once the image exists.
+        TagSpecifications: toTagSpecifications(['image'] as const, tags),
+      }),
+    );
+    created.imageId = image.ImageId ?? '';
+    const available = await waitForImage(ec2, names, created.imageId, wait);
+    if (available.snapshotIds.length > 0) {
+      await ec2.send(new CreateTagsCommand({ Resources: available.snapshotIds, Tags: tags }));
+    }
+
+    wait.onProgress?.('removing the bake instance and its security group');
+    await removeBakeLeftovers(ec2, { instanceIds: [instance.instanceId], securityGroupIds: [created.groupId] }, wait);
+    return { image: available, instanceId: instance.instanceId };
+  } catch (error) {
+    await undoBake(ec2, created, wait);
+    throw error;
+  }
+}
+
+/**
+ * Removes what a failed bake created, newest first. Runs with its own bounded
+ * signal: the run's signal may be the Ctrl-C that caused the failure.
+ */
+async function undoBake(ec2: EC2Client, created: { groupId?: string; instanceId?: string; imageId?: string }, wait: ImageWait): Promise<void> {
+  const cleanup: ImageWait = { signal: AbortSignal.timeout(CLEANUP_TIMEOUT_MS), onProgress: wait.onProgress, clock: wait.clock };
+  cleanup.onProgress?.('bake failed: removing what it created');
+  if (created.imageId) await deleteImageById(ec2, created.imageId);
+  await removeBakeLeftovers(
+    ec2,
+    { instanceIds: created.instanceId ? [created.instanceId] : [], securityGroupIds: created.groupId ? [created.groupId] : [] },
+    cleanup,
+  );
+}
+
+/** Deregisters an image and deletes its own snapshots (none other). Returns the snapshot ids deleted. */
+async function deleteImageById(ec2: EC2Client, imageId: string): Promise<string[]> {
+  let image: Image | undefined;
+  try {
+    image = (await ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] }))).Images?.[0];
+  } catch (error) {
+    if (errorCode(error) !== 'InvalidAMIID.NotFound') throw error;
+  }
+  if (!image) return [];
+  const snapshotIds = toImageInfo(image).snapshotIds;
+  await ec2.send(new DeregisterImageCommand({ ImageId: imageId }));
+  // A snapshot stays "in use" until its image is deregistered: delete them only now.
+  for (const snapshotId of snapshotIds) {
+    try {
+      await ec2.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId }));
+    } catch (error) {
+      if (errorCode(error) !== 'InvalidSnapshot.NotFound') throw error;
+    }
+  }
+  return snapshotIds;
+}
+
+/** What {@link deleteImage} removed. */
+export interface DeleteImageResult {
+  image: ImageInfo | undefined;
+  snapshotIds: string[];
+  leftovers: BakeLeftovers;
+}
+
+/**
+ * `clean`: removes leftover bake instances and the bake group, deregisters
+ * `<app>-image` and deletes its snapshots. Nothing there is fine.
+ */
+export async function deleteImage(ec2: EC2Client, names: EnvNames, wait: ImageWait): Promise<DeleteImageResult> {
+  const leftovers = await findBakeLeftovers(ec2, names);
+  await removeBakeLeftovers(ec2, leftovers, wait);
+  const image = await findImage(ec2, names);
+  const snapshotIds = image ? await deleteImageById(ec2, image.imageId) : [];
+  return { image, snapshotIds, leftovers };
+}
+
+/** What {@link ensureImage} did. */
+export interface EnsureImageResult {
+  image: ImageInfo;
+  outcome: 'reused' | 'waited' | 'baked';
+  /** Leftovers of an earlier killed bake that were removed first. */
+  removedLeftovers: BakeLeftovers;
+}
+
+/**
+ * Returns an available `<app>-image`: reuses it, waits for one being baked,
+ * or removes leftovers of an earlier killed bake and bakes a new one.
+ * `prepareBake` runs only when a bake is needed (key checks, SSH CIDR lookup)
+ * and before anything is created.
+ */
+export async function ensureImage(
+  ec2: EC2Client,
+  names: EnvNames,
+  prepareBake: () => Promise<BakeSpec>,
+  wait: ImageWait,
+): Promise<EnsureImageResult> {
+  const none = { instanceIds: [], securityGroupIds: [] };
+  const existing = await findImage(ec2, names);
+  if (existing?.state === 'available') return { image: existing, outcome: 'reused', removedLeftovers: none };
+  if (existing?.state === 'pending') {
+    wait.onProgress?.(`image ${existing.imageId} is being created: waiting for it`);
+    return { image: await waitForImage(ec2, names, existing.imageId, wait), outcome: 'waited', removedLeftovers: none };
+  }
+  if (existing) {
+    throw new ArgosError('FAILED', `image ${names.image} (${existing.imageId}) is ${existing.state}: run argos <env> clean, then commission again`);
+  }
+  const spec = await prepareBake();
+  const leftovers = await findBakeLeftovers(ec2, names);
+  if (leftovers.instanceIds.length + leftovers.securityGroupIds.length > 0) {
+    wait.onProgress?.(`removing leftovers of an earlier bake: ${[...leftovers.instanceIds, ...leftovers.securityGroupIds].join(', ')}`);
+    await removeBakeLeftovers(ec2, leftovers, wait);
+  }
+  const baked = await bakeImage(ec2, spec, wait);
+  return { image: baked.image, outcome: 'baked', removedLeftovers: leftovers };
+}

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { parseFailure, playbookArgs, playbookEnvironment, type PlaybookRun } from '../../src/ansible.js';
+
+const run: PlaybookRun = {
+  playbook: '/p/playbooks/site.yml',
+  inventory: '/p/hosts/hosts_staging',
+  ssh: { user: 'ubuntu', keyFile: '/p/keys/argos.pem', knownHostsFile: '/p/hosts/known_hosts_staging', sshConfig: '/p/my ssh config' },
+  forks: 3,
+  signal: new AbortController().signal,
+  onLine: () => undefined,
+};
+
+describe('playbookArgs and playbookEnvironment', () => {
+  it('builds an argument array with the key, user, forks and playbook', () => {
+    expect(playbookArgs({ ...run, limit: 'appservers', varsFiles: ['/p/other.yml'] })).toEqual([
+      '-i', '/p/hosts/hosts_staging', '--private-key', '/p/keys/argos.pem', '-u', 'ubuntu', '--forks', '3',
+      '--limit', 'appservers', '-e', '@/p/other.yml', '/p/playbooks/site.yml',
+    ]);
+  });
+
+  it('checks host keys against the environment file, keeps master connections and pipelines', () => {
+    const env = playbookEnvironment(run);
+    expect(env['ANSIBLE_PIPELINING']).toBe('True');
+    expect(env['ANSIBLE_HOST_KEY_CHECKING']).toBe('True');
+    expect(env['ANSIBLE_SSH_ARGS']).toBe(
+      "-F '/p/my ssh config' -o UserKnownHostsFile=/p/hosts/known_hosts_staging -o StrictHostKeyChecking=accept-new -o IdentitiesOnly=yes -o ControlMaster=auto -o ControlPersist=60s -o ServerAliveInterval=15",
+    );
+  });
+});
+
+describe('parseFailure', () => {
+  it('names the failed tasks and the failing or unreachable hosts from the recap', () => {
+    const output = [
+      'PLAY [appservers] ***',
+      'TASK [app : Render app_config.py] ***',
+      'ok: [ec2-a.compute-1.amazonaws.com]',
+      'fatal: [ec2-b.compute-1.amazonaws.com]: FAILED! => {"msg": "boom"}',
+      'PLAY RECAP ***',
+      'ec2-a.compute-1.amazonaws.com : ok=5    changed=0    unreachable=0    failed=0    skipped=0',
+      'ec2-b.compute-1.amazonaws.com : ok=2    changed=0    unreachable=0    failed=1    skipped=0',
+      'ec2-c.compute-1.amazonaws.com : ok=0    changed=0    unreachable=1    failed=0    skipped=0',
+    ];
+    expect(parseFailure(output)).toEqual({
+      hosts: ['ec2-b.compute-1.amazonaws.com', 'ec2-c.compute-1.amazonaws.com'],
+      tasks: ['app : Render app_config.py'],
+    });
+  });
+});
