@@ -10,8 +10,8 @@ import { sshOptions, type SshSettings } from './ssh.js';
 
 /** One `ansible-playbook` run. */
 export interface PlaybookRun {
-  /** Path of the playbook (e.g. playbooks/site.yml). */
-  playbook: string;
+  /** Paths of the playbooks, run in this order by one ansible-playbook (e.g. playbooks/site.yml). */
+  playbooks: string[];
   /** Path of the inventory file. */
   inventory: string;
   ssh: SshSettings;
@@ -25,8 +25,6 @@ export interface PlaybookRun {
   signal: AbortSignal;
   /** Each output line (the caller sends it to the reporter: log always, screen with --verbose). */
   onLine: (line: string) => void;
-  /** Where Ansible keeps control sockets and its own files (a folder of argos's). */
-  controlPath?: string | undefined;
 }
 
 /** How many output lines an error carries. */
@@ -59,7 +57,7 @@ export function playbookArgs(run: PlaybookRun): string[] {
     ...(run.limit ? ['--limit', run.limit] : []),
     ...(run.varsFiles ?? []).flatMap((file) => ['-e', `@${file}`]),
     ...(run.verbose ? ['-v'] : []),
-    run.playbook,
+    ...run.playbooks,
   ];
 }
 
@@ -67,7 +65,6 @@ export function playbookArgs(run: PlaybookRun): string[] {
 export function playbookEnvironment(run: PlaybookRun): Record<string, string> {
   return {
     ANSIBLE_SSH_ARGS: sshOptions(run.ssh).map(shellQuote).join(' '),
-    ...(run.controlPath ? { ANSIBLE_SSH_CONTROL_PATH_DIR: run.controlPath } : {}),
     ANSIBLE_PIPELINING: 'True',
     // Never turned off: accept-new in the SSH args records new hosts and checks known ones.
     ANSIBLE_HOST_KEY_CHECKING: 'True',
@@ -119,8 +116,9 @@ export async function runPlaybook(run: PlaybookRun): Promise<void> {
     if (tail.length > TAIL_LINES) tail.shift();
   }
   const result = await child;
+  const names = run.playbooks.map((path) => path.split('/').slice(-2).join('/')).join(' ');
   if (result.isCanceled || run.signal.aborted) {
-    throw new ArgosError('INTERRUPTED', `interrupted while running ${run.playbook}`);
+    throw new ArgosError('INTERRUPTED', `interrupted while running ${names}`);
   }
   if (result.failed || result.exitCode !== 0) {
     if ((result as { code?: string }).code === 'ENOENT') await findAnsiblePlaybook();
@@ -131,7 +129,7 @@ export async function runPlaybook(run: PlaybookRun): Promise<void> {
     ].filter(Boolean).join(' ');
     throw new ArgosError(
       'FAILED',
-      `ansible-playbook ${run.playbook} failed (exit ${result.exitCode ?? 'signal'})${where ? `: ${where}` : ''}. Last lines:\n${tail.join('\n')}`,
+      `ansible-playbook ${names} failed (exit ${result.exitCode ?? 'signal'})${where ? `: ${where}` : ''}. Last lines:\n${tail.join('\n')}`,
     );
   }
 }

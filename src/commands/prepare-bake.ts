@@ -57,7 +57,7 @@ export async function prepareBake(ctx: Context, options: { fetch?: Fetch } = {})
         const inventory = join(dir, 'hosts');
         await writeFile(inventory, `[image]\n${host}\n`, { mode: 0o600 });
         await runPlaybook({
-          playbook: join(ctx.paths.playbooks, 'image.yml'),
+          playbooks: [join(ctx.paths.playbooks, 'image.yml')],
           inventory,
           ssh,
           varsFiles: configVarsFiles(ctx),

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseFailure, playbookArgs, playbookEnvironment, type PlaybookRun } from '../../src/ansible.js';
 
 const run: PlaybookRun = {
-  playbook: '/p/playbooks/site.yml',
+  playbooks: ['/p/playbooks/site.yml'],
   inventory: '/p/hosts/hosts_staging',
   ssh: { user: 'ubuntu', keyFile: '/p/keys/argos.pem', knownHostsFile: '/p/hosts/known_hosts_staging', sshConfig: '/p/my ssh config' },
   forks: 3,

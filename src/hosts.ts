@@ -1,0 +1,191 @@
+/**
+ * The environment's hosts, found by tag, and the Ansible inventory argos
+ * writes for them (`hosts/hosts_<env>`): public names to connect to, private
+ * names for configuration, as in the original's make_hosts.
+ */
+import { mkdir, readFile, rename, writeFile, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { DescribeAutoScalingGroupsCommand, type AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import type { EC2Client } from '@aws-sdk/client-ec2';
+import type { RDSClient } from '@aws-sdk/client-rds';
+import { findInstances, type InstanceInfo } from './aws/instances.js';
+import { findDatabase } from './database.js';
+import { toTagFilters, type EnvNames } from './names.js';
+
+/** Inventory groups, in the order they are written. */
+export const INVENTORY_GROUPS = ['appservers', 'brokers', 'workers'] as const;
+export type InventoryGroup = (typeof INVENTORY_GROUPS)[number];
+
+/** One host of the inventory. */
+export interface InventoryHost {
+  /** What Ansible connects to: public DNS name, else public IP, else the private name (through a bastion in ssh_config). */
+  address: string;
+  instanceId: string;
+  privateDnsName: string | undefined;
+  privateIpAddress: string | undefined;
+  securityGroupIds: string[];
+}
+
+/** Everything the inventory holds. */
+export interface Inventory {
+  groups: Record<InventoryGroup, InventoryHost[]>;
+  vars: {
+    env_name: string;
+    app_name: string;
+    db_host: string | undefined;
+    db_port: number | undefined;
+    db_name: string;
+    broker_host: string | undefined;
+    ansible_user: string;
+    ansible_ssh_private_key_file: string;
+  };
+}
+
+function toHost(instance: InstanceInfo): InventoryHost {
+  return {
+    address: instance.publicDnsName ?? instance.publicIpAddress ?? instance.privateDnsName ?? instance.privateIpAddress ?? instance.instanceId,
+    instanceId: instance.instanceId,
+    privateDnsName: instance.privateDnsName,
+    privateIpAddress: instance.privateIpAddress,
+    securityGroupIds: instance.securityGroupIds,
+  };
+}
+
+/** Sorted by address, then id: the same environment always gives the same file. */
+function sortHosts(hosts: InventoryHost[]): InventoryHost[] {
+  return [...hosts].sort((a, b) => a.address.localeCompare(b.address) || a.instanceId.localeCompare(b.instanceId));
+}
+
+/** Clients discovery reads with. */
+export interface DiscoveryClients {
+  ec2: EC2Client;
+  autoScaling: AutoScalingClient;
+  rds: RDSClient;
+}
+
+/**
+ * Finds the environment's running hosts: app servers through their
+ * autoscaling group, workers through theirs (should one exist), the broker by
+ * its tags, and the database endpoint. Three to four Describe calls in all.
+ */
+export async function discoverInventory(
+  clients: DiscoveryClients,
+  names: EnvNames,
+  access: { user: string; keyFile: string },
+): Promise<Inventory> {
+  const groups = await clients.autoScaling.send(
+    new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [names.appServers, names.worker] }),
+  );
+  const idsOf = (groupName: string) =>
+    (groups.AutoScalingGroups ?? [])
+      .filter((group) => group.AutoScalingGroupName === groupName)
+      .flatMap((group) => (group.Instances ?? []).flatMap((instance) => (instance.InstanceId ? [instance.InstanceId] : [])));
+  const groupIds = [...idsOf(names.appServers), ...idsOf(names.worker)];
+  const [grouped, brokers, database] = await Promise.all([
+    groupIds.length > 0 ? findInstances(clients.ec2, [{ Name: 'instance-id', Values: groupIds }], ['running']) : Promise.resolve([]),
+    findInstances(clients.ec2, toTagFilters({ app: names.app, env: names.env, group: 'broker' }), ['running']),
+    findDatabase(clients.rds, names.database),
+  ]);
+  const appIds = new Set(idsOf(names.appServers));
+  const broker = sortHosts(brokers.map(toHost))[0];
+  return {
+    groups: {
+      appservers: sortHosts(grouped.filter((i) => appIds.has(i.instanceId)).map(toHost)),
+      brokers: sortHosts(brokers.map(toHost)),
+      workers: sortHosts(grouped.filter((i) => !appIds.has(i.instanceId)).map(toHost)),
+    },
+    vars: {
+      env_name: names.env,
+      app_name: names.app,
+      db_host: database?.address,
+      db_port: database?.port,
+      db_name: names.databaseName,
+      broker_host: broker?.privateDnsName ?? broker?.privateIpAddress,
+      ansible_user: access.user,
+      ansible_ssh_private_key_file: access.keyFile,
+    },
+  };
+}
+
+/** INI values: bare when safe, double-quoted otherwise. */
+function iniValue(value: string | number): string {
+  const text = String(value);
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : JSON.stringify(text);
+}
+
+/** Renders the inventory as Ansible INI. Empty groups are written too (plays on them just skip). */
+export function renderInventory(inventory: Inventory): string {
+  const lines = [
+    `# Ansible inventory of the ${inventory.vars.env_name} environment, written by argos.`,
+    `# Do not edit: argos ${inventory.vars.env_name} deploy rewrites it from what runs on AWS.`,
+    '',
+  ];
+  for (const group of INVENTORY_GROUPS) {
+    lines.push(`[${group}]`);
+    for (const host of inventory.groups[group]) {
+      const vars = [
+        `instance_id=${host.instanceId}`,
+        ...(host.privateDnsName ? [`private_dns_name=${host.privateDnsName}`] : []),
+        ...(host.privateIpAddress ? [`private_ip=${host.privateIpAddress}`] : []),
+      ];
+      lines.push(`${host.address} ${vars.join(' ')}`);
+    }
+    lines.push('');
+  }
+  lines.push('[all:vars]');
+  for (const [key, value] of Object.entries(inventory.vars)) {
+    if (value !== undefined) lines.push(`${key}=${iniValue(value)}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** "appservers: 2, brokers: 1, workers: 0". */
+export function summarizeInventory(inventory: Inventory): string {
+  return INVENTORY_GROUPS.map((group) => `${group}: ${inventory.groups[group].length}`).join(', ');
+}
+
+/** Every host, each once. */
+export function allHosts(inventory: Inventory): InventoryHost[] {
+  return INVENTORY_GROUPS.flatMap((group) => inventory.groups[group]);
+}
+
+/** Writes a file atomically (temp file + rename), so a reader never sees half of it. */
+export async function writeFileAtomic(path: string, content: string, mode = 0o600): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const temporary = `${path}.${process.pid}.tmp`;
+  try {
+    await writeFile(temporary, content, { mode });
+    await rename(temporary, path);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw error;
+  }
+}
+
+/**
+ * Keeps only the known_hosts entries of current hosts, so an address reused by
+ * a new instance (with a new host key) never breaks a deploy. Hashed entries
+ * cannot be matched and are kept. Returns the hosts whose entries were dropped.
+ */
+export async function pruneKnownHosts(file: string, currentHosts: readonly string[]): Promise<string[]> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  const keep = new Set(currentHosts.map((host) => host.toLowerCase()));
+  const dropped = new Set<string>();
+  const kept = text.split('\n').filter((line) => {
+    const field = line.trim().split(/\s+/)[0] ?? '';
+    if (field === '' || field.startsWith('#') || field.startsWith('|') || field.startsWith('@')) return true;
+    // "host1,host2" or "[host]:port"
+    const names = field.split(',').map((name) => name.replace(/^\[(.+)\]:\d+$/, '$1').toLowerCase());
+    if (names.some((name) => keep.has(name))) return true;
+    names.forEach((name) => dropped.add(name));
+    return false;
+  });
+  if (dropped.size > 0) await writeFileAtomic(file, kept.join('\n'));
+  return [...dropped].sort();
+}
