@@ -1,0 +1,250 @@
+/**
+ * The app servers' launch templates.
+ *
+ * Design: templates are immutable and named by their settings,
+ * `<app>-<env>-app-<hash8>` (the first 8 hex digits of the SHA-256 of the
+ * template data). A change of image, instance type, key pair, security group,
+ * volume size or user data gives a new name, so a new template is created with
+ * CreateLaunchTemplate, the group is pointed at it with UpdateAutoScalingGroup,
+ * and the templates the group no longer uses are deleted.
+ *
+ * Why not new versions of one template:
+ * - On AWS both work, but a named template per settings makes a re-run a pure
+ *   lookup (same settings, same name: nothing to compare or create), makes a
+ *   half-finished run converge (the template either exists or not), and the
+ *   group's `LaunchTemplateName` alone says which settings it runs.
+ * - moto (the emulator the tests run against) breaks any autoscaling group that
+ *   uses a version made by CreateLaunchTemplateVersion with UserData (HTTP 500);
+ *   version 1 from CreateLaunchTemplate works. Every template here only ever
+ *   has version 1, so the same code path runs in tests and on AWS.
+ */
+import { createHash } from 'node:crypto';
+import {
+  CreateLaunchTemplateCommand,
+  DeleteLaunchTemplateCommand,
+  DescribeImagesCommand,
+  DescribeLaunchTemplateVersionsCommand,
+  DescribeLaunchTemplatesCommand,
+  type EC2Client,
+  type RequestLaunchTemplateData,
+  type ResponseLaunchTemplateData,
+} from '@aws-sdk/client-ec2';
+import { ArgosError } from '../errors.js';
+import { makeTags, toTagFilters, toTagSpecifications, type EnvNames } from '../names.js';
+import { errorCode } from '../wait.js';
+import type { AppServersSpec, EnsureResult } from './types.js';
+
+/** The parts of the spec a launch template is made of. */
+export type LaunchTemplateSpec = Pick<
+  AppServersSpec,
+  'names' | 'imageId' | 'instanceType' | 'keyName' | 'appSecurityGroupId' | 'rootVolumeSize'
+>;
+
+/** A launch template of this environment's app servers. */
+export interface LaunchTemplateRef {
+  name: string;
+  id: string;
+}
+
+/** What {@link ensureLaunchTemplate} did. */
+export interface LaunchTemplateResult extends EnsureResult {
+  id: string;
+}
+
+const NOT_FOUND = ['InvalidLaunchTemplateName.NotFoundException', 'InvalidLaunchTemplateId.NotFound'];
+const ALREADY_EXISTS = ['InvalidLaunchTemplateName.AlreadyExistsException'];
+
+/**
+ * The user data script: writes `ARGOS_ENV` and `APP_NAME` to /etc/environment,
+ * as the original's setup script did, replacing earlier values (base64, as
+ * launch templates take it).
+ */
+export function buildUserData(app: string, env: string): string {
+  // app and env are checked names (lowercase letters, digits, hyphens): safe in single quotes.
+  const script = [
+    '#!/bin/bash',
+    '# Written by argos: which app and environment this instance belongs to.',
+    'set -euo pipefail',
+    'touch /etc/environment',
+    "sed -i -e '/^ARGOS_ENV=/d' -e '/^APP_NAME=/d' /etc/environment",
+    `echo 'ARGOS_ENV=${env}' >> /etc/environment`,
+    `echo 'APP_NAME=${app}' >> /etc/environment`,
+    '',
+  ].join('\n');
+  return Buffer.from(script, 'utf8').toString('base64');
+}
+
+/**
+ * The template data for `spec` with the image's root device: IMDSv2 required
+ * (hop limit 1), an encrypted gp3 root volume, the user data, and the standard
+ * tags on the instances and volumes it launches.
+ */
+export function buildLaunchTemplateData(spec: LaunchTemplateSpec, rootDeviceName: string): RequestLaunchTemplateData {
+  const { names } = spec;
+  const tags = makeTags({ app: names.app, env: names.env, group: 'app' }, names.appServers);
+  // Property order is fixed: the template name is a hash of this object's JSON.
+  return {
+    ImageId: spec.imageId,
+    // Checked as a type name by the config; AWS says whether it exists.
+    InstanceType: spec.instanceType as RequestLaunchTemplateData['InstanceType'],
+    KeyName: spec.keyName,
+    SecurityGroupIds: [spec.appSecurityGroupId],
+    MetadataOptions: { HttpTokens: 'required', HttpPutResponseHopLimit: 1, HttpEndpoint: 'enabled' },
+    BlockDeviceMappings: [
+      {
+        DeviceName: rootDeviceName,
+        Ebs: { VolumeSize: spec.rootVolumeSize, VolumeType: 'gp3', Encrypted: true, DeleteOnTermination: true },
+      },
+    ],
+    UserData: buildUserData(names.app, names.env),
+    TagSpecifications: toTagSpecifications(['instance', 'volume'] as const, tags),
+  };
+}
+
+/** `<app>-<env>-app-<hash8>`: the name of the template holding exactly `data`. */
+export function launchTemplateName(names: EnvNames, data: RequestLaunchTemplateData): string {
+  const hash = createHash('sha256').update(JSON.stringify(data)).digest('hex').slice(0, 8);
+  return `${names.appServers}-${hash}`;
+}
+
+/**
+ * Makes sure the template for `spec` exists (created with the standard tags
+ * if not). With `previous` (the template the group uses now), `changes` says
+ * which settings differ from it, e.g. `instance type t3.small → t3.medium`.
+ */
+export async function ensureLaunchTemplate(
+  ec2: EC2Client,
+  spec: LaunchTemplateSpec,
+  options: { previous?: string | undefined } = {},
+): Promise<LaunchTemplateResult> {
+  const data = buildLaunchTemplateData(spec, await findRootDeviceName(ec2, spec.imageId));
+  const name = launchTemplateName(spec.names, data);
+  const changes =
+    options.previous !== undefined && options.previous !== name ? await describeChanges(ec2, options.previous, data) : [];
+  const existing = await findLaunchTemplate(ec2, name);
+  if (existing) return { name, id: existing.id, created: false, changes };
+  const { names } = spec;
+  try {
+    const response = await ec2.send(
+      new CreateLaunchTemplateCommand({
+        LaunchTemplateName: name,
+        VersionDescription: `argos: app servers of ${names.app} ${names.env}`,
+        LaunchTemplateData: data,
+        TagSpecifications: toTagSpecifications(
+          ['launch-template'] as const,
+          makeTags({ app: names.app, env: names.env, group: 'app' }, name),
+        ),
+      }),
+    );
+    const id = response.LaunchTemplate?.LaunchTemplateId;
+    if (!id) throw new ArgosError('FAILED', `creating the launch template ${name} returned no id: run the command again`);
+    return { name, id, created: true, changes };
+  } catch (error) {
+    // Another run created it between the lookup and the create: same name, same settings.
+    if (!ALREADY_EXISTS.includes(errorCode(error) ?? '')) throw error;
+    const raced = await findLaunchTemplate(ec2, name);
+    if (!raced) throw error;
+    return { name, id: raced.id, created: false, changes };
+  }
+}
+
+/** The template called `name`, or `undefined` when there is none. */
+export async function findLaunchTemplate(ec2: EC2Client, name: string): Promise<LaunchTemplateRef | undefined> {
+  try {
+    const response = await ec2.send(new DescribeLaunchTemplatesCommand({ LaunchTemplateNames: [name] }));
+    const found = response.LaunchTemplates?.[0];
+    return found?.LaunchTemplateId && found.LaunchTemplateName
+      ? { name: found.LaunchTemplateName, id: found.LaunchTemplateId }
+      : undefined;
+  } catch (error) {
+    if (NOT_FOUND.includes(errorCode(error) ?? '')) return undefined;
+    throw error;
+  }
+}
+
+/** Every app-server template of the environment, found by its tags (one call). */
+export async function findLaunchTemplates(ec2: EC2Client, names: EnvNames): Promise<LaunchTemplateRef[]> {
+  const templates: LaunchTemplateRef[] = [];
+  let token: string | undefined;
+  do {
+    const response = await ec2.send(
+      new DescribeLaunchTemplatesCommand({
+        Filters: toTagFilters({ app: names.app, env: names.env, group: 'app' }),
+        NextToken: token,
+      }),
+    );
+    for (const template of response.LaunchTemplates ?? []) {
+      if (template.LaunchTemplateId && template.LaunchTemplateName) {
+        templates.push({ name: template.LaunchTemplateName, id: template.LaunchTemplateId });
+      }
+    }
+    token = response.NextToken;
+  } while (token);
+  return templates.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/**
+ * Deletes the environment's app-server templates except `keep`; templates
+ * already gone count as deleted. Returns the names deleted.
+ */
+export async function deleteLaunchTemplates(
+  ec2: EC2Client,
+  names: EnvNames,
+  options: { keep?: string | undefined } = {},
+): Promise<string[]> {
+  const deleted: string[] = [];
+  for (const template of await findLaunchTemplates(ec2, names)) {
+    if (template.name === options.keep) continue;
+    try {
+      await ec2.send(new DeleteLaunchTemplateCommand({ LaunchTemplateId: template.id }));
+    } catch (error) {
+      if (!NOT_FOUND.includes(errorCode(error) ?? '')) throw error;
+    }
+    deleted.push(template.name);
+  }
+  return deleted;
+}
+
+/** The image's root device name, where the encrypted root volume mapping must go. */
+async function findRootDeviceName(ec2: EC2Client, imageId: string): Promise<string> {
+  let image;
+  try {
+    image = (await ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] }))).Images?.[0];
+  } catch (error) {
+    if (!['InvalidAMIID.NotFound', 'InvalidAMIID.Unavailable', 'InvalidAMIID.Malformed'].includes(errorCode(error) ?? '')) throw error;
+  }
+  if (!image?.RootDeviceName) {
+    throw new ArgosError(
+      'FAILED',
+      `the image ${imageId} for the app servers does not exist (or has no root device): ` +
+        'bake the image again (run commission) and run the command again',
+    );
+  }
+  return image.RootDeviceName;
+}
+
+/** What differs between the template `previous` and `data`, in words. */
+async function describeChanges(ec2: EC2Client, previous: string, data: RequestLaunchTemplateData): Promise<string[]> {
+  let old: ResponseLaunchTemplateData | undefined;
+  try {
+    const response = await ec2.send(
+      new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateName: previous, Versions: ['$Default'] }),
+    );
+    old = response.LaunchTemplateVersions?.[0]?.LaunchTemplateData;
+  } catch (error) {
+    if (!NOT_FOUND.includes(errorCode(error) ?? '')) throw error;
+  }
+  if (!old) return [`launch settings replaced (the previous template ${previous} is gone)`];
+  const changes: string[] = [];
+  const compare = (what: string, before: unknown, after: unknown): void => {
+    if (String(before) !== String(after)) changes.push(`${what} ${String(before)} → ${String(after)}`);
+  };
+  compare('image', old.ImageId, data.ImageId);
+  compare('instance type', old.InstanceType, data.InstanceType);
+  compare('key pair', old.KeyName, data.KeyName);
+  compare('security groups', (old.SecurityGroupIds ?? []).join(','), (data.SecurityGroupIds ?? []).join(','));
+  compare('root volume size (GiB)', old.BlockDeviceMappings?.[0]?.Ebs?.VolumeSize, data.BlockDeviceMappings?.[0]?.Ebs?.VolumeSize);
+  if (old.UserData !== data.UserData) changes.push('user data');
+  if (changes.length === 0) changes.push('other launch settings (metadata options, volume type or tags)');
+  return changes;
+}

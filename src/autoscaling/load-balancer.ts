@@ -1,0 +1,211 @@
+/**
+ * The environment's classic load balancer, `<app>-<env>-elb`: HTTP 80 to the
+ * app port on the instances, across the default VPC's subnets.
+ */
+import {
+  ApplySecurityGroupsToLoadBalancerCommand,
+  AttachLoadBalancerToSubnetsCommand,
+  ConfigureHealthCheckCommand,
+  CreateLoadBalancerCommand,
+  CreateLoadBalancerListenersCommand,
+  DeleteLoadBalancerCommand,
+  DeleteLoadBalancerListenersCommand,
+  DescribeLoadBalancerAttributesCommand,
+  DescribeLoadBalancersCommand,
+  ModifyLoadBalancerAttributesCommand,
+  type ElasticLoadBalancingClient,
+  type HealthCheck,
+  type LoadBalancerDescription,
+} from '@aws-sdk/client-elastic-load-balancing';
+import { ArgosError, usageError } from '../errors.js';
+import { makeTags } from '../names.js';
+import { errorCode, retryOnCodes } from '../wait.js';
+import type { AppServersSpec, EnsureResult, RunOptions } from './types.js';
+
+/** The parts of the spec the load balancer is made of. */
+export type LoadBalancerSpec = Pick<AppServersSpec, 'names' | 'subnets' | 'elbSecurityGroupId' | 'appPort' | 'healthCheckPath'>;
+
+/** What {@link ensureLoadBalancer} did, and where the app is reached. */
+export interface LoadBalancerResult extends EnsureResult {
+  dnsName: string;
+}
+
+/** The wire code, and the SDK's exception name (what mocks raise). */
+const NOT_FOUND = ['LoadBalancerNotFound', 'AccessPointNotFoundException'];
+const MAX_NAME_LENGTH = 32;
+/** Connection draining: how long in-flight requests may finish on an instance leaving the group. */
+const DRAINING_TIMEOUT_SECONDS = 60;
+
+/** The explicit health check: HTTP on the app port at the health-check path, every 10 s, healthy after 2. */
+export function buildHealthCheck(spec: Pick<LoadBalancerSpec, 'appPort' | 'healthCheckPath'>): HealthCheck {
+  return {
+    Target: `HTTP:${spec.appPort}${spec.healthCheckPath}`,
+    Interval: 10,
+    Timeout: 5,
+    HealthyThreshold: 2,
+    UnhealthyThreshold: 3,
+  };
+}
+
+/** The load balancer called `name`, or `undefined` when there is none. */
+export async function findLoadBalancer(
+  elb: ElasticLoadBalancingClient,
+  name: string,
+): Promise<LoadBalancerDescription | undefined> {
+  try {
+    const response = await elb.send(new DescribeLoadBalancersCommand({ LoadBalancerNames: [name] }));
+    return response.LoadBalancerDescriptions?.[0];
+  } catch (error) {
+    if (NOT_FOUND.includes(errorCode(error) ?? '')) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * Makes sure the load balancer exists as `spec` says: created with its tags,
+ * health check, cross-zone load balancing and connection draining; on an
+ * existing one, the listener, health check, attributes, security group and
+ * subnets are brought back to `spec` and each change is reported.
+ */
+export async function ensureLoadBalancer(
+  elb: ElasticLoadBalancingClient,
+  spec: LoadBalancerSpec,
+  options: RunOptions,
+): Promise<LoadBalancerResult> {
+  const name = spec.names.loadBalancer;
+  if (name.length > MAX_NAME_LENGTH) {
+    throw usageError(`the load balancer name '${name}' has ${name.length} characters and AWS allows ${MAX_NAME_LENGTH}: use a shorter environment name`);
+  }
+  const existing = await findLoadBalancer(elb, name);
+  if (!existing) {
+    options.onProgress?.(`creating the load balancer ${name}`);
+    const response = await elb.send(
+      new CreateLoadBalancerCommand({
+        LoadBalancerName: name,
+        Listeners: [{ Protocol: 'HTTP', LoadBalancerPort: 80, InstanceProtocol: 'HTTP', InstancePort: spec.appPort }],
+        Subnets: spec.subnets.map((subnet) => subnet.subnetId),
+        SecurityGroups: [spec.elbSecurityGroupId],
+        Scheme: 'internet-facing',
+        Tags: makeTags({ app: spec.names.app, env: spec.names.env, group: 'elb' }, name),
+      }),
+    );
+    // Neither can be given on create. A re-run after a failure here takes the
+    // "existing" path below, which sets both.
+    await configure(elb, name, spec, options, { healthCheck: true, attributes: true });
+    return { name, dnsName: response.DNSName ?? requireDnsName(existing, name), created: true, changes: [] };
+  }
+  const changes = await converge(elb, existing, spec, options);
+  return { name, dnsName: requireDnsName(existing, name), created: false, changes };
+}
+
+/**
+ * Deletes the load balancer; succeeds when it is already gone.
+ * Returns whether it existed.
+ */
+export async function deleteLoadBalancer(elb: ElasticLoadBalancingClient, name: string): Promise<boolean> {
+  const existing = await findLoadBalancer(elb, name);
+  if (!existing) return false;
+  // DeleteLoadBalancer succeeds for a name that does not exist: no race to handle.
+  await elb.send(new DeleteLoadBalancerCommand({ LoadBalancerName: name }));
+  return true;
+}
+
+function requireDnsName(found: LoadBalancerDescription | undefined, name: string): string {
+  if (found?.DNSName) return found.DNSName;
+  throw new ArgosError('FAILED', `the load balancer ${name} has no DNS name yet: run the command again in a minute`);
+}
+
+/** Health check and attributes; retried briefly while a just-created load balancer is not visible yet. */
+async function configure(
+  elb: ElasticLoadBalancingClient,
+  name: string,
+  spec: LoadBalancerSpec,
+  options: RunOptions,
+  what: { healthCheck: boolean; attributes: boolean },
+): Promise<void> {
+  const retry = <T>(call: () => Promise<T>, doing: string): Promise<T> =>
+    retryOnCodes(call, NOT_FOUND, {
+      what: `the load balancer ${name} to accept its ${doing}`,
+      timeoutMs: 2 * 60_000,
+      intervalMs: 2_000,
+      signal: options.signal,
+      clock: options.clock,
+    });
+  if (what.healthCheck) {
+    await retry(
+      () => elb.send(new ConfigureHealthCheckCommand({ LoadBalancerName: name, HealthCheck: buildHealthCheck(spec) })),
+      'health check',
+    );
+  }
+  if (what.attributes) {
+    await retry(
+      () =>
+        elb.send(
+          new ModifyLoadBalancerAttributesCommand({
+            LoadBalancerName: name,
+            LoadBalancerAttributes: {
+              CrossZoneLoadBalancing: { Enabled: true },
+              ConnectionDraining: { Enabled: true, Timeout: DRAINING_TIMEOUT_SECONDS },
+            },
+          }),
+        ),
+      'attributes',
+    );
+  }
+}
+
+/** Brings an existing load balancer back to `spec`; returns what it changed. */
+async function converge(
+  elb: ElasticLoadBalancingClient,
+  existing: LoadBalancerDescription,
+  spec: LoadBalancerSpec,
+  options: RunOptions,
+): Promise<string[]> {
+  const name = spec.names.loadBalancer;
+  const changes: string[] = [];
+
+  const listener = existing.ListenerDescriptions?.map((description) => description.Listener).find((l) => l?.LoadBalancerPort === 80);
+  if (!listener || listener.InstancePort !== spec.appPort || listener.Protocol !== 'HTTP' || listener.InstanceProtocol !== 'HTTP') {
+    if (listener) await elb.send(new DeleteLoadBalancerListenersCommand({ LoadBalancerName: name, LoadBalancerPorts: [80] }));
+    await elb.send(
+      new CreateLoadBalancerListenersCommand({
+        LoadBalancerName: name,
+        Listeners: [{ Protocol: 'HTTP', LoadBalancerPort: 80, InstanceProtocol: 'HTTP', InstancePort: spec.appPort }],
+      }),
+    );
+    changes.push(`listener port 80 → instance port ${listener?.InstancePort ?? 'none'} → ${spec.appPort}`);
+  }
+
+  const wanted = buildHealthCheck(spec);
+  const current = existing.HealthCheck;
+  const healthCheckDiffers =
+    !current ||
+    current.Target !== wanted.Target ||
+    current.Interval !== wanted.Interval ||
+    current.Timeout !== wanted.Timeout ||
+    current.HealthyThreshold !== wanted.HealthyThreshold ||
+    current.UnhealthyThreshold !== wanted.UnhealthyThreshold;
+  if (healthCheckDiffers) changes.push(`health check ${current?.Target ?? 'none'} → ${wanted.Target}`);
+
+  const attributes = (await elb.send(new DescribeLoadBalancerAttributesCommand({ LoadBalancerName: name }))).LoadBalancerAttributes;
+  const attributesDiffer =
+    attributes?.CrossZoneLoadBalancing?.Enabled !== true ||
+    attributes.ConnectionDraining?.Enabled !== true ||
+    attributes.ConnectionDraining.Timeout !== DRAINING_TIMEOUT_SECONDS;
+  if (attributesDiffer) changes.push('cross-zone load balancing and connection draining turned on');
+  await configure(elb, name, spec, options, { healthCheck: healthCheckDiffers, attributes: attributesDiffer });
+
+  const groups = existing.SecurityGroups ?? [];
+  if (groups.length !== 1 || groups[0] !== spec.elbSecurityGroupId) {
+    await elb.send(new ApplySecurityGroupsToLoadBalancerCommand({ LoadBalancerName: name, SecurityGroups: [spec.elbSecurityGroupId] }));
+    changes.push(`security groups ${groups.join(',') || 'none'} → ${spec.elbSecurityGroupId}`);
+  }
+
+  const attached = new Set(existing.Subnets ?? []);
+  const missing = spec.subnets.map((subnet) => subnet.subnetId).filter((id) => !attached.has(id));
+  if (missing.length > 0) {
+    await elb.send(new AttachLoadBalancerToSubnetsCommand({ LoadBalancerName: name, Subnets: missing }));
+    changes.push(`subnets added: ${missing.join(', ')}`);
+  }
+  return changes;
+}

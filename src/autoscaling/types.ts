@@ -1,0 +1,63 @@
+/**
+ * What the app-server functions take: one plain spec of the environment's app
+ * tier, and the options of a run (interruption, clock, progress).
+ */
+import type { EnvNames } from '../names.js';
+import type { Clock } from '../wait.js';
+
+/** One subnet of the default VPC, as {@link findDefaultVpc} returns it. */
+export interface SubnetRef {
+  subnetId: string;
+  availabilityZone: string;
+}
+
+/** Everything the app tier of one environment is built from. */
+export interface AppServersSpec {
+  names: EnvNames;
+  /** The baked image (`<app>-image`). */
+  imageId: string;
+  instanceType: string;
+  /** The EC2 key pair the instances accept (config `key_name`). */
+  keyName: string;
+  /** The security group of the app servers (from security.ts). */
+  appSecurityGroupId: string;
+  /** The security group of the load balancer (from security.ts). */
+  elbSecurityGroupId: string;
+  /** The default VPC's subnets, one per zone. */
+  subnets: readonly SubnetRef[];
+  /** The port the app listens on; the load balancer forwards port 80 to it. */
+  appPort: number;
+  /** The path the load balancer's health check requests, e.g. `/` or `/health`. */
+  healthCheckPath: string;
+  /** GiB of the encrypted root volume. */
+  rootVolumeSize: number;
+  minSize: number;
+  maxSize: number;
+  /**
+   * Pins the group's desired capacity. Left out (the usual case), a new group
+   * starts at `minSize` and an existing group keeps the capacity its scaling
+   * policy chose, only brought back inside `[minSize, maxSize]`.
+   */
+  desiredCapacity?: number | undefined;
+  /** Average CPU percentage the target-tracking policy holds the group at (config `scaling_target_cpu`). */
+  scalingTargetCpu: number;
+}
+
+/** How a call that may wait runs. */
+export interface RunOptions {
+  /** Aborted by Ctrl-C: every wait stops at once. */
+  signal: AbortSignal;
+  /** Says what is happening now (the command wires it to a step note). */
+  onProgress?: ((note: string) => void) | undefined;
+  /** Virtual time in tests. */
+  clock?: Clock | undefined;
+}
+
+/** What an `ensure…` call did to one resource. */
+export interface EnsureResult {
+  name: string;
+  /** True when this call created the resource. */
+  created: boolean;
+  /** What this call changed on an existing resource, e.g. `max size 4 → 6`; empty when nothing. */
+  changes: string[];
+}
