@@ -24,7 +24,7 @@ const EXAMPLES: Record<CommandName, string> = {
   deploy: 'argos staging deploy --roles app,worker',
   decommission: 'argos staging decommission --skip-final-snapshot',
   clean: 'argos staging clean --yes',
-  status: 'argos staging status',
+  status: 'argos staging status --json',
 };
 
 /** Shows `argos <env> <command>` rather than commander's `argos <command> <env>`. */
@@ -84,13 +84,15 @@ function buildProgram(): Command {
       .option('--instance_type, --instance-type <type>', 'app server instance type (default: app_instance_type)')
       .option('--db-instance-type <class>', 'RDS instance class (default: db_instance_type)')
       .option('--with-broker', 'also create the broker instance (RabbitMQ + Redis)')
-      .option('--no-deploy', 'create the infrastructure but do not run the playbooks'),
+      .option('--no-deploy', 'create the infrastructure but do not run the playbooks')
+      .option('--dry-run', 'show what would be created or changed, and change nothing'),
     deploy: new Command('deploy').option('--roles <list>', `comma-separated roles to deploy (${ROLES.join(', ')}; default: every role that has hosts)`),
     decommission: new Command('decommission')
       .option('--delete-image', 'also delete the base image (as clean does)')
-      .option('--skip-final-snapshot', 'delete the database without a final snapshot (its data is lost)'),
-    clean: new Command('clean'),
-    status: new Command('status'),
+      .option('--skip-final-snapshot', 'delete the database without a final snapshot (its data is lost)')
+      .option('--dry-run', 'show what would be deleted, and delete nothing'),
+    clean: new Command('clean').option('--dry-run', 'show what would be deleted, and delete nothing'),
+    status: new Command('status').option('--json', 'print the status as JSON, for scripts'),
   };
 
   for (const name of COMMANDS) {

@@ -85,14 +85,20 @@ export async function findDatabase(rds: RDSClient, identifier: string): Promise<
   }
 }
 
-/** Creates the DB subnet group over the default VPC's subnets, unless it exists. Returns whether it created it. */
-export async function ensureDatabaseSubnetGroup(rds: RDSClient, names: EnvNames, subnetIds: string[]): Promise<boolean> {
+/** Whether the environment's DB subnet group exists. */
+export async function hasDatabaseSubnetGroup(rds: RDSClient, names: EnvNames): Promise<boolean> {
   try {
     await rds.send(new DescribeDBSubnetGroupsCommand({ DBSubnetGroupName: names.databaseSubnetGroup }));
-    return false;
+    return true;
   } catch (error) {
-    if (errorCode(error) !== 'DBSubnetGroupNotFoundFault') throw error;
+    if (errorCode(error) === 'DBSubnetGroupNotFoundFault') return false;
+    throw error;
   }
+}
+
+/** Creates the DB subnet group over the default VPC's subnets, unless it exists. Returns whether it created it. */
+export async function ensureDatabaseSubnetGroup(rds: RDSClient, names: EnvNames, subnetIds: string[]): Promise<boolean> {
+  if (await hasDatabaseSubnetGroup(rds, names)) return false;
   try {
     await rds.send(
       new CreateDBSubnetGroupCommand({

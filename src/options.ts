@@ -23,6 +23,7 @@ export interface CommissionOptions extends CommonOptions {
   readonly dbInstanceType: string | undefined;
   readonly withBroker: boolean;
   readonly deploy: boolean;
+  readonly dryRun: boolean;
 }
 
 export interface DeployOptions extends CommonOptions {
@@ -33,6 +34,15 @@ export interface DeployOptions extends CommonOptions {
 export interface DecommissionOptions extends CommonOptions {
   readonly deleteImage: boolean;
   readonly skipFinalSnapshot: boolean;
+  readonly dryRun: boolean;
+}
+
+export interface CleanOptions extends CommonOptions {
+  readonly dryRun: boolean;
+}
+
+export interface StatusOptions extends CommonOptions {
+  readonly json: boolean;
 }
 
 /** Each command's validated options. */
@@ -40,8 +50,8 @@ export interface OptionsByCommand {
   commission: CommissionOptions;
   deploy: DeployOptions;
   decommission: DecommissionOptions;
-  clean: CommonOptions;
-  status: CommonOptions;
+  clean: CleanOptions;
+  status: StatusOptions;
 }
 
 const wholeNumber = (flag: string) =>
@@ -83,6 +93,7 @@ const schemas = {
       dbInstanceType: z.string().regex(/^db\.[a-z0-9]+\.[a-z0-9]+$/, { message: '--db-instance-type must be an RDS class such as db.t3.micro' }).optional(),
       withBroker: z.boolean().default(false),
       deploy: z.boolean().default(true),
+      dryRun: z.boolean().default(false),
     })
     .superRefine((value, ctx) => {
       if (value.maxSize < 1) ctx.addIssue({ code: 'custom', message: '--max-size must be at least 1' });
@@ -111,9 +122,10 @@ const schemas = {
   decommission: common.extend({
     deleteImage: z.boolean().default(false),
     skipFinalSnapshot: z.boolean().default(false),
+    dryRun: z.boolean().default(false),
   }),
-  clean: common,
-  status: common,
+  clean: common.extend({ dryRun: z.boolean().default(false) }),
+  status: common.extend({ json: z.boolean().default(false) }),
 } satisfies Record<CommandName, z.ZodType>;
 
 /** Validates commander's raw options for `command`; a bad value is a usage error (exit 2). */
