@@ -4,10 +4,11 @@
  */
 import { confirmOrExit } from '../confirm.js';
 import type { Context } from '../context.js';
+import type { CleanOptions } from '../options.js';
 import { deleteImage, findBakeLeftovers, findImage } from '../image.js';
 
 /** Runs `argos <env> clean`. */
-export async function clean(ctx: Context): Promise<void> {
+export async function clean(ctx: Context<CleanOptions>): Promise<void> {
   const { ec2 } = ctx.clients;
   const { reporter, names } = ctx;
   const found = await reporter.step(`find ${names.image} and bake leftovers`, async () => ({
@@ -24,6 +25,10 @@ export async function clean(ctx: Context): Promise<void> {
     return;
   }
   reporter.info(`will delete:\n${targets.map((t) => `  - ${t}`).join('\n')}`);
+  if (ctx.options.dryRun) {
+    reporter.info('dry run: nothing was deleted');
+    return;
+  }
   await confirmOrExit(`This will delete the base image for [${ctx.env}]. Are you sure?`, {
     yes: ctx.options.yes,
     ...ctx.terminal,

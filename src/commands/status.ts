@@ -1,10 +1,149 @@
 /**
- * `argos <env> status`. Not available yet: it lands with its own issue.
+ * `argos <env> status`: a read-only view of the environment (each resource
+ * with its id, state and health) and its drift: a stale hosts file, instances
+ * outside the load balancer, and resources tagged for the environment that
+ * commission would not have made (orphans, e.g. of a killed run).
  */
-import { ArgosError } from '../errors.js';
+import { readFile } from 'node:fs/promises';
+import { DescribeInstanceHealthCommand } from '@aws-sdk/client-elastic-load-balancing';
+import { findAutoScalingGroup, findLaunchTemplates, findLoadBalancer } from '../autoscaling.js';
+import { findInstances } from '../aws/instances.js';
+import { findDefaultVpc } from '../aws/vpc.js';
 import type { Context } from '../context.js';
+import { findDatabase } from '../database.js';
+import { findBakeLeftovers, findImage } from '../image.js';
+import { toTagFilters } from '../names.js';
+import type { StatusOptions } from '../options.js';
+import { findSecurityGroups } from '../security.js';
+import { errorCode } from '../wait.js';
+
+/** One row of the status table. */
+export interface StatusRow {
+  kind: string;
+  name: string;
+  id: string;
+  state: string;
+  detail: string;
+}
+
+/** The environment as `status` sees it. */
+export interface EnvironmentStatus {
+  env: string;
+  commissioned: boolean;
+  url: string | undefined;
+  resources: StatusRow[];
+  drift: string[];
+}
+
+/** Reads the environment (Describe calls only, a fixed number whatever the account holds). */
+export async function gatherStatus(ctx: Context): Promise<EnvironmentStatus> {
+  const { ec2, rds, elb, autoScaling } = ctx.clients;
+  const { names } = ctx;
+  const vpc = await findDefaultVpc(ec2, ctx.region);
+  const [image, database, loadBalancer, group, templates, groups, tagged, leftovers] = await Promise.all([
+    findImage(ec2, names),
+    findDatabase(rds, names.database),
+    findLoadBalancer(elb, names.loadBalancer),
+    findAutoScalingGroup(autoScaling, names.appServers),
+    findLaunchTemplates(ec2, names),
+    findSecurityGroups(ec2, names, vpc.vpcId),
+    findInstances(ec2, toTagFilters({ app: names.app, env: names.env }), ['pending', 'running', 'stopping', 'stopped']),
+    findBakeLeftovers(ec2, names),
+  ]);
+  const health = loadBalancer ? await describeHealth(ctx, names.loadBalancer) : new Map<string, string>();
+  const rows: StatusRow[] = [];
+  const drift: string[] = [];
+  const row = (kind: string, name: string, id: string, state: string, detail = '') => rows.push({ kind, name, id, state, detail });
+
+  row('image', names.image, image?.imageId ?? '-', image?.state ?? 'missing', image ? 'shared by every environment' : 'commission bakes it');
+  row('database', names.database, database?.identifier ?? '-', database?.status ?? 'missing', database?.address ? `${database.address}:${database.port}` : '');
+  row('load balancer', names.loadBalancer, loadBalancer?.LoadBalancerName ?? '-', loadBalancer ? 'active' : 'missing', loadBalancer?.DNSName ?? '');
+  row(
+    'autoscaling group',
+    names.appServers,
+    group?.AutoScalingGroupName ?? '-',
+    group ? (group.Status ?? 'active') : 'missing',
+    group ? `min ${group.MinSize} max ${group.MaxSize} desired ${group.DesiredCapacity}; template ${group.LaunchTemplate?.LaunchTemplateName ?? '?'}` : '',
+  );
+  const groupInstanceIds = new Set((group?.Instances ?? []).map((instance) => instance.InstanceId ?? ''));
+  for (const instance of group?.Instances ?? []) {
+    const id = instance.InstanceId ?? '';
+    const lbState = health.get(id) ?? 'not registered';
+    row('app instance', names.appServers, id, `${instance.LifecycleState ?? '?'}/${instance.HealthStatus ?? '?'}`, `load balancer: ${lbState}`);
+    if (loadBalancer && lbState !== 'InService') drift.push(`app instance ${id} is ${lbState} behind the load balancer`);
+  }
+  const brokers = tagged.filter((instance) => instance.tags['Group'] === 'broker');
+  for (const broker of brokers) row('broker', names.broker, broker.instanceId, broker.state, broker.privateDnsName ?? '');
+  for (const sg of groups.values()) row('security group', sg.GroupName ?? '', sg.GroupId ?? '', 'exists', `${(sg.IpPermissions ?? []).length} ingress rules`);
+
+  // Orphans: tagged for this environment, but not what commission makes.
+  for (const instance of tagged) {
+    const known = groupInstanceIds.has(instance.instanceId) || instance.tags['Group'] === 'broker';
+    if (!known) drift.push(`orphan instance ${instance.instanceId} (Group=${instance.tags['Group'] ?? '?'}, ${instance.state}): not in the autoscaling group; terminate it or run commission`);
+  }
+  for (const template of templates) {
+    if (template.name !== group?.LaunchTemplate?.LaunchTemplateName) drift.push(`unused launch template ${template.name} (${template.id}): commission or decommission removes it`);
+  }
+  for (const id of [...leftovers.instanceIds, ...leftovers.securityGroupIds]) drift.push(`leftover of an image bake: ${id}: run argos ${ctx.env} clean or commission`);
+  drift.push(...(await compareHostsFile(ctx, [...groupInstanceIds, ...brokers.map((b) => b.instanceId)])));
+
+  const commissioned = [database, loadBalancer, group].some((resource) => resource !== undefined) || groups.size > 0 || brokers.length > 0;
+  return { env: ctx.env, commissioned, url: loadBalancer?.DNSName ? `http://${loadBalancer.DNSName}` : undefined, resources: rows, drift };
+}
+
+/** Instance id → state as the load balancer sees it ("InService", "OutOfService"). */
+async function describeHealth(ctx: Context, name: string): Promise<Map<string, string>> {
+  try {
+    const response = await ctx.clients.elb.send(new DescribeInstanceHealthCommand({ LoadBalancerName: name }));
+    return new Map((response.InstanceStates ?? []).map((state) => [state.InstanceId ?? '', state.State ?? 'Unknown']));
+  } catch (error) {
+    if (errorCode(error) === 'LoadBalancerNotFound' || errorCode(error) === 'AccessPointNotFound') return new Map();
+    throw error;
+  }
+}
+
+/** Drift between hosts/hosts_<env> and the instances running now. */
+async function compareHostsFile(ctx: Context, running: string[]): Promise<string[]> {
+  let text: string;
+  try {
+    text = await readFile(ctx.paths.hostsFile, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return running.length > 0 ? [`hosts/hosts_${ctx.env} is missing: run argos ${ctx.env} deploy to write it`] : [];
+    throw error;
+  }
+  const listed = [...text.matchAll(/instance_id=(i-[0-9a-f]+)/g)].map((match) => match[1] ?? '');
+  const stale = listed.filter((id) => !running.includes(id));
+  const missing = running.filter((id) => !listed.includes(id));
+  if (stale.length === 0 && missing.length === 0) return [];
+  return [
+    `hosts/hosts_${ctx.env} is out of date${stale.length ? `; lists gone instances ${stale.join(', ')}` : ''}${missing.length ? `; misses ${missing.join(', ')}` : ''}: run argos ${ctx.env} deploy`,
+  ];
+}
+
+/** Renders rows as aligned columns. */
+export function renderTable(rows: StatusRow[]): string {
+  const header: StatusRow = { kind: 'RESOURCE', name: 'NAME', id: 'ID', state: 'STATE', detail: 'DETAIL' };
+  const all = [header, ...rows];
+  const keys = ['kind', 'name', 'id', 'state'] as const;
+  const widths = keys.map((key) => Math.max(...all.map((row) => row[key].length)));
+  return all.map((row) => [...keys.map((key, i) => row[key].padEnd(widths[i] ?? 0)), row.detail].join('  ').trimEnd()).join('\n');
+}
 
 /** Runs `argos <env> status`. */
-export async function status(ctx: Context): Promise<void> {
-  throw new ArgosError('NOT_AVAILABLE', `argos ${ctx.env} status is not available yet: it lands in a later release`);
+export async function status(ctx: Context<StatusOptions>): Promise<void> {
+  const result = await gatherStatus(ctx);
+  if (ctx.options.json) {
+    ctx.terminal.output.write(`${JSON.stringify(result, null, 2)}\n`);
+    return;
+  }
+  const lines = [
+    `${ctx.env}: ${result.commissioned ? 'commissioned' : 'not commissioned'}${result.url ? ` — ${result.url}` : ''}`,
+    '',
+    renderTable(result.resources),
+    '',
+    result.drift.length > 0 ? `drift:\n${result.drift.map((d) => `  - ${d}`).join('\n')}` : 'drift: none',
+  ];
+  ctx.reporter.detail(lines.join('\n'));
+  // The table is the command's result, not progress: plain, without timestamps.
+  ctx.terminal.output.write(`${lines.join('\n')}\n`);
 }

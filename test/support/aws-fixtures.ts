@@ -39,3 +39,19 @@ export function tagRecord(tags: readonly { Key?: string | undefined; Value?: str
   for (const tag of tags ?? []) if (tag.Key !== undefined) record[tag.Key] = tag.Value ?? '';
   return record;
 }
+
+/** Registers an image named `name` owned by this account (stands in for a baked `<app>-image`). */
+export async function registerImage(ec2: EC2Client, name: string): Promise<string> {
+  const { RegisterImageCommand } = await import('@aws-sdk/client-ec2');
+  const response = await ec2.send(
+    new RegisterImageCommand({
+      Name: name,
+      RootDeviceName: '/dev/xvda',
+      Architecture: 'x86_64',
+      VirtualizationType: 'hvm',
+      BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { VolumeSize: 8 } }],
+    }),
+  );
+  if (!response.ImageId) throw new Error(`moto registered no image ${name}`);
+  return response.ImageId;
+}
