@@ -12,6 +12,7 @@ import { checkDerivedNames, makeNames, type EnvNames } from './names.js';
 import { parseSshCidr } from './cidr.js';
 import type { CommonOptions } from './options.js';
 import type { Reporter } from './reporter.js';
+import { defaultRuntime, type Runtime } from './runtime.js';
 
 /** Files argos reads and writes for one environment. */
 export interface Paths {
@@ -53,6 +54,8 @@ export interface Context<O extends CommonOptions = CommonOptions> {
   readonly terminal: Terminal;
   /** Aborted by the first Ctrl-C: every wait and subprocess honours it. */
   readonly signal: AbortSignal;
+  /** Clock, SSH, Ansible and address lookup (replaced in tests and benchmarks). */
+  readonly runtime: Runtime;
 }
 
 /** The process environment values argos reads, gathered by the CLI. */
@@ -113,6 +116,7 @@ export async function createContext<O extends CommonOptions>(inputs: ContextInpu
     clients: createClients({ region, credentials: createCredentialProvider(legacy) }),
     terminal: inputs.terminal,
     signal: inputs.signal,
+    runtime: defaultRuntime,
   };
 }
 

@@ -7,7 +7,6 @@
  * Every step finds what an earlier run made, so a re-run resumes.
  */
 import { DescribeAvailabilityZonesCommand, DescribeImagesCommand } from '@aws-sdk/client-ec2';
-import { findAnsiblePlaybook } from '../ansible.js';
 import { ensureAppServers, ensureLoadBalancer, findAutoScalingGroup, findLoadBalancer } from '../autoscaling.js';
 import { findDefaultVpc, type DefaultVpc } from '../aws/vpc.js';
 import { ensureBroker, findBrokers, isBrokerWanted } from '../broker.js';
@@ -26,7 +25,7 @@ import { Timeline } from './timeline.js';
 
 /** Runs `argos <env> commission`. */
 export async function commission(ctx: Context<CommissionOptions>): Promise<void> {
-  const timeline = new Timeline(ctx.reporter);
+  const timeline = new Timeline(ctx.reporter, () => ctx.runtime.clock.now());
   const imageExists = await preflight(ctx);
   if (ctx.options.dryRun) {
     await describePlan(ctx, imageExists);
@@ -70,7 +69,7 @@ export async function preflight(ctx: Context<CommissionOptions>): Promise<boolea
   }
   if (ctx.options.deploy || !image) {
     try {
-      await findAnsiblePlaybook();
+      await ctx.runtime.findAnsiblePlaybook();
     } catch (error) {
       problems.push((error as Error).message);
     }
@@ -110,7 +109,7 @@ async function describePlan(ctx: Context<CommissionOptions>, imageExists: boolea
 async function buildEnvironment(ctx: Context<CommissionOptions>, timeline: Timeline): Promise<void> {
   const { ec2, rds, elb } = ctx.clients;
   const { names, config, options } = ctx;
-  const wait = (note: (text: string) => void) => ({ signal: ctx.signal, onProgress: note });
+  const wait = (note: (text: string) => void) => ({ signal: ctx.signal, onProgress: note, clock: ctx.runtime.clock });
 
   const vpc: DefaultVpc = await findDefaultVpc(ec2, ctx.region);
   const groups: SecurityGroupIds = await timeline.step('security groups', async () => {

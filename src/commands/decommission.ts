@@ -88,8 +88,8 @@ export async function decommission(ctx: Context<DecommissionOptions>): Promise<v
     signal: ctx.signal,
   });
 
-  const timeline = new Timeline(reporter);
-  const wait = (note: (text: string) => void) => ({ signal: ctx.signal, onProgress: note });
+  const timeline = new Timeline(reporter, () => ctx.runtime.clock.now());
+  const wait = (note: (text: string) => void) => ({ signal: ctx.signal, onProgress: note, clock: ctx.runtime.clock });
   try {
     await timeline.step('app servers, launch templates and load balancer', async (step) => {
       const result = await deleteAppServers(clients, names, wait((n) => step.note(n)));

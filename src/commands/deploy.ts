@@ -4,15 +4,12 @@
  * `ansible-playbook`, and close SSH again whatever happens.
  */
 import { join } from 'node:path';
-import { findAnsiblePlaybook, runPlaybook } from '../ansible.js';
-import { resolveSshCidr } from '../caller.js';
 import type { Context } from '../context.js';
 import { ArgosError } from '../errors.js';
 import { allHosts, discoverInventory, pruneKnownHosts, renderInventory, summarizeInventory, writeFileAtomic, type Inventory, type InventoryGroup } from '../hosts.js';
 import { checkKeyFile } from '../keys.js';
 import type { DeployOptions } from '../options.js';
 import { closeSsh, openSsh } from '../security.js';
-import { waitForSsh } from '../ssh.js';
 import { ROLES, type RoleName } from './names.js';
 import { configVarsFiles, sshSettings } from './prepare-bake.js';
 
@@ -68,8 +65,8 @@ export async function deployEnvironment(ctx: Context, requested: readonly RoleNa
   const targets = [...new Set(roles.map((role) => ROLE_GROUPS[role]))].flatMap((group) => inventory.groups[group]);
   const problems = await checkKeyFile(ctx.paths.keyFile, ctx.paths.root);
   if (problems.length > 0) throw new ArgosError('CONFIG', problems.join('; '));
-  await findAnsiblePlaybook();
-  const cidr = await resolveSshCidr(ctx.sshCidr, { signal: ctx.signal });
+  await ctx.runtime.findAnsiblePlaybook();
+  const cidr = await ctx.runtime.resolveSshCidr(ctx.sshCidr, { signal: ctx.signal });
   const groupIds = [...new Set(targets.flatMap((host) => host.securityGroupIds))].sort();
   const ssh = sshSettings(ctx);
   try {
@@ -79,12 +76,12 @@ export async function deployEnvironment(ctx: Context, requested: readonly RoleNa
     const dropped = await pruneKnownHosts(ctx.paths.knownHostsFile, hosts.map((host) => host.address));
     if (dropped.length > 0) reporter.info(`forgot the host keys of hosts no longer in ${ctx.env}: ${dropped.join(', ')}`);
     await reporter.step(`wait for SSH on ${targets.length} host${targets.length === 1 ? '' : 's'}`, async (step) => {
-      await Promise.all(targets.map((host) => waitForSsh(host.address, ssh, { signal: ctx.signal, onProgress: (note) => step.note(`${host.address}: ${note}`) })));
+      await Promise.all(targets.map((host) => ctx.runtime.waitForSsh(host.address, ssh, { signal: ctx.signal, clock: ctx.runtime.clock, onProgress: (note) => step.note(`${host.address}: ${note}`) })));
     });
     const everything = ROLES.every((role) => roles.includes(role)) || requested === undefined;
     const playbooks = everything ? ['site.yml'] : roles.map((role) => `${role}.yml`);
     await reporter.step(`run ${playbooks.join(' ')} (${roles.join(', ')})`, async () => {
-      await runPlaybook({
+      await ctx.runtime.runPlaybook({
         playbooks: playbooks.map((name) => join(ctx.paths.playbooks, name)),
         inventory: ctx.paths.hostsFile,
         ssh,

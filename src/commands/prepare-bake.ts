@@ -6,13 +6,12 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findAnsiblePlaybook, runPlaybook } from '../ansible.js';
 import { findDefaultVpc } from '../aws/vpc.js';
-import { resolveSshCidr, type Fetch } from '../caller.js';
+import type { Fetch } from '../caller.js';
 import type { Context } from '../context.js';
 import type { BakeSpec } from '../image.js';
 import { assertKeysReady } from '../keys.js';
-import { waitForSsh, type SshSettings } from '../ssh.js';
+import type { SshSettings } from '../ssh.js';
 import { DEFAULT_CONFIG_PATH } from '../config.js';
 
 /** The known_hosts file of bake instances (removed after each bake: the instance is gone). */
@@ -37,8 +36,8 @@ export function configVarsFiles(ctx: Context): string[] {
 export async function prepareBake(ctx: Context, options: { fetch?: Fetch } = {}): Promise<BakeSpec> {
   const { ec2 } = ctx.clients;
   await assertKeysReady(ec2, ctx.paths.keyFile, ctx.config.keyName, ctx.region, ctx.paths.root);
-  await findAnsiblePlaybook();
-  const sshCidr = await resolveSshCidr(ctx.sshCidr, { fetch: options.fetch, signal: ctx.signal });
+  await ctx.runtime.findAnsiblePlaybook();
+  const sshCidr = await ctx.runtime.resolveSshCidr(ctx.sshCidr, { fetch: options.fetch, signal: ctx.signal });
   const vpc = await findDefaultVpc(ec2, ctx.region);
   const ssh = sshSettings(ctx, bakeKnownHostsFile(ctx));
   return {
@@ -50,13 +49,13 @@ export async function prepareBake(ctx: Context, options: { fetch?: Fetch } = {})
     keyName: ctx.config.keyName,
     rootVolumeSize: ctx.config.rootVolumeSize,
     sshCidr,
-    waitForSsh: (host) => waitForSsh(host, ssh, { signal: ctx.signal }),
+    waitForSsh: (host) => ctx.runtime.waitForSsh(host, ssh, { signal: ctx.signal, clock: ctx.runtime.clock }),
     provision: async (host) => {
       const dir = await mkdtemp(join(tmpdir(), 'argos-bake-'));
       try {
         const inventory = join(dir, 'hosts');
         await writeFile(inventory, `[image]\n${host}\n`, { mode: 0o600 });
-        await runPlaybook({
+        await ctx.runtime.runPlaybook({
           playbooks: [join(ctx.paths.playbooks, 'image.yml')],
           inventory,
           ssh,
