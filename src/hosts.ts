@@ -124,6 +124,9 @@ export function renderInventory(inventory: Inventory): string {
     lines.push(`[${group}]`);
     for (const host of inventory.groups[group]) {
       const vars = [
+        // Host keys are recorded under the name argos knows the host by, also when
+        // ssh_config maps it elsewhere (a bastion, the tests' local target).
+        `ansible_ssh_extra_args=${iniValue(`-o HostKeyAlias=${host.address}`)}`,
         `instance_id=${host.instanceId}`,
         ...(host.privateDnsName ? [`private_dns_name=${host.privateDnsName}`] : []),
         ...(host.privateIpAddress ? [`private_ip=${host.privateIpAddress}`] : []),

@@ -53,6 +53,8 @@ export async function waitForSsh(
           '-o', 'ConnectTimeout=10',
           // A probe must not leave a master connection that outlives the run.
           '-o', 'ControlMaster=no',
+          // The same alias as the inventory's, so the key recorded here is the one Ansible checks.
+          '-o', `HostKeyAlias=${host}`,
           '-i', settings.keyFile,
           '-l', settings.user,
           host,
