@@ -54,7 +54,8 @@ export async function prepareBake(ctx: Context, options: { fetch?: Fetch } = {})
       const dir = await mkdtemp(join(tmpdir(), 'argos-bake-'));
       try {
         const inventory = join(dir, 'hosts');
-        await writeFile(inventory, `[image]\n${host}\n`, { mode: 0o600 });
+        // The same host-key alias as waitForSsh used, so Ansible checks the key recorded there.
+        await writeFile(inventory, `[image]\n${host} ansible_ssh_extra_args="-o HostKeyAlias=${host}"\n`, { mode: 0o600 });
         await ctx.runtime.runPlaybook({
           playbooks: [join(ctx.paths.playbooks, 'image.yml')],
           inventory,
