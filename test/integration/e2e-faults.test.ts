@@ -1,0 +1,112 @@
+/**
+ * Faults, end to end: Ctrl-C during the image bake, a failing role during
+ * deploy, a second Ctrl-C during decommission; each followed by a re-run that
+ * converges, and a final check that nothing leaked.
+ */
+import { DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClients, type AwsClients } from '../../src/aws/clients.js';
+import { createCredentialProvider } from '../../src/aws/credentials.js';
+import { snapshotAccount } from '../support/account-snapshot.js';
+import { createKeyPair } from '../support/aws-fixtures.js';
+import { fakeAwsEnvironment } from '../support/aws-env.js';
+import { CLI, runCli } from '../support/cli.js';
+import { localTargetOrSkip } from '../support/local-target.js';
+import { makeTargetProject, type TargetProject } from '../support/target-project.js';
+
+const capability = localTargetOrSkip();
+let clients: AwsClients;
+let project: TargetProject;
+
+const argos = (...args: string[]) => runCli(['staging', ...args], { cwd: project.root, env: fakeAwsEnvironment, timeout: 900_000 });
+
+/**
+ * Runs the CLI and sends SIGINT `times` times as soon as a line matching
+ * `marker` appears on its output; returns the exit code and the output.
+ */
+async function interruptWhen(args: string[], marker: RegExp, times: number): Promise<{ exitCode: number; output: string }> {
+  const child = execa('node', [CLI, 'staging', ...args], {
+    cwd: project.root,
+    env: { PATH: process.env['PATH'] ?? '', HOME: project.root, ...fakeAwsEnvironment },
+    extendEnv: false,
+    reject: false,
+    all: true,
+    stdin: 'ignore',
+    timeout: 600_000,
+  });
+  let output = '';
+  let sent = false;
+  child.all?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+    if (!sent && marker.test(output)) {
+      sent = true;
+      for (let i = 0; i < times; i += 1) child.kill('SIGINT');
+    }
+  });
+  const result = await child;
+  return { exitCode: result.exitCode ?? -1, output };
+}
+
+async function temporarySshRules(): Promise<string[]> {
+  const response = await clients.ec2.send(new DescribeSecurityGroupsCommand({}));
+  return (response.SecurityGroups ?? []).flatMap((g) => (g.IpPermissions ?? []).filter((p) => p.FromPort === 22).map(() => g.GroupName ?? ''));
+}
+
+describe.skipIf(!capability.ok)(`faults end to end${capability.ok ? '' : ` (skipped: ${capability.reason})`}`, () => {
+  beforeAll(async () => {
+    clients = createClients({ region: 'us-east-1', credentials: createCredentialProvider(undefined) });
+    project = await makeTargetProject();
+    await createKeyPair(clients.ec2, 'argos-test');
+  }, 300_000);
+
+  afterAll(async () => {
+    await project?.stop();
+    clients?.destroy();
+  });
+
+  it('Ctrl-C during the bake stops the playbook, removes the bake instance and group, exits 130', async () => {
+    const result = await interruptWhen(['commission', '--yes', '--no-deploy'], /running playbooks\/image\.yml/, 1);
+    expect(result.exitCode).toBe(130);
+    expect(result.output).toMatch(/interrupted; exists now: .*Run `argos staging commission` again to continue/s);
+    const account = await snapshotAccount(clients);
+    expect(account.instances).toEqual([]);
+    expect(account.images).toEqual([]);
+    expect(account.securityGroups).not.toContain('argos-image-bake');
+    expect(await temporarySshRules()).toEqual([]);
+  }, 600_000);
+
+  it('a re-run after the interruption converges', async () => {
+    const result = await argos('commission', '--yes', '--no-deploy');
+    expect(result.stderr).toBe('');
+    expect(result.exitCode).toBe(0);
+    const account = await snapshotAccount(clients);
+    expect(account).toMatchObject({ images: ['argos-image'], autoScalingGroups: ['argos-staging-app'], databases: ['argos-staging-database'] });
+    expect(account.instances).toHaveLength(1);
+  }, 900_000);
+
+  it('a failing role fails the deploy (exit 1); fixed, the re-run converges', async () => {
+    await project.writeConfig({ app_nginx_client_max_body_size: 'not-a-size' });
+    const failed = await argos('deploy', '--roles', 'app');
+    expect(failed.exitCode).toBe(1);
+    expect(failed.stderr).toMatch(/failed task \[app : /);
+    expect(await temporarySshRules()).toEqual([]);
+    await project.writeConfig();
+    const fixed = await argos('deploy', '--roles', 'app');
+    expect(fixed.stderr).toBe('');
+    expect(fixed.exitCode).toBe(0);
+    expect(await temporarySshRules()).toEqual([]);
+  }, 900_000);
+
+  it('a second Ctrl-C during decommission exits at once; the re-run finishes, and nothing leaked', async () => {
+    const result = await interruptWhen(['decommission', '--yes'], /▸ app servers, launch templates and load balancer/, 2);
+    expect(result.exitCode).toBe(130);
+    expect(result.output).toContain('interrupted twice; exiting without finishing cleanup');
+    const rerun = await argos('decommission', '--yes');
+    expect(rerun.exitCode).toBe(0);
+    expect((await argos('clean', '--yes')).exitCode).toBe(0);
+    const account = await snapshotAccount(clients);
+    expect(account).toMatchObject({ instances: [], securityGroups: [], images: [], launchTemplates: [], loadBalancers: [], autoScalingGroups: [], databases: [], databaseSubnetGroups: [] });
+    expect(await temporarySshRules()).toEqual([]);
+  }, 900_000);
+});
