@@ -7,7 +7,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DescribeSecurityGroupsCommand, DescribeSnapshotsCommand, DescribeInstancesCommand } from '@aws-sdk/client-ec2';
-import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClients, type AwsClients } from '../../src/aws/clients.js';
 import { createCredentialProvider } from '../../src/aws/credentials.js';
@@ -15,7 +14,7 @@ import type { EnvironmentStatus } from '../../src/commands/status.js';
 import { snapshotAccount } from '../support/account-snapshot.js';
 import { createKeyPair } from '../support/aws-fixtures.js';
 import { fakeAwsEnvironment } from '../support/aws-env.js';
-import { REPO_ROOT, runCli } from '../support/cli.js';
+import { runCli } from '../support/cli.js';
 import { localTargetOrSkip } from '../support/local-target.js';
 import { CANARY, makeTargetProject, TARGET_PORTS, type TargetProject } from '../support/target-project.js';
 
@@ -39,11 +38,7 @@ describe.skipIf(!capability.ok)(`the whole lifecycle${capability.ok ? '' : ` (sk
     project = await makeTargetProject();
     await project.writeConfig(BROKER_PORTS);
     await createKeyPair(clients.ec2, 'argos-test');
-    await execa('ansible-playbook', [
-      '-i', join(project.root, 'prepare.ini'), '-u', project.target.user, '--private-key', project.target.keyPath,
-      join(REPO_ROOT, 'test', 'fixtures', 'e2e', 'prepare.yml'),
-      '-e', `e2e_db_endpoint=${DB_ENDPOINT}`, '-e', 'e2e_db_user=argos', '-e', `e2e_db_pass=${CANARY}`,
-    ], { env: { ANSIBLE_SSH_ARGS: `-F ${project.target.sshConfigPath}`, ANSIBLE_PIPELINING: 'True' } });
+    await project.prepareDatabaseStandIn(DB_ENDPOINT);
   }, 600_000);
 
   afterAll(async () => {

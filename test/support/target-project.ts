@@ -20,9 +20,15 @@ export const TARGET_PORTS = { nginx: 28080, uwsgi: 28000 } as const;
 
 export interface TargetProject {
   root: string;
-  target: LocalTarget;
+  /** Absent when made with `withTarget: false` (no root or debootstrap here). */
+  target: LocalTarget | undefined;
   /** Writes playbooks/group_vars/all.yml with these overrides on top of the test config. */
   writeConfig(overrides?: Record<string, unknown>): Promise<void>;
+  /**
+   * Makes the target stand in for RDS too: PostgreSQL on 127.0.0.1:5432 with the
+   * master user, and `endpoint` (the emulator's database name) resolving to it.
+   */
+  prepareDatabaseStandIn(endpoint: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -41,18 +47,29 @@ async function buildFixtureRepo(dir: string): Promise<string> {
   return bare;
 }
 
-/** Starts a local target and a project folder around it. */
-export async function makeTargetProject(): Promise<TargetProject> {
+/** Runs a playbook of the tests against the target, as argos would reach it. */
+async function runTestPlaybook(root: string, target: LocalTarget, playbook: string, extraVars: string[] = []): Promise<void> {
+  const inventory = join(root, 'prepare.ini');
+  await writeFile(inventory, `[all]\nec2-198-51-100-10.compute-1.amazonaws.com\n`);
+  await execa('ansible-playbook', ['-i', inventory, '-u', target.user, '--private-key', target.keyPath, playbook, ...extraVars.flatMap((v) => ['-e', v])], {
+    // Pipelining, as argos runs it: becoming an unprivileged user needs it here.
+    env: { ANSIBLE_SSH_ARGS: `-F ${target.sshConfigPath}`, ANSIBLE_HOST_KEY_CHECKING: 'True', ANSIBLE_PIPELINING: 'True' },
+  });
+}
+
+/** Starts a local target (unless `withTarget` is false) and a project folder around it. */
+export async function makeTargetProject(options: { withTarget?: boolean } = {}): Promise<TargetProject> {
   const root = await mkdtemp(join(tmpdir(), 'argos-e2e-'));
   const bare = await buildFixtureRepo(root);
-  const target = await startLocalTarget({ binds: [{ source: bare, target: '/srv/fixtures/sample-app.git' }] });
+  const target = options.withTarget === false ? undefined : await startLocalTarget({ binds: [{ source: bare, target: '/srv/fixtures/sample-app.git' }] });
   try {
     await cp(join(REPO_ROOT, 'playbooks'), join(root, 'playbooks'), {
       recursive: true,
       filter: (source) => !source.endsWith(join('group_vars', 'all.yml')),
     });
     await mkdir(join(root, 'keys'), { recursive: true });
-    await copyFile(target.keyPath, join(root, 'keys', 'argos-test.pem'));
+    if (target) await copyFile(target.keyPath, join(root, 'keys', 'argos-test.pem'));
+    else await writeFile(join(root, 'keys', 'argos-test.pem'), 'no target: this key is never used\n');
     await chmod(join(root, 'keys', 'argos-test.pem'), 0o600);
     // The role tests' own settings for a target without systemd or PyPI, minus what the inventory provides.
     const testVars = parse(await readFile(join(REPO_ROOT, 'playbooks', 'tests', 'vars.yml'), 'utf8')) as Record<string, unknown>;
@@ -66,14 +83,14 @@ export async function makeTargetProject(): Promise<TargetProject> {
         region: 'us-east-1',
         base_ami: 'ami-04681a1dbd79675a5',
         key_name: 'argos-test',
-        remote_user: target.user,
+        remote_user: target?.user ?? 'ubuntu',
         db_user: 'argos',
         db_pass: CANARY,
         git_repo: 'file:///srv/fixtures/sample-app.git',
         git_ref: 'main',
         app_port: TARGET_PORTS.uwsgi,
         app_nginx_port: TARGET_PORTS.nginx,
-        ssh_config: target.sshConfigPath,
+        ssh_config: target?.sshConfigPath ?? '',
         ssh_cidr: '203.0.113.7/32',
         ...overrides,
       };
@@ -81,24 +98,26 @@ export async function makeTargetProject(): Promise<TargetProject> {
     };
     await writeConfig();
     // As test.sh does: let the app user clone the root-owned fixture repository.
-    const inventory = join(root, 'prepare.ini');
-    await writeFile(inventory, `[all]\nec2-198-51-100-10.compute-1.amazonaws.com\n`);
-    await execa('ansible-playbook', ['-i', inventory, '-u', target.user, '--private-key', target.keyPath, join(root, 'playbooks', 'tests', 'target.yml'), '-e', 'git_repo=file:///srv/fixtures/sample-app.git'], {
-      env: { ANSIBLE_SSH_ARGS: `-F ${target.sshConfigPath}`, ANSIBLE_HOST_KEY_CHECKING: 'True' },
-    });
+    if (target) await runTestPlaybook(root, target, join(root, 'playbooks', 'tests', 'target.yml'), ['git_repo=file:///srv/fixtures/sample-app.git']);
     return {
       root,
       target,
       writeConfig,
+      prepareDatabaseStandIn: async (endpoint) => {
+        if (!target) throw new Error('no target to stand in for the database');
+        await runTestPlaybook(root, target, join(REPO_ROOT, 'test', 'fixtures', 'e2e', 'prepare.yml'), [
+          `e2e_db_endpoint=${endpoint}`,
+          'e2e_db_user=argos',
+          `e2e_db_pass=${CANARY}`,
+        ]);
+      },
       stop: async () => {
-        // Close master connections argos's SSH kept (ControlPersist) before the target goes.
-        await execa('pkill', ['-f', `ControlPath=.*${target.port}`], { reject: false });
-        await target.stop();
+        await target?.stop();
         await rm(root, { recursive: true, force: true });
       },
     };
   } catch (error) {
-    await target.stop();
+    await target?.stop();
     throw error;
   }
 }
