@@ -30,6 +30,7 @@ async function main(): Promise<void> {
     AWS_SECRET_ACCESS_KEY: 'sandbox',
     AWS_REGION: 'us-east-1',
     AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
   Object.assign(process.env, aws);
   const clients = createClients({ region: 'us-east-1', credentials: createCredentialProvider(undefined) });

@@ -114,7 +114,9 @@ async function buildEnvironment(ctx: Context<CommissionOptions>, timeline: Timel
   const vpc: DefaultVpc = await findDefaultVpc(ec2, ctx.region);
   const groups: SecurityGroupIds = await timeline.step('security groups', async () => {
     const result = await ensureSecurityGroups(ec2, { names, vpcId: vpc.vpcId, appPort: config.appPort });
-    return { value: result.ids, skip: (result.created.length === 0) ? 'exists' : undefined, changes: result.changes, resource: `security groups ${Object.values(result.ids).join(', ')}` };
+    const created = result.created.length > 0;
+    // The rules of new groups are part of creating them, not changes worth listing.
+    return { value: result.ids, skip: created ? undefined : 'exists', changes: created ? [] : result.changes, resource: `security groups ${Object.values(result.ids).join(', ')}` };
   });
 
   // Independent of one another: run together, but let every branch finish
