@@ -141,6 +141,13 @@ export interface BakeSpec {
 export interface BakeResult {
   image: ImageInfo;
   instanceId: string;
+  /**
+   * The removal of the bake instance and its group, under way: the image is
+   * ready, so the caller goes on (the app servers need only the image) and
+   * awaits this before it finishes. It runs on its own bounded signal, so a
+   * Ctrl-C does not stop it half-way.
+   */
+  cleanup: Promise<void>;
 }
 
 /**
@@ -203,9 +210,14 @@ export async function bakeImage(ec2: EC2Client, spec: BakeSpec, wait: ImageWait)
       await ec2.send(new CreateTagsCommand({ Resources: available.snapshotIds, Tags: tags }));
     }
 
-    wait.onProgress?.('removing the bake instance and its security group');
-    await removeBakeLeftovers(ec2, { instanceIds: [instance.instanceId], securityGroupIds: [created.groupId] }, wait);
-    return { image: available, instanceId: instance.instanceId };
+    const cleanup = removeBakeLeftovers(
+      ec2,
+      { instanceIds: [instance.instanceId], securityGroupIds: [created.groupId] },
+      { signal: AbortSignal.timeout(CLEANUP_TIMEOUT_MS), clock: wait.clock },
+    );
+    // Whoever awaits `cleanup` sees its failure; until then it must not count as unhandled.
+    cleanup.catch(() => undefined);
+    return { image: available, instanceId: instance.instanceId, cleanup };
   } catch (error) {
     await undoBake(ec2, created, wait);
     throw error;
@@ -274,6 +286,8 @@ export interface EnsureImageResult {
   outcome: 'reused' | 'waited' | 'baked';
   /** Leftovers of an earlier killed bake that were removed first. */
   removedLeftovers: BakeLeftovers;
+  /** The bake's own cleanup, still under way (see {@link BakeResult.cleanup}); resolved when nothing was baked. */
+  cleanup: Promise<void>;
 }
 
 /**
@@ -290,10 +304,11 @@ export async function ensureImage(
 ): Promise<EnsureImageResult> {
   const none = { instanceIds: [], securityGroupIds: [] };
   const existing = await findImage(ec2, names);
-  if (existing?.state === 'available') return { image: existing, outcome: 'reused', removedLeftovers: none };
+  const done = Promise.resolve();
+  if (existing?.state === 'available') return { image: existing, outcome: 'reused', removedLeftovers: none, cleanup: done };
   if (existing?.state === 'pending') {
     wait.onProgress?.(`image ${existing.imageId} is being created: waiting for it`);
-    return { image: await waitForImage(ec2, names, existing.imageId, wait), outcome: 'waited', removedLeftovers: none };
+    return { image: await waitForImage(ec2, names, existing.imageId, wait), outcome: 'waited', removedLeftovers: none, cleanup: done };
   }
   if (existing) {
     throw new ArgosError('FAILED', `image ${names.image} (${existing.imageId}) is ${existing.state}: run argos <env> clean, then commission again`);
@@ -305,5 +320,5 @@ export async function ensureImage(
     await removeBakeLeftovers(ec2, leftovers, wait);
   }
   const baked = await bakeImage(ec2, spec, wait);
-  return { image: baked.image, outcome: 'baked', removedLeftovers: leftovers };
+  return { image: baked.image, outcome: 'baked', removedLeftovers: leftovers, cleanup: baked.cleanup };
 }

@@ -31,9 +31,12 @@ export async function commission(ctx: Context<CommissionOptions>): Promise<void>
     await describePlan(ctx, imageExists);
     return;
   }
+  const background: Promise<void>[] = [];
   try {
-    await buildEnvironment(ctx, timeline);
+    await buildEnvironment(ctx, timeline, background);
   } catch (error) {
+    // A bake's cleanup may still be under way: let it finish before saying what exists.
+    await Promise.allSettled(background);
     const made = timeline.resources();
     ctx.reporter.info(
       `${ctx.signal.aborted ? 'interrupted' : 'stopped'}; exists now: ${made.length > 0 ? made.join(', ') : 'nothing new'}. ` +
@@ -106,7 +109,7 @@ async function describePlan(ctx: Context<CommissionOptions>, imageExists: boolea
 }
 
 /** The steps, in order, with the independent ones at the same time. */
-async function buildEnvironment(ctx: Context<CommissionOptions>, timeline: Timeline): Promise<void> {
+async function buildEnvironment(ctx: Context<CommissionOptions>, timeline: Timeline, background: Promise<void>[]): Promise<void> {
   const { ec2, rds, elb } = ctx.clients;
   const { names, config, options } = ctx;
   const wait = (note: (text: string) => void) => ({ signal: ctx.signal, onProgress: note, clock: ctx.runtime.clock });
@@ -125,6 +128,8 @@ async function buildEnvironment(ctx: Context<CommissionOptions>, timeline: Timel
   const imageAndBroker = (async () => {
     const image = await timeline.step(`image ${names.image}`, async (step) => {
       const result = await ensureImage(ec2, names, () => prepareBake(ctx), wait((n) => step.note(n)));
+      // The bake instance is removed while the next steps run: they need only the image.
+      if (result.outcome === 'baked') background.push(result.cleanup);
       return { value: result.image, skip: (result.outcome !== 'baked') ? 'exists' : undefined, resource: `image ${result.image.imageId}` };
     });
     if (!wantBroker) return { image, broker: undefined };
@@ -186,6 +191,16 @@ async function buildEnvironment(ctx: Context<CommissionOptions>, timeline: Timel
     const changes = [...result.launchTemplate.changes, ...result.group.changes, ...result.scalingPolicy.changes];
     if (result.replacedInstanceIds.length > 0) changes.push(`replaced instances ${result.replacedInstanceIds.join(', ')}`);
     return { value: result, skip: (!result.group.created) ? 'exists' : undefined, changes, resource: `autoscaling group ${names.appServers} (${result.instanceIds.join(', ')})` };
+  });
+
+  await timeline.step('remove the image-bake instance', async () => {
+    if (background.length === 0) return { value: undefined, skip: 'nothing to remove' };
+    try {
+      await Promise.all(background);
+    } catch (error) {
+      throw new ArgosError('FAILED', `the image is ready, but removing its bake instance failed (${(error as Error).message}): run argos ${ctx.env} clean --dry-run to see what is left`, { cause: error });
+    }
+    return { value: undefined };
   });
 
   if (options.deploy) {

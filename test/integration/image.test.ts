@@ -89,6 +89,7 @@ describe('ensureImage', () => {
     const result = await ensureImage(clients.ec2, names, async () => bakeSpec(observed), { signal });
     expect(result.outcome).toBe('baked');
     expect(result.image.state).toBe('available');
+    await result.cleanup;
     expect(await ownImages()).toEqual([result.image.imageId]);
     expect(observed.provisioned).toHaveLength(1);
     expect(observed.provisioned[0]).toMatch(/amazonaws\.com$/);
@@ -170,6 +171,7 @@ describe('a failed bake', () => {
     // WHEN ensuring the image
     const observed: Observed = { sshHosts: [], provisioned: [], sshRules: [] };
     const result = await ensureImage(clients.ec2, names, async () => bakeSpec(observed), { signal });
+    await result.cleanup;
     // THEN the leftovers were removed first, and only the new image remains
     expect(result.removedLeftovers).toEqual({ instanceIds: [orphanId], securityGroupIds: [group.GroupId] });
     expect(result.outcome).toBe('baked');

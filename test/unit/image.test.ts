@@ -105,14 +105,17 @@ describe('bakeImage', () => {
     terminateEmptiesDescribe();
     const result = await bakeImage(new EC2Client({}), spec(), { signal: new AbortController().signal, clock: new VirtualClock() });
     expect(result.image.imageId).toBe('ami-new');
+    await result.cleanup;
     expect(ec2Mock).not.toHaveReceivedCommand(DeregisterImageCommand);
+    expect(ec2Mock).toHaveReceivedCommandWith(TerminateInstancesCommand, { InstanceIds: ['i-bake'] });
+    expect(ec2Mock).toHaveReceivedCommandWith(DeleteSecurityGroupCommand, { GroupId: 'sg-bake' });
   });
 
   it('launches with IMDSv2 required, an encrypted root volume, tags and a ClientToken', async () => {
     ec2Mock.on(CreateImageCommand).resolves({ ImageId: 'ami-new' });
     ec2Mock.on(DescribeImagesCommand, { ImageIds: ['ami-new'] }).resolves({ Images: [{ ImageId: 'ami-new', State: 'available' }] });
     terminateEmptiesDescribe();
-    await bakeImage(new EC2Client({}), spec(), { signal: new AbortController().signal, clock: new VirtualClock() });
+    await (await bakeImage(new EC2Client({}), spec(), { signal: new AbortController().signal, clock: new VirtualClock() })).cleanup;
     const run = ec2Mock.commandCalls(RunInstancesCommand)[0]?.args[0].input;
     expect(run?.MetadataOptions).toMatchObject({ HttpTokens: 'required', HttpPutResponseHopLimit: 1 });
     expect(run?.BlockDeviceMappings).toEqual([{ DeviceName: '/dev/xvda', Ebs: { VolumeSize: 16, VolumeType: 'gp3', Encrypted: true, DeleteOnTermination: true } }]);
