@@ -25,6 +25,8 @@ export interface Reporter {
   warn(message: string): void;
   /** Detail kept in the log, shown on screen only with --verbose (e.g. ansible-playbook output). */
   detail(message: string): void;
+  /** Announces the steps to come, shown as pending until they start (a live list on a TTY). */
+  plan(titles: readonly string[]): void;
   /** Flushes and closes the log. */
   close(): void;
 }
@@ -59,6 +61,7 @@ interface RunningStep {
 export class TerminalReporter implements Reporter {
   readonly #options: Required<Omit<TerminalReporterOptions, 'logFile'>> & { logFile?: string | undefined };
   readonly #running = new Set<RunningStep>();
+  #pending: string[] = [];
   readonly #live: ReturnType<typeof createLogUpdate> | undefined;
   #logFd: number | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -79,6 +82,7 @@ export class TerminalReporter implements Reporter {
   async step<T>(title: string, run: (step: StepHandle) => Promise<T>): Promise<T> {
     const step: RunningStep = { title, started: this.#now(), note: '', lastPrinted: this.#now() };
     let skipped: string | undefined;
+    this.#pending = this.#pending.filter((pending) => pending !== title);
     this.#running.add(step);
     this.#log(`start: ${title}`);
     if (!this.#live) this.#plain(`▸ ${title}`);
@@ -104,6 +108,12 @@ export class TerminalReporter implements Reporter {
       this.#finish(step, `✗ ${title} (failed after ${formatDuration(this.#now() - step.started)})`);
       throw error;
     }
+  }
+
+  plan(titles: readonly string[]): void {
+    this.#pending = [...titles];
+    this.#log(`plan: ${titles.join(' → ')}`);
+    this.#render();
   }
 
   info(message: string): void {
@@ -182,7 +192,7 @@ export class TerminalReporter implements Reporter {
       }
       return;
     }
-    if (this.#running.size === 0) {
+    if (this.#running.size === 0 && this.#pending.length === 0) {
       this.#live.clear();
       if (this.#timer) clearInterval(this.#timer);
       this.#timer = undefined;
@@ -201,6 +211,7 @@ export class TerminalReporter implements Reporter {
       const note = step.note ? ` — ${step.note}` : '';
       return `${SPINNER[this.#frame]} ${step.title}${note} (${formatDuration(now - step.started)})`;
     });
+    lines.push(...this.#pending.map((title) => `○ ${title} (pending)`));
     this.#live(this.#redact(lines.join('\n')));
   }
 

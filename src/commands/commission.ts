@@ -114,6 +114,17 @@ async function buildEnvironment(ctx: Context<CommissionOptions>, timeline: Timel
   const { names, config, options } = ctx;
   const wait = (note: (text: string) => void) => ({ signal: ctx.signal, onProgress: note, clock: ctx.runtime.clock });
 
+  const wantBroker = isBrokerWanted(options.withBroker, config.brokerEnabled);
+  ctx.reporter.plan([
+    'security groups',
+    `image ${names.image}`,
+    `database ${names.database}`,
+    `load balancer ${names.loadBalancer}`,
+    ...(wantBroker ? [`broker ${names.broker}`] : []),
+    `app servers ${names.appServers}`,
+    'remove the image-bake instance',
+    `find the hosts of ${ctx.env} and write hosts/hosts_${ctx.env}`,
+  ]);
   const vpc: DefaultVpc = await findDefaultVpc(ec2, ctx.region);
   const groups: SecurityGroupIds = await timeline.step('security groups', async () => {
     const result = await ensureSecurityGroups(ec2, { names, vpcId: vpc.vpcId, appPort: config.appPort });
@@ -124,7 +135,6 @@ async function buildEnvironment(ctx: Context<CommissionOptions>, timeline: Timel
 
   // Independent of one another: run together, but let every branch finish
   // (a bake must clean up after itself) before reporting the first failure.
-  const wantBroker = isBrokerWanted(options.withBroker, config.brokerEnabled);
   const imageAndBroker = (async () => {
     const image = await timeline.step(`image ${names.image}`, async (step) => {
       const result = await ensureImage(ec2, names, () => prepareBake(ctx), wait((n) => step.note(n)));

@@ -1240,10 +1240,16 @@ export interface RecordedStep {
 export class RecordingReporter implements Reporter {
   readonly steps: RecordedStep[] = [];
   readonly lines: { level: 'info' | 'warn' | 'detail'; message: string; at: number }[] = [];
+  /** The step titles announced with plan(), in order. */
+  planned: string[] = [];
   readonly #clock: EventClock;
 
   constructor(clock: EventClock) {
     this.#clock = clock;
+  }
+
+  plan(titles: readonly string[]): void {
+    this.planned = [...titles];
   }
 
   async step<T>(title: string, run: (step: StepHandle) => Promise<T>): Promise<T> {

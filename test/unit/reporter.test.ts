@@ -63,3 +63,19 @@ describe('formatDuration', () => {
     [3_720_000, '1h02m'],
   ])('%d ms -> %s', (ms, text) => expect(formatDuration(ms)).toBe(text));
 });
+
+describe('TerminalReporter on a terminal', () => {
+  it('shows planned steps as pending, then running with a spinner, then done', async () => {
+    const out = capture();
+    Object.assign(out.stream, { isTTY: true, columns: 100, rows: 40 });
+    const reporter = new TerminalReporter({ stream: out.stream, interactive: true, verbose: false });
+    reporter.plan(['security groups', 'database argos-staging-database']);
+    expect(out.text()).toContain('○ security groups (pending)');
+    expect(out.text()).toContain('○ database argos-staging-database (pending)');
+    await reporter.step('security groups', async () => {
+      expect(out.text()).toMatch(/⠋ security groups \(0\.\ds\)/);
+    });
+    reporter.close();
+    expect(out.text()).toMatch(/✓ security groups \(\d+\.\ds\)/);
+  });
+});
