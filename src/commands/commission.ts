@@ -218,7 +218,7 @@ async function buildEnvironment(ctx: Context<CommissionOptions>, timeline: Timel
   } else {
     await refreshHostsFile(ctx);
   }
-  const times = timeline.records.map((record) => `${record.title} ${formatDuration(record.ms)}${record.outcome === 'skipped' ? ' (existed)' : ''}`);
+  const times = timeline.records.map((record) => `${record.title} ${formatDuration(record.ms)}${record.reason ? ` (${record.reason})` : ''}`);
   ctx.reporter.info(
     [
       `${ctx.env} is commissioned.`,

@@ -11,6 +11,8 @@ export interface StepRecord {
   /** `skipped`: nothing to do (it existed, or was already gone). */
   outcome: 'done' | 'skipped' | 'failed';
   ms: number;
+  /** Why there was nothing to do ("exists", "already gone"), when skipped. */
+  reason?: string | undefined;
   /** What the step made or found, for "what exists now" (e.g. "database argos-staging-database"). */
   resource?: string | undefined;
 }
@@ -44,7 +46,7 @@ export class Timeline {
         return outcome;
       });
       const skipped = result.skip !== undefined && !result.changes?.length;
-      this.records.push({ title, outcome: skipped ? 'skipped' : 'done', ms: this.#now() - started, resource: result.resource });
+      this.records.push({ title, outcome: skipped ? 'skipped' : 'done', ms: this.#now() - started, reason: skipped ? result.skip : undefined, resource: result.resource });
       return result.value;
     } catch (error) {
       this.records.push({ title, outcome: 'failed', ms: this.#now() - started });
