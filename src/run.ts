@@ -107,7 +107,12 @@ function reportFailure(
     message = known.message;
   } else {
     const { name, message: text } = error instanceof Error ? error : { name: 'Error', message: String(error) };
-    message = `unexpected ${name}: ${text}${state.logFile ? ` (details in ${state.logFile}; run with --verbose for the stack)` : ''}`;
+    const where = state.logFile ? ` (details in ${state.logFile}; run with --verbose for the stack)` : '';
+    // An AWS service error (it carries $metadata): say so, and that a re-run resumes.
+    message =
+      typeof error === 'object' && error !== null && '$metadata' in error
+        ? `AWS refused a call with ${name}: ${text}. Fix the cause and run the command again: it continues where it stopped${where}`
+        : `unexpected ${name}: ${text}${where}`;
   }
   state.reporter?.detail(`error: ${message}`);
   if (error instanceof Error && error.stack) state.reporter?.detail(error.stack);

@@ -497,12 +497,17 @@ export class ModelledAws {
         }
         const ms = playbooks.includes('image.yml') ? this.parameters.imagePlaybookMs : this.parameters.deployPlaybookMs;
         run.onLine(`PLAY [${playbooks.join(' ')}] on ${hosts.join(', ')} (modelled: ${ms / SECOND} s)`);
+        const failing = playbooks.find((name) => this.#playbookFaults.has(name));
         try {
-          await this.clock.sleep(ms, run.signal);
+          await this.clock.sleep(failing ? ms / 2 : ms, run.signal);
         } catch {
           throw new ArgosError('INTERRUPTED', `interrupted while running ${playbooks.join(' ')}`);
         }
         record.end = this.t();
+        if (failing) {
+          this.#playbookFaults.delete(failing);
+          throw new ArgosError('FAILED', `ansible-playbook ${playbooks.join(' ')} failed (injected fault): failed task [app : Render app_config.py] on ${hosts.join(', ')}`);
+        }
       },
     };
   }
@@ -537,11 +542,32 @@ export class ModelledAws {
   }
 
   /** Records the call, waits its latency, then applies it to the model. */
+  /** Operations that fail once, the next time they are called (fault injection). */
+  readonly #faults = new Map<string, Error>();
+  /** Playbooks (e.g. `image.yml`, `site.yml`) whose next run fails half-way. */
+  readonly #playbookFaults = new Set<string>();
+
+  /** Makes the next call of `operation` (e.g. `CreateDBInstance`) fail with an AWS error. */
+  failOnce(operation: string, code = 'InternalFailure'): void {
+    this.#faults.set(operation, awsError(code, `${operation} failed (injected fault)`));
+  }
+
+  /** Makes the next run of `playbook` fail half-way, as a failing task would. */
+  failPlaybookOnce(playbook: string): void {
+    this.#playbookFaults.add(playbook);
+  }
+
   async #call<O>(service: Service, operation: string, input: unknown, apply: () => O): Promise<O & MetadataBearer> {
     const record: CallRecord = { service, operation, input, start: this.t(), end: undefined, error: undefined };
     this.calls.push(record);
     await this.clock.delay(this.#latency(operation));
     record.end = this.t();
+    const fault = this.#faults.get(operation);
+    if (fault) {
+      this.#faults.delete(operation);
+      record.error = (fault as { Code?: string }).Code;
+      throw fault;
+    }
     try {
       return { $metadata: { httpStatusCode: 200, requestId: `model-${this.calls.length}` }, ...apply() };
     } catch (error) {
