@@ -30,6 +30,8 @@
  * bench/commission-model.ts` works too where tsx is installed.)
  * Options: RUNS=5 (runs per variant), DEPLOY=both|yes|no.
  */
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { commission } from '../src/commands/commission.js';
 import { DEFAULT_PARAMETERS, createModelledRun, runTiming } from '../test/support/modelled-aws.js';
 
@@ -62,7 +64,28 @@ function median(values: number[]): number {
   return sorted.length % 2 === 1 ? (sorted[middle] ?? 0) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
 }
 
-async function variant(deploy: boolean, runs: number): Promise<Record<string, unknown>> {
+/** Median, min and max of one figure, in seconds. */
+export interface SecondsSpread {
+  median: number;
+  min: number;
+  max: number;
+}
+
+/** One variant (with or without the deploy) of the modelled commission. */
+export interface ModelVariant {
+  deploy: boolean;
+  runs: number;
+  commissionSeconds: SecondsSpread;
+  sequentialSumSeconds: SecondsSpread;
+  ratio: number;
+  goal: number;
+  stepSeconds: Record<string, number> | undefined;
+  apiCalls: number | undefined;
+  wallClockMsPerRun: number;
+}
+
+/** Runs the modelled commission `runs` times (with or without the deploy) and summarizes it; bench/run.ts calls it. */
+export async function variant(deploy: boolean, runs: number): Promise<ModelVariant> {
   const results: RunResult[] = [];
   const started = performance.now();
   for (let index = 0; index < runs; index += 1) results.push(await runOnce(deploy));
@@ -82,14 +105,25 @@ async function variant(deploy: boolean, runs: number): Promise<Record<string, un
   };
 }
 
-const runs = Number(process.env['RUNS'] ?? 5);
-const which = process.env['DEPLOY'] ?? 'both';
-const variants = which === 'both' ? [true, false] : [which === 'yes'];
-const report = [];
-for (const deploy of variants) report.push(await variant(deploy, runs));
-const parameterSeconds = Object.fromEntries(
-  Object.entries(DEFAULT_PARAMETERS).flatMap(([key, value]) => (typeof value === 'number' ? [[key.replace(/Ms$/, 'Seconds'), value / 1000]] : [])),
-);
-console.log(
-  JSON.stringify({ modelled: true, note: 'virtual time on a modelled AWS; the figures are modelled, not measured', parameters: parameterSeconds, results: report }, null, 2),
-);
+/** The model's durations in seconds, by name (`databaseAvailableSeconds: 600`, …). */
+export function parameterSeconds(): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(DEFAULT_PARAMETERS).flatMap(([key, value]) => (typeof value === 'number' ? [[key.replace(/Ms$/, 'Seconds'), value / 1000]] : [])),
+  ) as Record<string, number>;
+}
+
+/** Prints the JSON report (when this file is run itself, not imported by bench/run.ts). */
+async function main(): Promise<void> {
+  const runs = Number(process.env['RUNS'] ?? 5);
+  const which = process.env['DEPLOY'] ?? 'both';
+  const variants = which === 'both' ? [true, false] : [which === 'yes'];
+  const report = [];
+  for (const deploy of variants) report.push(await variant(deploy, runs));
+  console.log(
+    JSON.stringify({ modelled: true, note: 'virtual time on a modelled AWS; the figures are modelled, not measured', parameters: parameterSeconds(), results: report }, null, 2),
+  );
+}
+
+// Run directly (tsx bench/commission-model.ts, or the vite one-liner, which has no script path).
+const entry = process.argv[1];
+if (entry === undefined || import.meta.url === pathToFileURL(resolve(entry)).href) await main();

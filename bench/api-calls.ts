@@ -1,0 +1,181 @@
+/**
+ * API calls: how many AWS calls each command makes against moto, counted by
+ * an SDK middleware on the real clients, first in an account holding only
+ * argos's prerequisites, then in one that also holds 200 unrelated instances
+ * and 200 unrelated security groups. Lookups that filter on the server (tags,
+ * ids, names) make the same calls however big the account is; a lookup that
+ * described everything and filtered on the client, or that called once per
+ * resource, would not.
+ *
+ * The commands run in this process with the Context the CLI builds
+ * (src/context.ts createContext, real clients from src/aws/clients.ts), so
+ * the clients can carry the counting middleware. `deploy` runs with
+ * Ansible and the SSH wait stubbed out (the runtime seam src/runtime.ts
+ * offers): its AWS calls are real, its playbook run is not.
+ */
+import { rm } from 'node:fs/promises';
+import { Writable } from 'node:stream';
+import { RunInstancesCommand, CreateSecurityGroupCommand } from '@aws-sdk/client-ec2';
+import type { InitializeMiddleware, MetadataBearer, MiddlewareStack } from '@aws-sdk/types';
+import type { AwsClients } from '../src/aws/clients.js';
+import { findDefaultVpc } from '../src/aws/vpc.js';
+import { clean } from '../src/commands/clean.js';
+import { commission } from '../src/commands/commission.js';
+import { decommission } from '../src/commands/decommission.js';
+import { deploy } from '../src/commands/deploy.js';
+import type { CommandName } from '../src/commands/names.js';
+import { status } from '../src/commands/status.js';
+import { createContext, type Context } from '../src/context.js';
+import { parseOptions } from '../src/options.js';
+import { TerminalReporter, type Reporter } from '../src/reporter.js';
+import { MOTO_AMI } from '../test/support/aws-fixtures.js';
+import { makeProject } from '../test/support/cli.js';
+import type { BenchAccount } from './aws-account.js';
+
+/** How many unrelated instances and security groups the busy account gets. */
+export const UNRELATED = 200;
+
+/** The commands counted, in lifecycle order, with the options given (as the CLI's flags). */
+const LIFECYCLE: readonly { name: CommandName; label: string; options: Record<string, unknown> }[] = [
+  { name: 'commission', label: 'commission --no-deploy --yes', options: { minSize: '1', maxSize: '4', deploy: false } },
+  { name: 'status', label: 'status', options: {} },
+  { name: 'deploy', label: 'deploy (Ansible stubbed)', options: {} },
+  { name: 'decommission', label: 'decommission --yes', options: {} },
+  { name: 'clean', label: 'clean --yes', options: {} },
+];
+
+/** Counts of one command in both accounts. */
+export interface CallCount {
+  command: string;
+  empty: number;
+  busy: number;
+  /** `Service:Operation ×n` where the two accounts differ (empty when they do not). */
+  differences: string[];
+  /** Calls by operation in the empty account, e.g. `EC2:DescribeInstances ×2`. */
+  operations: string[];
+}
+
+/** The command functions, as src/run.ts loads them. */
+const COMMANDS: Record<CommandName, (ctx: Context<never>) => Promise<void>> = {
+  commission: commission as (ctx: Context<never>) => Promise<void>,
+  deploy: deploy as (ctx: Context<never>) => Promise<void>,
+  decommission: decommission as (ctx: Context<never>) => Promise<void>,
+  clean: clean as (ctx: Context<never>) => Promise<void>,
+  status: status as (ctx: Context<never>) => Promise<void>,
+};
+
+/** A stream that drops what it is given (the commands' screen output). */
+function discard(): Writable {
+  return new Writable({ write: (_chunk, _encoding, done) => done() });
+}
+
+/** What the counter needs of a client: its middleware stack, whatever its input and output types. */
+type CountableClient = { middlewareStack: MiddlewareStack<object, MetadataBearer> };
+
+/** Adds a middleware to every client that records `Service:Operation` once per call (retries not counted). */
+function countCalls(clients: AwsClients, calls: string[]): void {
+  const counter: InitializeMiddleware<object, MetadataBearer> = (next, context) => async (args) => {
+    calls.push(`${(context.clientName ?? '?').replace(/Client$/, '')}:${(context.commandName ?? '?').replace(/Command$/, '')}`);
+    return next(args);
+  };
+  const all = [clients.ec2, clients.rds, clients.autoScaling, clients.elb] as unknown as CountableClient[];
+  for (const client of all) client.middlewareStack.add(counter, { step: 'initialize', name: 'argosBenchCallCounter' });
+}
+
+/** Runs `argos bench <name>` in this process, as src/run.ts does, and returns the calls it made. */
+async function runCounted(root: string, name: CommandName, options: Record<string, unknown>): Promise<string[]> {
+  const calls: string[] = [];
+  const parsed = parseOptions(name, { yes: true, config: 'playbooks/group_vars/all.yml', sshCidr: '203.0.113.7/32', ...options });
+  let reporter: Reporter | undefined;
+  const ctx = await createContext({
+    env: 'bench',
+    options: parsed,
+    environment: { AWS_REGION: process.env['AWS_REGION'] },
+    root,
+    terminal: { interactive: false, input: process.stdin, output: discard() },
+    signal: new AbortController().signal,
+    createReporter: (logFile, secrets) => (reporter = new TerminalReporter({ stream: discard(), interactive: false, verbose: false, logFile, secrets })),
+  });
+  // Ansible and SSH are not what is counted: deploy's playbook run and SSH wait do nothing.
+  const counted: Context = {
+    ...ctx,
+    runtime: { ...ctx.runtime, runPlaybook: async () => undefined, waitForSsh: async () => undefined, findAnsiblePlaybook: async () => 'ansible-playbook (stubbed)' },
+  };
+  countCalls(counted.clients, calls);
+  try {
+    await COMMANDS[name](counted as Context<never>);
+    return calls;
+  } finally {
+    counted.clients.destroy();
+    reporter?.close();
+  }
+}
+
+/** Adds {@link UNRELATED} instances (in batches of 50) and security groups that belong to no argos environment. */
+async function addUnrelatedResources(clients: AwsClients): Promise<void> {
+  const tags = [{ Key: 'App', Value: 'someone-else' }, { Key: 'Env', Value: 'other' }];
+  for (let launched = 0; launched < UNRELATED; launched += 50) {
+    // moto launches MinCount instances (it ignores MaxCount).
+    await clients.ec2.send(
+      new RunInstancesCommand({ ImageId: MOTO_AMI, InstanceType: 't3.micro', MinCount: 50, MaxCount: 50, TagSpecifications: [{ ResourceType: 'instance', Tags: tags }] }),
+    );
+  }
+  const { vpcId } = await findDefaultVpc(clients.ec2, 'us-east-1');
+  for (let index = 0; index < UNRELATED; index += 1) {
+    await clients.ec2.send(
+      new CreateSecurityGroupCommand({ GroupName: `unrelated-${index}`, Description: 'not argos', VpcId: vpcId, TagSpecifications: [{ ResourceType: 'security-group', Tags: tags }] }),
+    );
+  }
+}
+
+/** Runs the lifecycle in a fresh project and returns each command's calls. */
+async function countLifecycle(): Promise<string[][]> {
+  const root = await makeProject();
+  try {
+    const counts: string[][] = [];
+    for (const step of LIFECYCLE) counts.push(await runCounted(root, step.name, step.options));
+    return counts;
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+/** `["EC2:DescribeInstances ×2", …]`, sorted. */
+function byOperation(calls: readonly string[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const call of calls) counts.set(call, (counts.get(call) ?? 0) + 1);
+  return new Map([...counts].sort(([a], [b]) => a.localeCompare(b)));
+}
+
+/** Where the operation counts of two runs differ: `EC2:DescribeInstances 2 → 3`. */
+function differences(empty: readonly string[], busy: readonly string[]): string[] {
+  const a = byOperation(empty);
+  const b = byOperation(busy);
+  return [...new Set([...a.keys(), ...b.keys()])].sort().flatMap((operation) => {
+    const before = a.get(operation) ?? 0;
+    const after = b.get(operation) ?? 0;
+    return before === after ? [] : [`${operation} ${before} → ${after}`];
+  });
+}
+
+/** Counts every command's calls in the empty account, then in the busy one. */
+export async function measureApiCalls(account: BenchAccount, log: (line: string) => void): Promise<CallCount[]> {
+  await account.reset();
+  const empty = await countLifecycle();
+  log('api calls: empty account done');
+  await account.reset();
+  await addUnrelatedResources(account.clients);
+  const busy = await countLifecycle();
+  log(`api calls: account with ${UNRELATED} unrelated instances and ${UNRELATED} security groups done`);
+  return LIFECYCLE.map((step, index) => {
+    const a = empty[index] ?? [];
+    const b = busy[index] ?? [];
+    return {
+      command: step.label,
+      empty: a.length,
+      busy: b.length,
+      differences: differences(a, b),
+      operations: [...byOperation(a)].map(([operation, count]) => `${operation} ×${count}`),
+    };
+  });
+}

@@ -1,0 +1,114 @@
+/**
+ * `npm run bench`: measures, side by side in one run, how fast argos starts,
+ * the modelled commission critical path, deploy speed against the original's
+ * way, and how its AWS calls grow with the account; writes BENCHMARKS.md.
+ * Not part of `npm test`. Needs dist/ (`npm run build`), moto_server, and for
+ * the deploy section root, debootstrap and ansible-playbook.
+ *
+ * Options (environment):
+ * - BENCH_QUICK=1: a smoke test (fewest runs, 1 target).
+ * - BENCH_SECTIONS=startup,commission,deploy,api: which sections run (default all).
+ * - BENCH_STARTUP_RUNS (20, at least 10), BENCH_MODEL_RUNS (5), BENCH_DEPLOY_RUNS (3),
+ *   BENCH_DEPLOY_TARGETS (1,3): runs and target counts.
+ * - BENCH_OUT: where the report goes (default BENCHMARKS.md in the repository).
+ */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../test/support/cli.js';
+import { canRunLocalTarget } from '../test/support/local-target.js';
+import { measureApiCalls } from './api-calls.js';
+import { startBenchAccount, type BenchAccount } from './aws-account.js';
+import { parameterSeconds, variant } from './commission-model.js';
+import { measureDeploySpeed } from './deploy-speed.js';
+import { describeMachine } from './machine.js';
+import { renderReport, type BenchResults, type Skipped } from './report.js';
+import { measureStartup } from './startup.js';
+
+const SECTIONS = ['startup', 'commission', 'deploy', 'api'] as const;
+type Section = (typeof SECTIONS)[number];
+
+/** The run's settings, from the environment. */
+interface Settings {
+  quick: boolean;
+  sections: Section[];
+  startupRuns: number;
+  modelRuns: number;
+  deployRuns: number;
+  deployTargets: number[];
+  out: string;
+}
+
+/** A positive whole number from `name`, else `fallback`. */
+function count(name: string, fallback: number): number {
+  const value = Number(process.env[name]);
+  return Number.isInteger(value) && value > 0 ? value : fallback;
+}
+
+function readSettings(): Settings {
+  const quick = process.env['BENCH_QUICK'] === '1';
+  const asked = (process.env['BENCH_SECTIONS'] ?? SECTIONS.join(',')).split(',').map((name) => name.trim());
+  const unknown = asked.filter((name) => !(SECTIONS as readonly string[]).includes(name));
+  if (unknown.length > 0) throw new Error(`BENCH_SECTIONS: unknown section ${unknown.join(', ')} (use ${SECTIONS.join(', ')})`);
+  const targets = (process.env['BENCH_DEPLOY_TARGETS'] ?? (quick ? '1' : '1,3')).split(',').map(Number);
+  if (targets.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('BENCH_DEPLOY_TARGETS: comma-separated positive numbers, e.g. 1,3');
+  return {
+    quick,
+    sections: asked as Section[],
+    // The issue asks for at least 10 startup runs, also in quick mode.
+    startupRuns: Math.max(10, count('BENCH_STARTUP_RUNS', quick ? 10 : 20)),
+    modelRuns: count('BENCH_MODEL_RUNS', quick ? 2 : 5),
+    deployRuns: count('BENCH_DEPLOY_RUNS', quick ? 1 : 3),
+    deployTargets: targets,
+    out: process.env['BENCH_OUT'] ?? join(REPO_ROOT, 'BENCHMARKS.md'),
+  };
+}
+
+/** Progress on stderr, with the time since the start. */
+function logger(started: number): (line: string) => void {
+  return (line) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}\n`);
+}
+
+const notAsked: Skipped = { skipped: 'not in BENCH_SECTIONS' };
+
+/** The modelled commission, with and without the deploy. */
+async function commissionSection(runs: number, log: (line: string) => void): Promise<BenchResults['commission']> {
+  const variants = [await variant(true, runs), await variant(false, runs)];
+  log(`commission model: ratio ${variants.map((v) => `${v.ratio} (${v.deploy ? 'with' : 'without'} deploy)`).join(', ')}`);
+  return { variants, parameters: parameterSeconds() };
+}
+
+/** The deploy comparison, or why it cannot run here. */
+async function deploySection(settings: Settings, log: (line: string) => void): Promise<BenchResults['deploy']> {
+  const capability = canRunLocalTarget();
+  if (!capability.ok) return { skipped: `no local target on this machine (${capability.reason ?? 'unknown reason'})` };
+  const report = await measureDeploySpeed(settings.deployTargets, settings.deployRuns, log);
+  log(`deploy speed: ratio ${report.results.map((r) => `${r.ratio} (${r.targets} target${r.targets === 1 ? '' : 's'})`).join(', ')}`);
+  return report;
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const log = logger(started);
+  const settings = readSettings();
+  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+  const wants = (section: Section) => settings.sections.includes(section);
+  log(`sections: ${settings.sections.join(', ')}${settings.quick ? ' (quick)' : ''}`);
+  const machine = await describeMachine();
+
+  let account: BenchAccount | undefined;
+  const results: Omit<BenchResults, 'totalMs'> = { machine, options: { quick: settings.quick, sections: settings.sections }, startup: notAsked, commission: notAsked, deploy: notAsked, apiCalls: notAsked };
+  try {
+    if (wants('startup') || wants('api')) account = await startBenchAccount();
+    if (account && wants('startup')) results.startup = await measureStartup(account, settings.startupRuns, log);
+    if (account && wants('api')) results.apiCalls = await measureApiCalls(account, log);
+  } finally {
+    await account?.stop();
+  }
+  if (wants('commission')) results.commission = await commissionSection(settings.modelRuns, log);
+  if (wants('deploy')) results.deploy = await deploySection(settings, log);
+
+  await writeFile(settings.out, renderReport({ ...results, totalMs: performance.now() - started }));
+  log(`wrote ${settings.out}`);
+}
+
+await main();
