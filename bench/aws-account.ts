@@ -8,7 +8,7 @@
 import { createClients, type AwsClients } from '../src/aws/clients.js';
 import { createCredentialProvider } from '../src/aws/credentials.js';
 import { createKeyPair, registerImage } from '../test/support/aws-fixtures.js';
-import { assertLoopback, resetMoto, startMotoServer, type MotoServer } from '../test/support/moto.js';
+import { assertLoopback, resetMoto, startMotoServer, useEmulator, type MotoServer } from '../test/support/moto.js';
 
 /** A moto server and clients on it. */
 export interface BenchAccount {
@@ -26,16 +26,7 @@ export interface BenchAccount {
 export async function startBenchAccount(): Promise<BenchAccount> {
   const moto = await startMotoServer();
   assertLoopback(moto.url);
-  const env = {
-    AWS_ENDPOINT_URL: moto.url,
-    AWS_ACCESS_KEY_ID: 'bench',
-    AWS_SECRET_ACCESS_KEY: 'bench',
-    AWS_REGION: 'us-east-1',
-    AWS_EC2_METADATA_DISABLED: 'true',
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-  };
-  Object.assign(process.env, env);
-  for (const name of ['AWS_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_DEFAULT_PROFILE']) delete process.env[name];
+  const env = useEmulator(moto.url);
   const clients = createClients({ region: 'us-east-1', credentials: createCredentialProvider(undefined) });
   const account: BenchAccount = {
     moto,

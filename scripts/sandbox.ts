@@ -11,7 +11,7 @@ import { createCredentialProvider } from '../src/aws/credentials.js';
 import { createKeyPair, registerImage } from '../test/support/aws-fixtures.js';
 import { CLI } from '../test/support/cli.js';
 import { canRunLocalTarget } from '../test/support/local-target.js';
-import { startMotoServer } from '../test/support/moto.js';
+import { startMotoServer, useEmulator } from '../test/support/moto.js';
 import { makeTargetProject, TARGET_PORTS } from '../test/support/target-project.js';
 
 const ENV = 'demo';
@@ -24,15 +24,7 @@ function banner(text: string): void {
 async function main(): Promise<void> {
   banner('starting the moto AWS emulator on 127.0.0.1');
   const moto = await startMotoServer();
-  const aws = {
-    AWS_ENDPOINT_URL: moto.url,
-    AWS_ACCESS_KEY_ID: 'sandbox',
-    AWS_SECRET_ACCESS_KEY: 'sandbox',
-    AWS_REGION: 'us-east-1',
-    AWS_EC2_METADATA_DISABLED: 'true',
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-  };
-  Object.assign(process.env, aws);
+  const aws = useEmulator(moto.url);
   const clients = createClients({ region: 'us-east-1', credentials: createCredentialProvider(undefined) });
   const capability = canRunLocalTarget();
   const withTarget = capability.ok;

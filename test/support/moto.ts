@@ -101,3 +101,29 @@ export async function resetMoto(url: string): Promise<void> {
   const response = await fetch(`${url}/moto-api/reset`, { method: 'POST' });
   if (!response.ok) throw new Error(`moto reset failed: HTTP ${response.status}`);
 }
+
+/**
+ * The environment that points the AWS SDK (and every CLI spawned with it) at a
+ * moto server: its endpoint, fake credentials, a real region, and no probing of
+ * a real instance-metadata endpoint for credentials.
+ */
+export function emulatorEnvironment(url: string): Record<string, string> {
+  assertLoopback(url);
+  return {
+    AWS_ENDPOINT_URL: url,
+    AWS_ACCESS_KEY_ID: 'testing',
+    AWS_SECRET_ACCESS_KEY: 'testing',
+    AWS_REGION: 'us-east-1',
+    AWS_EC2_METADATA_DISABLED: 'true',
+    // Node 20 is supported by the pinned SDK; its notice about 2027 releases is noise here.
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  };
+}
+
+/** Points this process at the emulator: sets {@link emulatorEnvironment} and drops any profile. */
+export function useEmulator(url: string): Record<string, string> {
+  const environment = emulatorEnvironment(url);
+  Object.assign(process.env, environment);
+  for (const name of ['AWS_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_DEFAULT_PROFILE']) delete process.env[name];
+  return environment;
+}
