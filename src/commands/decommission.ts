@@ -93,11 +93,11 @@ export async function decommission(ctx: Context<DecommissionOptions>): Promise<v
   try {
     await timeline.step('app servers, launch templates and load balancer', async (step) => {
       const result = await deleteAppServers(clients, names, wait((n) => step.note(n)));
-      return { value: result, skip: (!result.group && result.launchTemplates.length === 0 && !result.loadBalancer) ? 'already gone' : undefined };
+      return { value: result, skip: (!result.group && result.launchTemplates.length === 0 && !result.loadBalancer) ? 'nothing to delete' : undefined };
     });
     await timeline.step('broker', async (step) => {
       const ids = await deleteBroker(clients.ec2, names, wait((n) => step.note(n)));
-      return { value: ids, skip: (ids.length === 0) ? 'already gone' : undefined };
+      return { value: ids, skip: (ids.length === 0) ? 'nothing to delete' : undefined };
     });
     await timeline.step(`database ${names.database}${plan.finalSnapshot ? ` (final snapshot ${plan.finalSnapshot})` : ''}`, async (step) => {
       const existed = await deleteDatabase(
@@ -106,16 +106,16 @@ export async function decommission(ctx: Context<DecommissionOptions>): Promise<v
         wait((n) => step.note(n)),
       );
       const subnetGroup = await deleteDatabaseSubnetGroup(clients.rds, names);
-      return { value: undefined, skip: (!existed && !subnetGroup) ? 'already gone' : undefined };
+      return { value: undefined, skip: (!existed && !subnetGroup) ? 'nothing to delete' : undefined };
     });
     await timeline.step('security groups', async (step) => {
       const deleted = await deleteSecurityGroups(clients.ec2, names, plan.vpcId, wait((n) => step.note(n)));
-      return { value: deleted, skip: (deleted.length === 0) ? 'already gone' : undefined };
+      return { value: deleted, skip: (deleted.length === 0) ? 'nothing to delete' : undefined };
     });
     if (options.deleteImage) {
       await timeline.step(`image ${names.image}`, async (step) => {
         const result = await deleteImage(clients.ec2, names, wait((n) => step.note(n)));
-        return { value: result, skip: (!result.image) ? 'already gone' : undefined };
+        return { value: result, skip: (!result.image) ? 'nothing to delete' : undefined };
       });
     }
   } catch (error) {

@@ -74,7 +74,7 @@ export async function gatherStatus(ctx: Context): Promise<EnvironmentStatus> {
   }
   const brokers = tagged.filter((instance) => instance.tags['Group'] === 'broker');
   for (const broker of brokers) row('broker', names.broker, broker.instanceId, broker.state, broker.privateDnsName ?? '');
-  for (const sg of groups.values()) row('security group', sg.GroupName ?? '', sg.GroupId ?? '', 'exists', `${(sg.IpPermissions ?? []).length} ingress rules`);
+  for (const sg of groups.values()) row('security group', sg.GroupName ?? '', sg.GroupId ?? '', 'exists', `${(sg.IpPermissions ?? []).length} ingress rule${(sg.IpPermissions ?? []).length === 1 ? '' : 's'}`);
 
   // Orphans: tagged for this environment, but not what commission makes.
   for (const instance of tagged) {
