@@ -4,6 +4,7 @@
  * Imported lazily by cli.ts, so nothing here loads for `--help`.
  */
 import { ArgosError, ExitCode, type ExitCodeValue } from './errors.js';
+import { createInterruptHandler } from './interrupts.js';
 import { checkEnvName } from './names.js';
 import { parseOptions, type CommonOptions } from './options.js';
 import { createContext, type Context } from './context.js';
@@ -35,16 +36,11 @@ async function loadCommand(name: CommandName): Promise<CommandFunction> {
  */
 export async function runCommand(name: CommandName, env: string, rawOptions: Record<string, unknown>): Promise<ExitCodeValue> {
   const controller = new AbortController();
-  let interrupts = 0;
-  const onSigint = (): void => {
-    interrupts += 1;
-    if (interrupts > 1) {
-      process.stderr.write('argos: interrupted twice; exiting without finishing cleanup\n');
-      process.exit(ExitCode.interrupted);
-    }
-    process.stderr.write('\nargos: interrupting: finishing cleanup (Ctrl-C again to exit at once)\n');
-    controller.abort(new ArgosError('INTERRUPTED', 'interrupted'));
-  };
+  const onSigint = createInterruptHandler(
+    controller,
+    (text) => process.stderr.write(text),
+    (code) => process.exit(code),
+  );
   process.on('SIGINT', onSigint);
 
   // The SDK warns on every run under Node 20 that its 2027 releases need Node 22.
