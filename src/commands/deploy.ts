@@ -11,7 +11,7 @@ import { checkKeyFile } from '../keys.js';
 import type { DeployOptions } from '../options.js';
 import { closeSsh, openSsh } from '../security.js';
 import { ROLES, type RoleName } from './names.js';
-import { configVarsFiles, sshSettings } from './prepare-bake.js';
+import { configVarsFiles, sshSettings } from './connection.js';
 
 /** Which inventory group each role's playbook runs on. */
 const ROLE_GROUPS: Record<RoleName, InventoryGroup> = { app: 'appservers', database: 'appservers', broker: 'brokers', worker: 'workers' };

@@ -10,23 +10,12 @@ import { findDefaultVpc } from '../aws/vpc.js';
 import type { Fetch } from '../caller.js';
 import type { Context } from '../context.js';
 import type { BakeSpec } from '../image.js';
+import { configVarsFiles, sshSettings } from './connection.js';
 import { assertKeysReady } from '../keys.js';
-import type { SshSettings } from '../ssh.js';
-import { DEFAULT_CONFIG_PATH } from '../config.js';
 
 /** The known_hosts file of bake instances (removed after each bake: the instance is gone). */
 export function bakeKnownHostsFile(ctx: Context): string {
   return join(ctx.paths.root, 'hosts', 'known_hosts_image');
-}
-
-/** SSH settings for the environment's hosts (or the bake's, with its own known_hosts). */
-export function sshSettings(ctx: Context, knownHostsFile = ctx.paths.knownHostsFile): SshSettings {
-  return { user: ctx.config.remoteUser, keyFile: ctx.paths.keyFile, knownHostsFile, sshConfig: ctx.sshConfig };
-}
-
-/** `-e @file` for a --config other than group_vars/all.yml, which Ansible would not read by itself. */
-export function configVarsFiles(ctx: Context): string[] {
-  return ctx.paths.config === join(ctx.paths.root, DEFAULT_CONFIG_PATH) ? [] : [ctx.paths.config];
 }
 
 /**
