@@ -18,7 +18,7 @@ import {
 import { ArgosError } from './errors.js';
 import { makeTags, type EnvNames } from './names.js';
 import type { Secret } from './secret.js';
-import { errorCode, waitFor, type Clock } from './wait.js';
+import { catchCodes, errorCode, waitFor, type Clock } from './wait.js';
 
 /** Bound for the database to become available or to be deleted (safety.md: at least 40 minutes). */
 export const DATABASE_TIMEOUT_MS = 45 * 60_000;
@@ -75,25 +75,25 @@ function toInfo(instance: DBInstance): DatabaseInfo {
 
 /** The database, or `undefined` when there is none. */
 export async function findDatabase(rds: RDSClient, identifier: string): Promise<DatabaseInfo | undefined> {
-  try {
-    const response = await rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: identifier }));
-    const instance = response.DBInstances?.[0];
-    return instance ? toInfo(instance) : undefined;
-  } catch (error) {
-    if (errorCode(error) === 'DBInstanceNotFoundFault' || errorCode(error) === 'DBInstanceNotFound') return undefined;
-    throw error;
-  }
+  const response = await catchCodes(
+    () => rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: identifier })),
+    ['DBInstanceNotFoundFault', 'DBInstanceNotFound'],
+    undefined,
+  );
+  const instance = response?.DBInstances?.[0];
+  return instance ? toInfo(instance) : undefined;
 }
 
 /** Whether the environment's DB subnet group exists. */
 export async function hasDatabaseSubnetGroup(rds: RDSClient, names: EnvNames): Promise<boolean> {
-  try {
-    await rds.send(new DescribeDBSubnetGroupsCommand({ DBSubnetGroupName: names.databaseSubnetGroup }));
-    return true;
-  } catch (error) {
-    if (errorCode(error) === 'DBSubnetGroupNotFoundFault') return false;
-    throw error;
-  }
+  return catchCodes(
+    async () => {
+      await rds.send(new DescribeDBSubnetGroupsCommand({ DBSubnetGroupName: names.databaseSubnetGroup }));
+      return true;
+    },
+    ['DBSubnetGroupNotFoundFault'],
+    false,
+  );
 }
 
 /** Creates the DB subnet group over the default VPC's subnets, unless it exists. Returns whether it created it. */
@@ -265,11 +265,12 @@ export async function deleteDatabase(rds: RDSClient, spec: DeleteDatabaseSpec, w
 
 /** Deletes the DB subnet group; returns whether it existed. */
 export async function deleteDatabaseSubnetGroup(rds: RDSClient, names: EnvNames): Promise<boolean> {
-  try {
-    await rds.send(new DeleteDBSubnetGroupCommand({ DBSubnetGroupName: names.databaseSubnetGroup }));
-    return true;
-  } catch (error) {
-    if (errorCode(error) === 'DBSubnetGroupNotFoundFault') return false;
-    throw error;
-  }
+  return catchCodes(
+    async () => {
+      await rds.send(new DeleteDBSubnetGroupCommand({ DBSubnetGroupName: names.databaseSubnetGroup }));
+      return true;
+    },
+    ['DBSubnetGroupNotFoundFault'],
+    false,
+  );
 }

@@ -21,7 +21,7 @@ import { findInstances, launchInstance, terminateInstances, waitForInstancesRunn
 import { ArgosError } from './errors.js';
 import { makeTags, toTagFilters, toTagSpecifications, type EnvNames } from './names.js';
 import { openSsh } from './security.js';
-import { errorCode, retryOnCodes, waitFor, type Clock } from './wait.js';
+import { catchCodes, retryOnCodes, waitFor, type Clock } from './wait.js';
 
 /** Bound for an AMI to become available (safety.md: at least 40 minutes). */
 export const IMAGE_TIMEOUT_MS = 45 * 60_000;
@@ -108,13 +108,7 @@ export async function removeBakeLeftovers(ec2: EC2Client, leftovers: BakeLeftove
 
 async function deleteGroup(ec2: EC2Client, groupId: string, wait: ImageWait): Promise<void> {
   await retryOnCodes(
-    async () => {
-      try {
-        await ec2.send(new DeleteSecurityGroupCommand({ GroupId: groupId }));
-      } catch (error) {
-        if (errorCode(error) !== 'InvalidGroup.NotFound') throw error;
-      }
-    },
+    () => catchCodes(() => ec2.send(new DeleteSecurityGroupCommand({ GroupId: groupId })), ['InvalidGroup.NotFound'], undefined),
     ['DependencyViolation'],
     { what: `security group ${groupId} to be free to delete`, timeoutMs: CLEANUP_TIMEOUT_MS, intervalMs: 5_000, signal: wait.signal, clock: wait.clock },
   );
@@ -241,22 +235,14 @@ async function undoBake(ec2: EC2Client, created: { groupId?: string; instanceId?
 
 /** Deregisters an image and deletes its own snapshots (none other). Returns the snapshot ids deleted. */
 async function deleteImageById(ec2: EC2Client, imageId: string): Promise<string[]> {
-  let image: Image | undefined;
-  try {
-    image = (await ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] }))).Images?.[0];
-  } catch (error) {
-    if (errorCode(error) !== 'InvalidAMIID.NotFound') throw error;
-  }
+  const response = await catchCodes(() => ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] })), ['InvalidAMIID.NotFound'], undefined);
+  const image: Image | undefined = response?.Images?.[0];
   if (!image) return [];
   const snapshotIds = toImageInfo(image).snapshotIds;
   await ec2.send(new DeregisterImageCommand({ ImageId: imageId }));
   // A snapshot stays "in use" until its image is deregistered: delete them only now.
   for (const snapshotId of snapshotIds) {
-    try {
-      await ec2.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId }));
-    } catch (error) {
-      if (errorCode(error) !== 'InvalidSnapshot.NotFound') throw error;
-    }
+    await catchCodes(() => ec2.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId })), ['InvalidSnapshot.NotFound'], undefined);
   }
   return snapshotIds;
 }

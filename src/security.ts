@@ -15,7 +15,7 @@ import {
   type SecurityGroup,
 } from '@aws-sdk/client-ec2';
 import { makeTags, toTagFilters, toTagSpecifications, type EnvNames, type Group, type TagGroup } from './names.js';
-import { errorCode, retryOnCodes, type Clock } from './wait.js';
+import { catchCodes, errorCode, retryOnCodes, type Clock } from './wait.js';
 
 /** The description that marks argos's temporary SSH rules (how close finds them). */
 export const TEMPORARY_SSH_DESCRIPTION = 'argos temporary SSH, removed when the run ends';
@@ -207,27 +207,28 @@ function toPermission(rule: Rule | CurrentRule, description?: string): IpPermiss
   };
 }
 
+/** Adds rules; one added meanwhile is the state we wanted. */
 async function authorize(ec2: EC2Client, groupId: string, rules: Rule[], description: string): Promise<void> {
-  try {
-    await ec2.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: groupId, IpPermissions: rules.map((rule) => toPermission(rule, description)) }));
-  } catch (error) {
-    // A rule added meanwhile is the state we wanted.
-    if (errorCode(error) !== 'InvalidPermission.Duplicate') throw error;
-  }
+  await catchCodes(
+    () => ec2.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: groupId, IpPermissions: rules.map((rule) => toPermission(rule, description)) })),
+    ['InvalidPermission.Duplicate'],
+    undefined,
+  );
 }
 
+/** Revokes rules; one already gone is the state we wanted. */
 async function revoke(ec2: EC2Client, groupId: string, rules: (Rule | CurrentRule)[]): Promise<void> {
-  try {
-    await ec2.send(
-      new RevokeSecurityGroupIngressCommand({
-        GroupId: groupId,
-        IpPermissions: rules.map((rule) => toPermission(rule, 'description' in rule ? rule.description : undefined)),
-      }),
-    );
-  } catch (error) {
-    // Already gone is the state we wanted.
-    if (errorCode(error) !== 'InvalidPermission.NotFound') throw error;
-  }
+  await catchCodes(
+    () =>
+      ec2.send(
+        new RevokeSecurityGroupIngressCommand({
+          GroupId: groupId,
+          IpPermissions: rules.map((rule) => toPermission(rule, 'description' in rule ? rule.description : undefined)),
+        }),
+      ),
+    ['InvalidPermission.NotFound'],
+    undefined,
+  );
 }
 
 /**
@@ -244,14 +245,8 @@ export async function openSsh(ec2: EC2Client, groupId: string, cidr: string): Pr
  * already gone counts as closed.
  */
 export async function closeSsh(ec2: EC2Client, groupId: string): Promise<number> {
-  let group: SecurityGroup | undefined;
-  try {
-    const response = await ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: [groupId] }));
-    group = response.SecurityGroups?.[0];
-  } catch (error) {
-    if (errorCode(error) === 'InvalidGroup.NotFound') return 0;
-    throw error;
-  }
+  const response = await catchCodes(() => ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: [groupId] })), ['InvalidGroup.NotFound'], undefined);
+  const group: SecurityGroup | undefined = response?.SecurityGroups?.[0];
   const temporary = rulesOf(group).filter((rule) => rule.temporary);
   if (temporary.length > 0) await revoke(ec2, groupId, temporary);
   return temporary.length;

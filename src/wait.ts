@@ -96,6 +96,21 @@ export function errorCode(error: unknown): string | undefined {
 }
 
 /**
+ * Runs `call` and returns `fallback` when it fails with one of `codes` (a
+ * lookup of something missing, a delete of something already gone); any other
+ * error is rethrown. This is what makes lookups and deletes safe to repeat.
+ */
+export async function catchCodes<T, F>(call: () => Promise<T>, codes: readonly string[], fallback: F): Promise<T | F> {
+  try {
+    return await call();
+  } catch (error) {
+    const code = errorCode(error);
+    if (code !== undefined && codes.includes(code)) return fallback;
+    throw error;
+  }
+}
+
+/**
  * Runs `call`, retrying while it fails with one of `codes`: for AWS's eventual
  * consistency (an id not yet visible right after its create) and for
  * `DependencyViolation` while something still holds a resource.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ArgosError } from '../../src/errors.js';
-import { errorCode, retryOnCodes, waitFor, type Poll } from '../../src/wait.js';
+import { catchCodes, errorCode, retryOnCodes, waitFor, type Poll } from '../../src/wait.js';
 import { VirtualClock } from '../support/virtual-clock.js';
 
 const MINUTE = 60_000;
@@ -87,5 +87,20 @@ describe('retryOnCodes', () => {
   it('reads codes from SDK errors', () => {
     expect(errorCode(Object.assign(new Error('x'), { name: 'DependencyViolation' }))).toBe('DependencyViolation');
     expect(errorCode('text')).toBeUndefined();
+  });
+});
+
+describe('catchCodes', () => {
+  const failing = (name: string) => async () => {
+    throw Object.assign(new Error(name), { name });
+  };
+
+  it('returns the fallback for a listed code, and the value otherwise', async () => {
+    expect(await catchCodes(failing('DBInstanceNotFoundFault'), ['DBInstanceNotFoundFault'], 'missing')).toBe('missing');
+    expect(await catchCodes(async () => 'found', ['DBInstanceNotFoundFault'], 'missing')).toBe('found');
+  });
+
+  it('rethrows any other error', async () => {
+    await expect(catchCodes(failing('AccessDenied'), ['DBInstanceNotFoundFault'], 'missing')).rejects.toThrow('AccessDenied');
   });
 });
