@@ -116,7 +116,7 @@ function buildProgram(): Command {
  * Puts the command first for commander (`staging commission` → `commission staging`)
  * and turns the likely slips into one-line usage errors.
  */
-export function reorderArgs(args: readonly string[]): string[] {
+function reorderArgs(args: readonly string[]): string[] {
   const [first, second, ...rest] = args;
   if (first === undefined || first.startsWith('-')) return [...args];
   if (first === 'help') return second !== undefined && isCommandName(second) ? [second, '--help'] : ['--help'];

@@ -19,7 +19,6 @@ export type ErrorCode =
   | 'USAGE'
   | 'CONFIG'
   | 'CREDENTIALS'
-  | 'NOT_AVAILABLE'
   | 'DECLINED'
   | 'FAILED'
   | 'TIMEOUT'
@@ -29,7 +28,6 @@ const exitCodes: Record<ErrorCode, ExitCodeValue> = {
   USAGE: ExitCode.usage,
   CONFIG: ExitCode.usage,
   CREDENTIALS: ExitCode.usage,
-  NOT_AVAILABLE: ExitCode.failed,
   DECLINED: ExitCode.failed,
   FAILED: ExitCode.failed,
   TIMEOUT: ExitCode.failed,
