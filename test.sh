@@ -134,7 +134,7 @@ target_up() {
   rm -rf "$STATE_DIR"
   mkdir -p "$STATE_DIR"
   build_fixture_repo
-  local inventory="$STATE_DIR/inventory.ini" git_repo
+  local inventory="$STATE_DIR/inventory.ini" git_repo ssh_config
   case "$PROVIDER" in
     local)
       check_ports_free
@@ -143,24 +143,18 @@ target_up() {
         --port "${ARGOS_TARGET_PORT:-2222}" \
         --bind "$WORK_DIR/sample-app.git:/srv/fixtures/sample-app.git" >"$STATE_DIR/target.env"
       git_repo="file:///srv/fixtures/sample-app.git"
-      cat >"$inventory" <<EOF
-[appservers]
-$TARGET_NAME
-[brokers]
-$TARGET_NAME
-[workers]
-$TARGET_NAME
-
-[all:vars]
-ansible_ssh_common_args='-F $STATE_DIR/target/ssh_config'
-EOF
+      ssh_config="$STATE_DIR/target/ssh_config"
       ;;
     vagrant)
       CURRENT_TARGET=vagrant
       (cd "$REPO_ROOT" && vagrant up --no-provision)
       git_repo="file:///vagrant/.cache/test/sample-app.git"
-      (cd "$REPO_ROOT" && vagrant ssh-config --host "$TARGET_NAME") >"$STATE_DIR/ssh_config"
-      cat >"$inventory" <<EOF
+      ssh_config="$STATE_DIR/ssh_config"
+      (cd "$REPO_ROOT" && vagrant ssh-config --host "$TARGET_NAME") >"$ssh_config"
+      ;;
+  esac
+  # One host in every group, reached through the provider's ssh_config.
+  cat >"$inventory" <<EOF
 [appservers]
 $TARGET_NAME
 [brokers]
@@ -169,10 +163,8 @@ $TARGET_NAME
 $TARGET_NAME
 
 [all:vars]
-ansible_ssh_common_args='-F $STATE_DIR/ssh_config'
+ansible_ssh_common_args='-F $ssh_config'
 EOF
-      ;;
-  esac
   # Overrides for the test: loopback addresses and test ports, the fixture repo.
   printf -- '---\ngit_repo: %s\n' "$git_repo" >"$STATE_DIR/provider-vars.yml"
   # The local target trusts its bind mounts itself; the VM's synced folder needs this.
