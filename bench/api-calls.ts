@@ -92,7 +92,6 @@ async function runCounted(root: string, name: CommandName, options: Record<strin
     options: parsed,
     environment: { AWS_REGION: process.env['AWS_REGION'] },
     root,
-    terminal: { interactive: false, input: process.stdin, output: discard() },
     signal: new AbortController().signal,
     createReporter: (logFile, secrets) => (reporter = new TerminalReporter({ stream: discard(), interactive: false, verbose: false, logFile, secrets })),
   });

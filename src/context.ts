@@ -30,13 +30,6 @@ export interface Paths {
   readonly logFile: string;
 }
 
-/** Whether and how a person can be asked something. */
-export interface Terminal {
-  readonly interactive: boolean;
-  readonly input: NodeJS.ReadableStream;
-  readonly output: NodeJS.WritableStream;
-}
-
 /** What one run of one command works with. */
 export interface Context<O extends CommonOptions = CommonOptions> {
   readonly env: string;
@@ -49,9 +42,9 @@ export interface Context<O extends CommonOptions = CommonOptions> {
   readonly sshCidr: string | undefined;
   /** OpenSSH client config for Ansible: `--ssh-config`, else `ssh_config`. */
   readonly sshConfig: string | undefined;
+  /** The one I/O host: progress, messages, results and questions. */
   readonly reporter: Reporter;
   readonly clients: AwsClients;
-  readonly terminal: Terminal;
   /** Aborted by the first Ctrl-C: every wait and subprocess honours it. */
   readonly signal: AbortSignal;
   /** Clock, SSH, Ansible and address lookup (replaced in tests and benchmarks). */
@@ -73,7 +66,6 @@ export interface ContextInputs<O extends CommonOptions> {
   options: O;
   environment: Environment;
   root: string;
-  terminal: Terminal;
   signal: AbortSignal;
   /** Built once the config is known, so it can mask the database password. */
   createReporter: (logFile: string, secrets: string[]) => Reporter;
@@ -114,7 +106,6 @@ export async function createContext<O extends CommonOptions>(inputs: ContextInpu
     sshConfig: sshConfig === undefined ? undefined : resolve(root, sshConfig),
     reporter,
     clients: createClients({ region, credentials: createCredentialProvider(legacy) }),
-    terminal: inputs.terminal,
     signal: inputs.signal,
     runtime: defaultRuntime,
   };

@@ -3,6 +3,7 @@
  * writes for them (`hosts/hosts_<env>`): public names to connect to, private
  * names for configuration, as in the original's make_hosts.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DescribeAutoScalingGroupsCommand, type AutoScalingClient } from '@aws-sdk/client-auto-scaling';
@@ -155,7 +156,7 @@ export function allHosts(inventory: Inventory): InventoryHost[] {
 /** Writes a file atomically (temp file + rename), so a reader never sees half of it. */
 export async function writeFileAtomic(path: string, content: string, mode = 0o600): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
-  const temporary = `${path}.${process.pid}.tmp`;
+  const temporary = `${path}.${randomBytes(6).toString('hex')}.tmp`;
   try {
     await writeFile(temporary, content, { mode });
     await rename(temporary, path);

@@ -1,11 +1,16 @@
 /**
- * The one way argos tells the user what it is doing. Modules receive a Reporter
- * (through the Context) and never print; this keeps output consistent, lets the
- * full log be written in one place, and lets tests assert on steps.
+ * The one I/O host: the only way argos talks to the person running it.
+ * Commands and modules receive a Reporter (through the Context) and never
+ * print or read: progress, messages, the command's result (the status table,
+ * JSON) and questions all go through here. This keeps output consistent, lets
+ * the full log be written in one place, and lets tests record every step and
+ * answer every prompt.
  */
 import { mkdirSync, openSync, writeSync, closeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { createInterface } from 'node:readline/promises';
 import { createLogUpdate } from 'log-update';
+import { ArgosError } from './errors.js';
 
 /** A running step, as the code inside it sees it. */
 export interface StepHandle {
@@ -27,6 +32,17 @@ export interface Reporter {
   detail(message: string): void;
   /** Announces the steps to come, shown as pending until they start (a live list on a TTY). */
   plan(titles: readonly string[]): void;
+  /**
+   * The command's result (the status table, JSON for scripts): written as is,
+   * without a timestamp, so it can be piped; also kept in the log.
+   */
+  result(text: string): void;
+  /**
+   * Asks a person `question` and resolves their answer, or `undefined` when no
+   * one can be asked (no terminal). Rejects with an INTERRUPTED error on Ctrl-C
+   * at the prompt or when `signal` aborts.
+   */
+  ask(question: string, signal: AbortSignal): Promise<string | undefined>;
   /** Flushes and closes the log. */
   close(): void;
 }
@@ -35,6 +51,12 @@ export interface Reporter {
 export interface TerminalReporterOptions {
   /** Where user-facing lines go (stdout in the CLI). */
   stream: NodeJS.WriteStream | NodeJS.WritableStream;
+  /** Where answers come from (stdin in the CLI); without it, or when it is no terminal, nothing is asked. */
+  input?: NodeJS.ReadableStream | undefined;
+  /** Whether a person can answer: `input` and `stream` are terminals. */
+  canAsk?: boolean;
+  /** Names the run in the log's first line (the CLI passes its pid). */
+  runLabel?: string;
   /** Live redrawn step lines; when false, one timestamped line per event (CI, pipes). */
   interactive: boolean;
   verbose: boolean;
@@ -59,7 +81,7 @@ interface RunningStep {
 
 /** The CLI's reporter: a live view on a TTY, plain timestamped lines otherwise, and the log file. */
 export class TerminalReporter implements Reporter {
-  readonly #options: Required<Omit<TerminalReporterOptions, 'logFile'>> & { logFile?: string | undefined };
+  readonly #options: Required<Omit<TerminalReporterOptions, 'logFile' | 'input'>> & Pick<TerminalReporterOptions, 'logFile' | 'input'>;
   readonly #running = new Set<RunningStep>();
   #pending: string[] = [];
   readonly #live: ReturnType<typeof createLogUpdate> | undefined;
@@ -68,14 +90,14 @@ export class TerminalReporter implements Reporter {
   #frame = 0;
 
   constructor(options: TerminalReporterOptions) {
-    this.#options = { secrets: [], now: Date.now, noteInterval: 30_000, ...options };
+    this.#options = { secrets: [], now: Date.now, noteInterval: 30_000, canAsk: false, runLabel: '', ...options };
     if (options.interactive) {
       this.#live = createLogUpdate(options.stream as NodeJS.WriteStream, { showCursor: true });
     }
     if (options.logFile) {
       mkdirSync(dirname(options.logFile), { recursive: true });
       this.#logFd = openSync(options.logFile, 'a', 0o600);
-      this.#log(`---- argos run started, pid ${process.pid}`);
+      this.#log(`---- argos run started${this.#options.runLabel ? `, ${this.#options.runLabel}` : ''}`);
     }
   }
 
@@ -119,6 +141,37 @@ export class TerminalReporter implements Reporter {
   info(message: string): void {
     this.#log(message);
     this.#above(message);
+  }
+
+  result(text: string): void {
+    this.#log(text);
+    this.#live?.clear();
+    this.#options.stream.write(`${this.#redact(text)}\n`);
+    this.#render();
+  }
+
+  async ask(question: string, signal: AbortSignal): Promise<string | undefined> {
+    const { input } = this.#options;
+    if (!this.#options.canAsk || !input) return undefined;
+    this.#log(`asked: ${question}`);
+    // The live step list would redraw over the prompt: clear it while asking.
+    this.#live?.clear();
+    const rl = createInterface({ input, output: this.#options.stream, terminal: true });
+    // Ctrl-C at the prompt is a no, not a hang.
+    const interrupted = new Promise<never>((_, reject) => {
+      rl.once('SIGINT', () => reject(new ArgosError('INTERRUPTED', 'Interrupted: nothing was done.')));
+    });
+    try {
+      const answer = await Promise.race([rl.question(`${question} `, { signal }), interrupted]);
+      this.#log(`answered: ${answer}`);
+      return answer;
+    } catch (error) {
+      if ((error as Error).name === 'AbortError') throw new ArgosError('INTERRUPTED', 'Interrupted: nothing was done.', { cause: error });
+      throw error;
+    } finally {
+      rl.close();
+      this.#render();
+    }
   }
 
   warn(message: string): void {

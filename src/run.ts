@@ -65,14 +65,18 @@ export async function runCommand(name: CommandName, env: string, rawOptions: Rec
         AWS_SECRET_KEY: process.env['AWS_SECRET_KEY'],
       },
       root: process.cwd(),
-      terminal: {
-        interactive: Boolean(process.stdin.isTTY) && Boolean(process.stdout.isTTY),
-        input: process.stdin,
-        output: process.stdout,
-      },
       signal: controller.signal,
       createReporter: (logFile, secrets) => {
-        reporter = new TerminalReporter({ stream: process.stdout, interactive, verbose: options.verbose, logFile, secrets });
+        reporter = new TerminalReporter({
+          stream: process.stdout,
+          input: process.stdin,
+          canAsk: Boolean(process.stdin.isTTY) && Boolean(process.stdout.isTTY),
+          interactive,
+          verbose: options.verbose,
+          logFile,
+          secrets,
+          runLabel: `pid ${process.pid}`,
+        });
         return reporter;
       },
     });

@@ -29,12 +29,7 @@ export async function clean(ctx: Context<CleanOptions>): Promise<void> {
     reporter.info('dry run: nothing was deleted');
     return;
   }
-  await confirmOrExit(`This will delete the base image for [${ctx.env}]. Are you sure?`, {
-    yes: ctx.options.yes,
-    ...ctx.terminal,
-    action: `clean ${ctx.env}`,
-    signal: ctx.signal,
-  });
+  await confirmOrExit(reporter, `This will delete the base image for [${ctx.env}]. Are you sure?`, { yes: ctx.options.yes, action: `clean ${ctx.env}`, signal: ctx.signal });
   const result = await reporter.step(`delete ${names.image}`, (step) => deleteImage(ec2, names, { signal: ctx.signal, onProgress: (note) => step.note(note) }));
   reporter.info(
     `deleted: ${[

@@ -81,12 +81,7 @@ export async function decommission(ctx: Context<DecommissionOptions>): Promise<v
     return;
   }
   const protection = plan.liftsDeletionProtection ? ' The database has deletion protection on: this lifts it.' : '';
-  await confirmOrExit(`This will dismantle the application infrastructure for [${ctx.env}].${protection} Are you sure?`, {
-    yes: options.yes,
-    ...ctx.terminal,
-    action: `decommission ${ctx.env}`,
-    signal: ctx.signal,
-  });
+  await confirmOrExit(reporter, `This will dismantle the application infrastructure for [${ctx.env}].${protection} Are you sure?`, { yes: options.yes, action: `decommission ${ctx.env}`, signal: ctx.signal });
 
   const timeline = new Timeline(reporter, () => ctx.runtime.clock.now());
   const wait = (note: (text: string) => void) => ({ signal: ctx.signal, onProgress: note, clock: ctx.runtime.clock });

@@ -133,7 +133,7 @@ export function renderTable(rows: StatusRow[]): string {
 export async function status(ctx: Context<StatusOptions>): Promise<void> {
   const result = await gatherStatus(ctx);
   if (ctx.options.json) {
-    ctx.terminal.output.write(`${JSON.stringify(result, null, 2)}\n`);
+    ctx.reporter.result(JSON.stringify(result, null, 2));
     return;
   }
   const lines = [
@@ -143,7 +143,6 @@ export async function status(ctx: Context<StatusOptions>): Promise<void> {
     '',
     result.drift.length > 0 ? `drift:\n${result.drift.map((d) => `  - ${d}`).join('\n')}` : 'drift: none',
   ];
-  ctx.reporter.detail(lines.join('\n'));
   // The table is the command's result, not progress: plain, without timestamps.
-  ctx.terminal.output.write(`${lines.join('\n')}\n`);
+  ctx.reporter.result(lines.join('\n'));
 }

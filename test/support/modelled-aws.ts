@@ -14,7 +14,6 @@
  */
 import { readFile, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import {
   AutoScalingClient,
   CreateAutoScalingGroupCommand,
@@ -85,7 +84,6 @@ import type { Context, Paths } from '../../src/context.js';
 import { ArgosError } from '../../src/errors.js';
 import { makeNames, type Tag } from '../../src/names.js';
 import type { CommissionOptions } from '../../src/options.js';
-import type { Reporter, StepHandle } from '../../src/reporter.js';
 import type { Runtime } from '../../src/runtime.js';
 import { TEMPORARY_SSH_DESCRIPTION } from '../../src/security.js';
 import { SSH_TIMEOUT_MS } from '../../src/ssh.js';
@@ -1253,66 +1251,9 @@ export function parseInventoryHosts(text: string): string[] {
 
 // ---- the reporter ----
 
-/** One step as the reporter saw it, in virtual ms since the clock started. */
-export interface RecordedStep {
-  title: string;
-  start: number;
-  end: number | undefined;
-  outcome: 'running' | 'done' | 'skipped' | 'failed';
-  notes: string[];
-}
+import { RecordingReporter } from './recording-reporter.js';
 
-/** A Reporter that records steps and lines with their virtual times. */
-export class RecordingReporter implements Reporter {
-  readonly steps: RecordedStep[] = [];
-  readonly lines: { level: 'info' | 'warn' | 'detail'; message: string; at: number }[] = [];
-  /** The step titles announced with plan(), in order. */
-  planned: string[] = [];
-  readonly #clock: EventClock;
-
-  constructor(clock: EventClock) {
-    this.#clock = clock;
-  }
-
-  plan(titles: readonly string[]): void {
-    this.planned = [...titles];
-  }
-
-  async step<T>(title: string, run: (step: StepHandle) => Promise<T>): Promise<T> {
-    const record: RecordedStep = { title, start: this.#clock.elapsed(), end: undefined, outcome: 'running', notes: [] };
-    this.steps.push(record);
-    let skipped = false;
-    try {
-      const value = await run({ note: (detail) => record.notes.push(detail), skip: () => (skipped = true) });
-      record.outcome = skipped ? 'skipped' : 'done';
-      return value;
-    } catch (error) {
-      record.outcome = 'failed';
-      throw error;
-    } finally {
-      record.end = this.#clock.elapsed();
-    }
-  }
-
-  info(message: string): void {
-    this.lines.push({ level: 'info', message, at: this.#clock.elapsed() });
-  }
-
-  warn(message: string): void {
-    this.lines.push({ level: 'warn', message, at: this.#clock.elapsed() });
-  }
-
-  detail(message: string): void {
-    this.lines.push({ level: 'detail', message, at: this.#clock.elapsed() });
-  }
-
-  close(): void {}
-
-  /** The step whose title starts with `prefix`. */
-  find(prefix: string): RecordedStep | undefined {
-    return this.steps.find((step) => step.title.startsWith(prefix));
-  }
-}
+export { RecordingReporter, type RecordedStep } from './recording-reporter.js';
 
 // ---- a whole run ----
 
@@ -1381,7 +1322,7 @@ export async function createModelledRun(options: ModelledRunOptions = {}): Promi
     knownHostsFile: join(root, 'hosts', `known_hosts_${env}`),
     logFile: join(root, 'logs', `argos-${env}.log`),
   };
-  const reporter = new RecordingReporter(clock);
+  const reporter = new RecordingReporter({ now: () => clock.elapsed() });
   const controller = new AbortController();
   const ctx: Context<CommissionOptions> = {
     env,
@@ -1394,7 +1335,6 @@ export async function createModelledRun(options: ModelledRunOptions = {}): Promi
     sshConfig: undefined,
     reporter,
     clients: aws.clients,
-    terminal: { interactive: false, input: new PassThrough(), output: new PassThrough() },
     signal: controller.signal,
     runtime: aws.runtime(),
   };

@@ -56,6 +56,46 @@ describe('TerminalReporter without a terminal', () => {
   });
 });
 
+describe('TerminalReporter as the I/O host', () => {
+  it('writes a result as is (no timestamp) and keeps it in the log', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'argos-log-'));
+    const logFile = join(dir, 'argos-staging.log');
+    const out = capture();
+    const reporter = new TerminalReporter({ stream: out.stream, interactive: false, verbose: false, logFile });
+    reporter.result('{\n  "env": "staging"\n}');
+    reporter.close();
+    expect(out.text()).toBe('{\n  "env": "staging"\n}\n');
+    expect(await readFile(logFile, 'utf8')).toContain('"env": "staging"');
+  });
+
+  it('asks on a terminal and resolves the answer typed', async () => {
+    const out = capture();
+    const input = new PassThrough();
+    const reporter = new TerminalReporter({ stream: out.stream, input, canAsk: true, interactive: false, verbose: false });
+    setTimeout(() => input.write('aye\n'), 5);
+    await expect(reporter.ask('Are you sure? (y/n)', new AbortController().signal)).resolves.toBe('aye');
+    reporter.close();
+    expect(out.text()).toContain('Are you sure? (y/n) ');
+  });
+
+  it('asks nothing when no one can answer', async () => {
+    const out = capture();
+    const reporter = new TerminalReporter({ stream: out.stream, input: new PassThrough(), canAsk: false, interactive: false, verbose: false });
+    await expect(reporter.ask('Are you sure? (y/n)', new AbortController().signal)).resolves.toBeUndefined();
+    reporter.close();
+    expect(out.text()).toBe('');
+  });
+
+  it('turns an abort while asking into INTERRUPTED', async () => {
+    const out = capture();
+    const controller = new AbortController();
+    const reporter = new TerminalReporter({ stream: out.stream, input: new PassThrough(), canAsk: true, interactive: false, verbose: false });
+    setTimeout(() => controller.abort(), 5);
+    await expect(reporter.ask('Are you sure? (y/n)', controller.signal)).rejects.toMatchObject({ code: 'INTERRUPTED' });
+    reporter.close();
+  });
+});
+
 describe('formatDuration', () => {
   it.each([
     [3_200, '3.2s'],
