@@ -11,8 +11,9 @@ import { configError } from './errors.js';
 import { checkDerivedNames, makeNames, type EnvNames } from './names.js';
 import { parseSshCidr } from './cidr.js';
 import type { CommonOptions } from './options.js';
-import type { Reporter } from './reporter.js';
+import type { Reporter, StepHandle } from './reporter.js';
 import { defaultRuntime, type Runtime } from './runtime.js';
+import type { Clock } from './wait.js';
 
 /** Files argos reads and writes for one environment. */
 export interface Paths {
@@ -124,4 +125,12 @@ function resolveSshCidr(flag: string | undefined, variable: string | undefined, 
     return parsed.cidr;
   }
   return undefined;
+}
+
+/**
+ * The wait options of one step: the run's Ctrl-C signal and clock, and the
+ * step's note for progress (`prefix` names the host or resource waited on).
+ */
+export function progressOf(ctx: Pick<Context, 'signal' | 'runtime'>, step?: StepHandle, prefix = ''): { signal: AbortSignal; onProgress: (note: string) => void; clock: Clock } {
+  return { signal: ctx.signal, clock: ctx.runtime.clock, onProgress: (note) => step?.note(`${prefix}${note}`) };
 }

@@ -83,6 +83,57 @@ export async function ensureSecurityGroups(ec2: EC2Client, spec: SecurityGroupsS
     ids[group] = await createSecurityGroup(ec2, spec.names, group, spec.vpcId);
     created.push(spec.names.securityGroup(group));
   }
+  const refreshed = created.length > 0 ? await findSecurityGroups(ec2, spec.names, spec.vpcId) : existing;
+  const changes: string[] = [];
+  for (const { group, missing, extra } of diffRules(refreshed, ids, spec)) {
+    if (missing.length > 0) {
+      await authorize(ec2, ids[group], missing, `argos: ${group} rule`);
+      changes.push(...missing.map((rule) => `${group}: allowed ${describeRule(rule)}`));
+    }
+    if (extra.length > 0) {
+      await revoke(ec2, ids[group], extra);
+      changes.push(...extra.map((rule) => `${group}: revoked ${describeRule(rule)} (not an argos rule)`));
+    }
+  }
+  return { ids, created, changes };
+}
+
+/** What {@link planSecurityGroups} found: the ids of the groups that exist, and what ensuring would do. */
+export interface SecurityGroupsPlan {
+  /** Ids of the groups that exist; a missing group's id is empty. */
+  ids: SecurityGroupIds;
+  actions: string[];
+}
+
+/** What {@link ensureSecurityGroups} would create or change, from one Describe call. */
+export async function planSecurityGroups(ec2: EC2Client, spec: SecurityGroupsSpec): Promise<SecurityGroupsPlan> {
+  const existing = await findSecurityGroups(ec2, spec.names, spec.vpcId);
+  const ids = {} as SecurityGroupIds;
+  const actions: string[] = [];
+  for (const group of GROUPS) {
+    ids[group] = existing.get(group)?.GroupId ?? '';
+    if (!ids[group]) actions.push(`create ${spec.names.securityGroup(group)}`);
+  }
+  for (const { group, missing, extra } of diffRules(existing, ids, spec)) {
+    // A new group's rules are part of creating it.
+    if (!ids[group]) continue;
+    // A rule from a group still to be created comes with that group.
+    const allowed = missing.filter((rule) => !('groupId' in rule.from) || rule.from.groupId !== '');
+    actions.push(...allowed.map((rule) => `${group}: allow ${describeRule(rule)}`));
+    actions.push(...extra.map((rule) => `${group}: revoke ${describeRule(rule)} (not an argos rule)`));
+  }
+  return { ids, actions };
+}
+
+/**
+ * Each group's rules that are missing and those that should not be there.
+ * Argos's temporary SSH rules are never "extra": {@link closeSsh} owns them.
+ */
+function diffRules(
+  existing: Map<TagGroup, SecurityGroup>,
+  ids: SecurityGroupIds,
+  spec: SecurityGroupsSpec,
+): { group: (typeof GROUPS)[number]; missing: Rule[]; extra: Rule[] }[] {
   // Workers get the same access as app servers, should their group exist.
   const worker = existing.get('worker')?.GroupId;
   const clients = worker ? [ids.app, worker] : [ids.app];
@@ -95,23 +146,15 @@ export async function ensureSecurityGroups(ec2: EC2Client, spec: SecurityGroupsS
       { port: PORTS.redis, from: { groupId } },
     ]),
   };
-  const refreshed = created.length > 0 ? await findSecurityGroups(ec2, spec.names, spec.vpcId) : existing;
-  const changes: string[] = [];
-  for (const group of GROUPS) {
-    const current = rulesOf(refreshed.get(group));
+  return GROUPS.map((group) => {
+    const current = rulesOf(existing.get(group));
     const desired = wanted[group];
-    const missing = desired.filter((rule) => !current.some((have) => sameRule(have, rule)));
-    const extra = current.filter((have) => !have.temporary && !desired.some((rule) => sameRule(have, rule)));
-    if (missing.length > 0) {
-      await authorize(ec2, ids[group], missing, `argos: ${group} rule`);
-      changes.push(...missing.map((rule) => `${group}: allowed ${describeRule(rule)}`));
-    }
-    if (extra.length > 0) {
-      await revoke(ec2, ids[group], extra);
-      changes.push(...extra.map((rule) => `${group}: revoked ${describeRule(rule)} (not an argos rule)`));
-    }
-  }
-  return { ids, created, changes };
+    return {
+      group,
+      missing: desired.filter((rule) => !current.some((have) => sameRule(have, rule))),
+      extra: current.filter((have) => !have.temporary && !desired.some((rule) => sameRule(have, rule))),
+    };
+  });
 }
 
 /** The environment's groups by their Group tag (one Describe call). */

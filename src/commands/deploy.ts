@@ -1,17 +1,19 @@
 /**
  * `argos <env> deploy`: refresh `hosts/hosts_<env>` from what runs on AWS, open
  * SSH to the caller for the hosts' groups, run the playbooks in one
- * `ansible-playbook`, and close SSH again whatever happens.
+ * `ansible-playbook`, and close SSH again whatever happens. Its steps are also
+ * the last steps of `commission`.
  */
 import { join } from 'node:path';
-import type { Context } from '../context.js';
+import { ROLES, type RoleName } from './names.js';
+import { progressOf, type Context } from '../context.js';
 import { ArgosError } from '../errors.js';
-import { allHosts, discoverInventory, pruneKnownHosts, renderInventory, summarizeInventory, writeFileAtomic, type Inventory, type InventoryGroup } from '../hosts.js';
+import { allHosts, discoverInventory, pruneKnownHosts, renderInventory, summarizeInventory, writeFileAtomic, type Inventory, type InventoryGroup, type InventoryHost } from '../hosts.js';
 import { checkKeyFile } from '../keys.js';
 import type { DeployOptions } from '../options.js';
 import { closeSsh, openSsh } from '../security.js';
-import { ROLES, type RoleName } from './names.js';
 import { configVarsFiles, sshSettings } from './connection.js';
+import { runSteps, type Step } from './steps.js';
 
 /** Which inventory group each role's playbook runs on. */
 const ROLE_GROUPS: Record<RoleName, InventoryGroup> = { app: 'appservers', database: 'appservers', broker: 'brokers', worker: 'workers' };
@@ -19,19 +21,19 @@ const ROLE_GROUPS: Record<RoleName, InventoryGroup> = { app: 'appservers', datab
 /** The order of playbooks/site.yml: the broker first, then app servers, the database (from an app server), workers. */
 const SITE_ORDER: readonly RoleName[] = ['broker', 'app', 'database', 'worker'];
 
-/** Runs `argos <env> deploy`. */
-export async function deploy(ctx: Context<DeployOptions>): Promise<void> {
-  await deployEnvironment(ctx, ctx.options.roles);
+/** What the deploy steps find and hand on to one another. */
+export interface DeployState {
+  inventory?: Inventory;
+  roles?: RoleName[];
+  /** The hosts the selected roles run on. */
+  targets?: InventoryHost[];
+  /** The security groups temporary SSH was opened on (closed again by the last step). */
+  sshGroupIds?: string[];
 }
 
-/** Finds the hosts and writes `hosts/hosts_<env>`; returns the inventory. */
-export async function refreshHostsFile(ctx: Context): Promise<Inventory> {
-  return ctx.reporter.step(`find the hosts of ${ctx.env} and write hosts/hosts_${ctx.env}`, async (step) => {
-    const inventory = await discoverInventory(ctx.clients, ctx.names, { user: ctx.config.remoteUser, keyFile: ctx.paths.keyFile });
-    await writeFileAtomic(ctx.paths.hostsFile, renderInventory(inventory));
-    step.note(summarizeInventory(inventory));
-    return inventory;
-  });
+/** Runs `argos <env> deploy`. */
+export async function deploy(ctx: Context<DeployOptions>): Promise<void> {
+  await runSteps(deploySteps(ctx, { roles: ctx.options.roles, playbooks: true }), {} as DeployState, { reporter: ctx.reporter, now: () => ctx.runtime.clock.now(), signal: ctx.signal });
 }
 
 /** The roles to run: those asked for (each must have hosts), else every role that has hosts. */
@@ -49,53 +51,120 @@ export function selectRoles(inventory: Inventory, requested: readonly RoleName[]
   return SITE_ORDER.filter((role) => requested.includes(role));
 }
 
+/** What {@link deploySteps} covers. */
+export interface DeployScope {
+  /** The roles asked for; undefined: every role that has hosts. */
+  roles: readonly RoleName[] | undefined;
+  /** False: only write the hosts file (`commission --no-deploy`). */
+  playbooks: boolean;
+  /** The step the first deploy step waits for, when part of a longer list. */
+  after?: string;
+}
+
 /**
- * Deploys `roles` (default: every role that has hosts) to the environment.
- * Temporary SSH ingress is closed in a `finally`: on success, failure and Ctrl-C.
+ * The deploy as steps: write the hosts file; then, when running the playbooks,
+ * open temporary SSH, wait for SSH on the hosts, run the playbooks, and close
+ * the SSH access again — on success, failure and Ctrl-C (an `always` step).
  */
-export async function deployEnvironment(ctx: Context, requested: readonly RoleName[] | undefined): Promise<void> {
+export function deploySteps<S extends DeployState>(ctx: Context, scope: DeployScope): Step<S>[] {
   const { reporter, clients } = ctx;
-  const inventory = await refreshHostsFile(ctx);
-  const hosts = allHosts(inventory);
-  if (hosts.length === 0) {
-    throw new ArgosError('FAILED', `no instances found for ${ctx.env}: run \`argos ${ctx.env} commission\` first`);
-  }
-  reporter.info(`hosts: ${summarizeInventory(inventory)}`);
-  const roles = selectRoles(inventory, requested, ctx.env);
-  const targets = [...new Set(roles.map((role) => ROLE_GROUPS[role]))].flatMap((group) => inventory.groups[group]);
-  const problems = await checkKeyFile(ctx.paths.keyFile, ctx.paths.root);
-  if (problems.length > 0) throw new ArgosError('CONFIG', problems.join('; '));
-  await ctx.runtime.findAnsiblePlaybook();
-  const cidr = await ctx.runtime.resolveSshCidr(ctx.sshCidr, { signal: ctx.signal });
-  const groupIds = [...new Set(targets.flatMap((host) => host.securityGroupIds))].sort();
   const ssh = sshSettings(ctx);
-  try {
-    await reporter.step(`open SSH from ${cidr} on ${groupIds.join(', ')}`, async () => {
-      for (const groupId of groupIds) await openSsh(clients.ec2, groupId, cidr);
-    });
-    const dropped = await pruneKnownHosts(ctx.paths.knownHostsFile, hosts.map((host) => host.address));
-    if (dropped.length > 0) reporter.info(`forgot the host keys of hosts no longer in ${ctx.env}: ${dropped.join(', ')}`);
-    await reporter.step(`wait for SSH on ${targets.length} host${targets.length === 1 ? '' : 's'}`, async (step) => {
-      await Promise.all(targets.map((host) => ctx.runtime.waitForSsh(host.address, ssh, { signal: ctx.signal, clock: ctx.runtime.clock, onProgress: (note) => step.note(`${host.address}: ${note}`) })));
-    });
-    const everything = ROLES.every((role) => roles.includes(role)) || requested === undefined;
-    const playbooks = everything ? ['site.yml'] : roles.map((role) => `${role}.yml`);
-    await reporter.step(`run ${playbooks.join(' ')} (${roles.join(', ')})`, async () => {
-      await ctx.runtime.runPlaybook({
-        playbooks: playbooks.map((name) => join(ctx.paths.playbooks, name)),
-        inventory: ctx.paths.hostsFile,
-        ssh,
-        varsFiles: configVarsFiles(ctx),
-        forks: Math.max(5, hosts.length),
-        verbose: ctx.options.verbose,
-        signal: ctx.signal,
-        onLine: (line) => reporter.detail(line),
-      });
-    });
-  } finally {
-    // Closed even when the run failed or was interrupted: the rule must not outlive the run.
-    await reporter.step('close temporary SSH access', async () => {
-      for (const groupId of groupIds) await closeSsh(clients.ec2, groupId);
-    });
-  }
+  const enabled = () => scope.playbooks;
+  const need = <T>(value: T | undefined): T => {
+    // Steps run in order: a missing value means a step ran before the one that sets it.
+    if (value === undefined) throw new Error('deploy step ran before the hosts were found');
+    return value;
+  };
+  return [
+    {
+      id: 'hosts',
+      title: `find the hosts of ${ctx.env} and write hosts/hosts_${ctx.env}`,
+      ...(scope.after ? { needs: [scope.after] } : {}),
+      preview: async () => ({ actions: [`rewrite hosts/hosts_${ctx.env} from the instances found by tag`] }),
+      run: async (state, step) => {
+        const inventory = await discoverInventory(clients, ctx.names, { user: ctx.config.remoteUser, keyFile: ctx.paths.keyFile });
+        await writeFileAtomic(ctx.paths.hostsFile, renderInventory(inventory));
+        step.note(summarizeInventory(inventory));
+        state.inventory = inventory;
+        return {};
+      },
+    },
+    {
+      id: 'open-ssh',
+      title: 'open temporary SSH to your address',
+      enabled,
+      preview: async () => ({ actions: ['allow SSH from your address alone (a /32) on the hosts\' security groups, until the run ends'] }),
+      run: async (state, step) => {
+        const inventory = need(state.inventory);
+        const hosts = allHosts(inventory);
+        if (hosts.length === 0) throw new ArgosError('FAILED', `no instances found for ${ctx.env}: run \`argos ${ctx.env} commission\` first`);
+        reporter.info(`hosts: ${summarizeInventory(inventory)}`);
+        state.roles = selectRoles(inventory, scope.roles, ctx.env);
+        state.targets = [...new Set(state.roles.map((role) => ROLE_GROUPS[role]))].flatMap((group) => inventory.groups[group]);
+        const problems = await checkKeyFile(ctx.paths.keyFile, ctx.paths.root);
+        if (problems.length > 0) throw new ArgosError('CONFIG', problems.join('; '));
+        await ctx.runtime.findAnsiblePlaybook();
+        const cidr = await ctx.runtime.resolveSshCidr(ctx.sshCidr, { signal: ctx.signal });
+        const groupIds = [...new Set(state.targets.flatMap((host) => host.securityGroupIds))].sort();
+        // Recorded before opening: a failure half-way must still close what was opened.
+        state.sshGroupIds = groupIds;
+        step.note(`from ${cidr} on ${groupIds.join(', ')}`);
+        for (const groupId of groupIds) await openSsh(clients.ec2, groupId, cidr);
+        return {};
+      },
+    },
+    {
+      id: 'wait-ssh',
+      title: 'wait for SSH on the hosts',
+      enabled,
+      preview: async () => ({ actions: ['wait until every host answers on SSH'] }),
+      run: async (state, step) => {
+        const inventory = need(state.inventory);
+        const dropped = await pruneKnownHosts(ctx.paths.knownHostsFile, allHosts(inventory).map((host) => host.address));
+        if (dropped.length > 0) reporter.info(`forgot the host keys of hosts no longer in ${ctx.env}: ${dropped.join(', ')}`);
+        const targets = need(state.targets);
+        step.note(`${targets.length} host${targets.length === 1 ? '' : 's'}`);
+        await Promise.all(targets.map((host) => ctx.runtime.waitForSsh(host.address, ssh, progressOf(ctx, step, `${host.address}: `))));
+        return {};
+      },
+    },
+    {
+      id: 'playbooks',
+      title: 'run the playbooks',
+      enabled,
+      preview: async () => ({ actions: [scope.roles ? `run the playbooks of ${scope.roles.join(', ')}` : 'run playbooks/site.yml: every role that has hosts'] }),
+      run: async (state, step) => {
+        const roles = need(state.roles);
+        const everything = ROLES.every((role) => roles.includes(role)) || scope.roles === undefined;
+        const playbooks = everything ? ['site.yml'] : roles.map((role) => `${role}.yml`);
+        step.note(`${playbooks.join(' ')} (${roles.join(', ')})`);
+        await ctx.runtime.runPlaybook({
+          playbooks: playbooks.map((name) => join(ctx.paths.playbooks, name)),
+          inventory: ctx.paths.hostsFile,
+          ssh,
+          varsFiles: configVarsFiles(ctx),
+          forks: Math.max(5, allHosts(need(state.inventory)).length),
+          verbose: ctx.options.verbose,
+          signal: ctx.signal,
+          onLine: (line) => reporter.detail(line),
+        });
+        return {};
+      },
+    },
+    {
+      id: 'close-ssh',
+      title: 'close temporary SSH access',
+      enabled,
+      // Closed even when the run failed or was interrupted: the rule must not outlive the run.
+      needs: ['open-ssh', 'wait-ssh', 'playbooks'],
+      always: true,
+      preview: async () => ({ actions: ['revoke the temporary SSH rules'] }),
+      run: async (state) => {
+        const groupIds = state.sshGroupIds ?? [];
+        if (groupIds.length === 0) return { skip: 'nothing was opened' };
+        for (const groupId of groupIds) await closeSsh(clients.ec2, groupId);
+        return {};
+      },
+    },
+  ];
 }

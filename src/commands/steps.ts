@@ -1,0 +1,183 @@
+/**
+ * One declared step list per command drives everything a person sees of it:
+ * the plan (pending steps on a terminal), the run (live step lines, CI lines),
+ * the closing summary with step times, "what exists now" after a failure, and
+ * `--dry-run`. Each step says once what it is called, whether it applies, how
+ * to preview it from Describe calls, and how to make it so (like np's task
+ * list: `{title, enabled, skip, task}`, with the dry run as a preview).
+ *
+ * Steps run in list order; a step waits for the steps it `needs` (by default
+ * the step before it), so independent steps run at the same time when they
+ * name an earlier common step. After the first failure or Ctrl-C no new step
+ * starts, but the running ones finish (a bake must clean up after itself), and
+ * `always` steps still run (closing temporary SSH).
+ */
+import { ArgosError } from '../errors.js';
+import type { Reporter, StepHandle } from '../reporter.js';
+
+/** How a step ended. */
+export interface StepOutcome {
+  /** Nothing to do, and why ("exists", "nothing to delete"). */
+  skip?: string | undefined;
+  /** What changed on something that existed (`max size 4 → 6`): the step counts as done. */
+  changes?: readonly string[] | undefined;
+  /** What the step made or found, for "exists now" after a failure (e.g. "database argos-staging-database"). */
+  resource?: string | undefined;
+}
+
+/** What a step would do, found with Describe calls only. */
+export interface StepPreview {
+  /** `create …`, `delete …`, or a change such as `max size 4 → 6`; empty when there is nothing to do. */
+  actions: readonly string[];
+  /** Said when there is nothing to do ("exists, unchanged", "nothing to delete"). */
+  none?: string | undefined;
+  /** What stays (decommission: the image, the final snapshot). */
+  keeps?: readonly string[] | undefined;
+}
+
+/** One step of a command, over the command's mutable run state `S`. */
+export interface Step<S> {
+  /** What other steps name in `needs`. */
+  readonly id: string;
+  /** Shown in the plan, the live list, the log and the summary. */
+  readonly title: string;
+  /** The steps this one waits for; default: the enabled step before it. `[]`: none. */
+  readonly needs?: readonly string[];
+  /** Whether the step applies to this run (e.g. the broker only when wanted); default yes. */
+  readonly enabled?: (state: S) => boolean;
+  /** What the step would do, from Describe calls only; default: "would run". */
+  readonly preview?: (state: S) => Promise<StepPreview>;
+  /** Makes it so. */
+  readonly run: (state: S, step: StepHandle) => Promise<StepOutcome | undefined>;
+  /**
+   * Runs even after another step failed or the run was interrupted, once the
+   * steps it needs have ended, if any of them ran (successfully or not):
+   * cleanup such as closing SSH.
+   */
+  readonly always?: boolean;
+}
+
+/** One step as it ran. */
+export interface StepRecord {
+  title: string;
+  outcome: 'done' | 'skipped' | 'failed';
+  ms: number;
+  /** Why there was nothing to do, when skipped. */
+  reason?: string | undefined;
+  resource?: string | undefined;
+}
+
+/** Where the steps report and what time it is. */
+export interface StepHost {
+  reporter: Reporter;
+  now: () => number;
+  signal: AbortSignal;
+}
+
+/** The result of {@link runSteps}: every step that ran, in the order they ended. */
+export class StepRun {
+  readonly records: StepRecord[] = [];
+
+  /** The resources made or found so far (for "exists now"). */
+  resources(): string[] {
+    return this.records.flatMap((record) => (record.resource && record.outcome !== 'failed' ? [record.resource] : []));
+  }
+
+  /** "security groups 0.1s, database 10m02s (exists), …" for the closing summary. */
+  summary(formatDuration: (ms: number) => string): string {
+    return this.records.map((record) => `${record.title} ${formatDuration(record.ms)}${record.reason ? ` (${record.reason})` : ''}`).join(', ');
+  }
+}
+
+/** The steps that apply to this run, with every `needs` resolved to enabled steps that come earlier. */
+export function selectSteps<S>(steps: readonly Step<S>[], state: S): { step: Step<S>; needs: string[] }[] {
+  const enabled = steps.filter((step) => step.enabled?.(state) ?? true);
+  const known = new Set<string>();
+  return enabled.map((step, index) => {
+    for (const id of step.needs ?? []) {
+      // A step list is code: a need that is not an earlier step is a bug, not a user error.
+      if (!steps.some((other) => other.id === id)) throw new Error(`step ${step.id} needs unknown step ${id}`);
+      if (!known.has(id) && enabled.some((other) => other.id === id)) throw new Error(`step ${step.id} needs ${id}, which comes after it`);
+    }
+    known.add(step.id);
+    const previous = enabled[index - 1];
+    const needs = step.needs ? step.needs.filter((id) => known.has(id)) : previous ? [previous.id] : [];
+    return { step, needs };
+  });
+}
+
+/** The titles of the steps that apply, in order: what {@link runSteps} announces. */
+export function planTitles<S>(steps: readonly Step<S>[], state: S): string[] {
+  return selectSteps(steps, state).map(({ step }) => step.title);
+}
+
+/**
+ * Runs the steps that apply, each as a reporter step, concurrently where their
+ * `needs` allow. Throws the first failure once every running step has ended.
+ */
+export async function runSteps<S>(steps: readonly Step<S>[], state: S, host: StepHost, run = new StepRun()): Promise<StepRun> {
+  const selected = selectSteps(steps, state);
+  host.reporter.plan(selected.map(({ step }) => step.title));
+  type Ended = 'done' | 'failed' | 'not run';
+  const ended = new Map<string, Promise<Ended>>();
+  let failure: { error: unknown } | undefined;
+
+  const start = async (step: Step<S>, needs: string[]): Promise<Ended> => {
+    const before = await Promise.all(needs.map((id) => ended.get(id) ?? Promise.resolve<Ended>('not run')));
+    if (step.always ? before.every((outcome) => outcome === 'not run') : failure || host.signal.aborted || before.some((outcome) => outcome !== 'done')) return 'not run';
+    const started = host.now();
+    try {
+      const outcome = await host.reporter.step(step.title, async (handle) => {
+        const result = (await step.run(state, handle)) ?? {};
+        if (result.changes && result.changes.length > 0) handle.note(`changed: ${result.changes.join('; ')}`);
+        else if (result.skip) handle.skip(result.skip);
+        return result;
+      });
+      const skipped = outcome.skip !== undefined && !outcome.changes?.length;
+      run.records.push({
+        title: step.title,
+        outcome: skipped ? 'skipped' : 'done',
+        ms: host.now() - started,
+        reason: skipped ? outcome.skip : undefined,
+        resource: outcome.resource,
+      });
+      return 'done';
+    } catch (error) {
+      run.records.push({ title: step.title, outcome: 'failed', ms: host.now() - started });
+      failure ??= { error };
+      return 'failed';
+    }
+  };
+  for (const { step, needs } of selected) ended.set(step.id, start(step, needs));
+  await Promise.all(ended.values());
+  if (failure) throw failure.error;
+  // Interrupted between steps: nothing failed, but not everything ran.
+  if (host.signal.aborted) throw host.signal.reason instanceof ArgosError ? host.signal.reason : new ArgosError('INTERRUPTED', 'interrupted');
+  return run;
+}
+
+/** One step's preview, with its title. */
+export interface PreviewedStep {
+  title: string;
+  preview: StepPreview;
+}
+
+/** Previews the steps that apply, in order (Describe calls only): the dry run and the teardown plan. */
+export async function previewSteps<S>(steps: readonly Step<S>[], state: S): Promise<PreviewedStep[]> {
+  const previews: PreviewedStep[] = [];
+  for (const { step } of selectSteps(steps, state)) {
+    previews.push({ title: step.title, preview: step.preview ? await step.preview(state) : { actions: ['run'] } });
+  }
+  return previews;
+}
+
+/** The dry run as a person reads it: one line per step, its actions indented under it. */
+export function renderPreview(previews: readonly PreviewedStep[]): string {
+  return previews
+    .map(({ title, preview }) => {
+      if (preview.actions.length === 0) return `  ${title}: ${preview.none ?? 'nothing to do'}`;
+      if (preview.actions.length === 1) return `  ${title}: ${preview.actions[0]}`;
+      return [`  ${title}:`, ...preview.actions.map((action) => `    - ${action}`)].join('\n');
+    })
+    .join('\n');
+}
