@@ -154,6 +154,62 @@ async function configure(
   }
 }
 
+/** How an existing load balancer differs from its spec, and how each difference reads. */
+interface LoadBalancerDiff {
+  /** The port-80 listener must be (re)created; `exists`: one is there now and goes first. */
+  listener: { exists: boolean } | undefined;
+  healthCheck: boolean;
+  attributes: boolean;
+  securityGroups: boolean;
+  missingSubnets: string[];
+  changes: string[];
+}
+
+/** Compares an existing load balancer with `spec` (one Describe call for its attributes). */
+async function diffLoadBalancer(elb: ElasticLoadBalancingClient, existing: LoadBalancerDescription, spec: LoadBalancerSpec): Promise<LoadBalancerDiff> {
+  const name = spec.names.loadBalancer;
+  const changes: string[] = [];
+  const listener = existing.ListenerDescriptions?.map((description) => description.Listener).find((l) => l?.LoadBalancerPort === 80);
+  const listenerDiffers = !listener || listener.InstancePort !== spec.appPort || listener.Protocol !== 'HTTP' || listener.InstanceProtocol !== 'HTTP';
+  if (listenerDiffers) changes.push(`listener port 80 → instance port ${listener?.InstancePort ?? 'none'} → ${spec.appPort}`);
+
+  const wanted = buildHealthCheck(spec);
+  const current = existing.HealthCheck;
+  const healthCheck =
+    !current ||
+    current.Target !== wanted.Target ||
+    current.Interval !== wanted.Interval ||
+    current.Timeout !== wanted.Timeout ||
+    current.HealthyThreshold !== wanted.HealthyThreshold ||
+    current.UnhealthyThreshold !== wanted.UnhealthyThreshold;
+  if (healthCheck) changes.push(`health check ${current?.Target ?? 'none'} → ${wanted.Target}`);
+
+  const attributeValues = (await elb.send(new DescribeLoadBalancerAttributesCommand({ LoadBalancerName: name }))).LoadBalancerAttributes;
+  const attributes =
+    attributeValues?.CrossZoneLoadBalancing?.Enabled !== true ||
+    attributeValues.ConnectionDraining?.Enabled !== true ||
+    attributeValues.ConnectionDraining.Timeout !== DRAINING_TIMEOUT_SECONDS;
+  if (attributes) changes.push('cross-zone load balancing and connection draining turned on');
+
+  const groups = existing.SecurityGroups ?? [];
+  const securityGroups = groups.length !== 1 || groups[0] !== spec.elbSecurityGroupId;
+  if (securityGroups) changes.push(`security groups ${groups.join(',') || 'none'} → ${spec.elbSecurityGroupId}`);
+
+  const attached = new Set(existing.Subnets ?? []);
+  const missingSubnets = spec.subnets.map((subnet) => subnet.subnetId).filter((id) => !attached.has(id));
+  if (missingSubnets.length > 0) changes.push(`subnets added: ${missingSubnets.join(', ')}`);
+  return { listener: listenerDiffers ? { exists: listener !== undefined } : undefined, healthCheck, attributes, securityGroups, missingSubnets, changes };
+}
+
+/** What {@link ensureLoadBalancer} would create or change (Describe calls only). */
+export async function planLoadBalancer(elb: ElasticLoadBalancingClient, spec: LoadBalancerSpec): Promise<string[]> {
+  const existing = await findLoadBalancer(elb, spec.names.loadBalancer);
+  if (!existing) return [`create it (HTTP:80 → instance port ${spec.appPort}, health check ${buildHealthCheck(spec).Target})`];
+  // The security group may not exist yet in a dry run; it is compared once it does.
+  const diff = await diffLoadBalancer(elb, existing, spec.elbSecurityGroupId ? spec : { ...spec, elbSecurityGroupId: existing.SecurityGroups?.[0] ?? '' });
+  return diff.changes;
+}
+
 /** Brings an existing load balancer back to `spec`; returns what it changed. */
 async function converge(
   elb: ElasticLoadBalancingClient,
@@ -162,50 +218,22 @@ async function converge(
   options: RunOptions,
 ): Promise<string[]> {
   const name = spec.names.loadBalancer;
-  const changes: string[] = [];
-
-  const listener = existing.ListenerDescriptions?.map((description) => description.Listener).find((l) => l?.LoadBalancerPort === 80);
-  if (!listener || listener.InstancePort !== spec.appPort || listener.Protocol !== 'HTTP' || listener.InstanceProtocol !== 'HTTP') {
-    if (listener) await elb.send(new DeleteLoadBalancerListenersCommand({ LoadBalancerName: name, LoadBalancerPorts: [80] }));
+  const diff = await diffLoadBalancer(elb, existing, spec);
+  if (diff.listener) {
+    if (diff.listener.exists) await elb.send(new DeleteLoadBalancerListenersCommand({ LoadBalancerName: name, LoadBalancerPorts: [80] }));
     await elb.send(
       new CreateLoadBalancerListenersCommand({
         LoadBalancerName: name,
         Listeners: [{ Protocol: 'HTTP', LoadBalancerPort: 80, InstanceProtocol: 'HTTP', InstancePort: spec.appPort }],
       }),
     );
-    changes.push(`listener port 80 → instance port ${listener?.InstancePort ?? 'none'} → ${spec.appPort}`);
   }
-
-  const wanted = buildHealthCheck(spec);
-  const current = existing.HealthCheck;
-  const healthCheckDiffers =
-    !current ||
-    current.Target !== wanted.Target ||
-    current.Interval !== wanted.Interval ||
-    current.Timeout !== wanted.Timeout ||
-    current.HealthyThreshold !== wanted.HealthyThreshold ||
-    current.UnhealthyThreshold !== wanted.UnhealthyThreshold;
-  if (healthCheckDiffers) changes.push(`health check ${current?.Target ?? 'none'} → ${wanted.Target}`);
-
-  const attributes = (await elb.send(new DescribeLoadBalancerAttributesCommand({ LoadBalancerName: name }))).LoadBalancerAttributes;
-  const attributesDiffer =
-    attributes?.CrossZoneLoadBalancing?.Enabled !== true ||
-    attributes.ConnectionDraining?.Enabled !== true ||
-    attributes.ConnectionDraining.Timeout !== DRAINING_TIMEOUT_SECONDS;
-  if (attributesDiffer) changes.push('cross-zone load balancing and connection draining turned on');
-  await configure(elb, name, spec, options, { healthCheck: healthCheckDiffers, attributes: attributesDiffer });
-
-  const groups = existing.SecurityGroups ?? [];
-  if (groups.length !== 1 || groups[0] !== spec.elbSecurityGroupId) {
+  await configure(elb, name, spec, options, { healthCheck: diff.healthCheck, attributes: diff.attributes });
+  if (diff.securityGroups) {
     await elb.send(new ApplySecurityGroupsToLoadBalancerCommand({ LoadBalancerName: name, SecurityGroups: [spec.elbSecurityGroupId] }));
-    changes.push(`security groups ${groups.join(',') || 'none'} → ${spec.elbSecurityGroupId}`);
   }
-
-  const attached = new Set(existing.Subnets ?? []);
-  const missing = spec.subnets.map((subnet) => subnet.subnetId).filter((id) => !attached.has(id));
-  if (missing.length > 0) {
-    await elb.send(new AttachLoadBalancerToSubnetsCommand({ LoadBalancerName: name, Subnets: missing }));
-    changes.push(`subnets added: ${missing.join(', ')}`);
+  if (diff.missingSubnets.length > 0) {
+    await elb.send(new AttachLoadBalancerToSubnetsCommand({ LoadBalancerName: name, Subnets: diff.missingSubnets }));
   }
-  return changes;
+  return diff.changes;
 }

@@ -10,115 +10,153 @@ import { deleteAppServers, findAutoScalingGroup, findLaunchTemplates, findLoadBa
 import { findDefaultVpc } from '../aws/vpc.js';
 import { deleteBroker, findBrokers } from '../broker.js';
 import { confirmOrExit } from '../confirm.js';
-import type { Context } from '../context.js';
+import { progressOf, type Context } from '../context.js';
 import { deleteDatabase, deleteDatabaseSubnetGroup, finalSnapshotName, findDatabase, hasDatabaseSubnetGroup } from '../database.js';
 import { deleteImage, findBakeLeftovers, findImage } from '../image.js';
 import type { DecommissionOptions } from '../options.js';
 import { deleteSecurityGroups, findSecurityGroups } from '../security.js';
-import { Timeline } from './timeline.js';
+import { previewSteps, runSteps, type Step } from './steps.js';
 
-/** Everything decommission would delete, found by name and tags (Describe calls only). */
-export interface TeardownPlan {
-  deletes: string[];
-  keeps: string[];
-  finalSnapshot: string | undefined;
-  liftsDeletionProtection: boolean;
-  vpcId: string;
+/** What the teardown steps find and hand on to one another. */
+interface TeardownState {
+  vpcId?: string;
+  /** Set by the database step's preview: the final snapshot to take, if any. */
+  finalSnapshot?: string | undefined;
+  liftsDeletionProtection?: boolean;
 }
 
-/** Finds what exists and says what a decommission would delete and keep. */
-export async function planTeardown(ctx: Context<DecommissionOptions>, now = new Date()): Promise<TeardownPlan> {
+/**
+ * The steps of decommission, in the safe order. Each step's preview says what
+ * it would delete (name and id) and keep; the run deletes, each step succeeding
+ * on what is already gone.
+ */
+export function teardownSteps(ctx: Context<DecommissionOptions>, now = new Date()): Step<TeardownState>[] {
   const { ec2, rds, elb, autoScaling } = ctx.clients;
   const { names, options } = ctx;
-  const vpc = await findDefaultVpc(ec2, ctx.region);
-  const [group, templates, loadBalancer, brokers, database, subnetGroup, groups, image, leftovers] = await Promise.all([
-    findAutoScalingGroup(autoScaling, names.appServers),
-    findLaunchTemplates(ec2, names),
-    findLoadBalancer(elb, names.loadBalancer),
-    findBrokers(ec2, names),
-    findDatabase(rds, names.database),
-    hasDatabaseSubnetGroup(rds, names),
-    findSecurityGroups(ec2, names, vpc.vpcId),
-    findImage(ec2, names),
-    findBakeLeftovers(ec2, names),
-  ]);
-  const finalSnapshot = database && !options.skipFinalSnapshot ? finalSnapshotName(names.database, now) : undefined;
-  const instances = (group?.Instances ?? []).map((instance) => instance.InstanceId).join(', ');
-  const deletes = [
-    ...(group ? [`autoscaling group ${names.appServers}${instances ? ` and its instances ${instances}` : ''}`] : []),
-    ...templates.map((template) => `launch template ${template.name} (${template.id})`),
-    ...(loadBalancer ? [`load balancer ${names.loadBalancer} (${loadBalancer.DNSName})`] : []),
-    ...brokers.map((broker) => `broker instance ${broker.instanceId}`),
-    ...(database
-      ? [`database ${database.identifier} (${database.status})${finalSnapshot ? '' : ' WITHOUT a final snapshot: its data will be lost'}${database.deletionProtection ? ', lifting its deletion protection' : ''}`]
-      : []),
-    ...(subnetGroup ? [`DB subnet group ${names.databaseSubnetGroup}`] : []),
-    ...[...groups.values()].map((sg) => `security group ${sg.GroupName} (${sg.GroupId})`),
-    ...(options.deleteImage && image ? [`image ${names.image} (${image.imageId}) and its snapshots`] : []),
-    ...(options.deleteImage ? [...leftovers.instanceIds, ...leftovers.securityGroupIds].map((id) => `bake leftover ${id}`) : []),
+  const vpcId = async (state: TeardownState) => (state.vpcId ??= (await findDefaultVpc(ec2, ctx.region)).vpcId);
+  return [
+    {
+      id: 'app-servers',
+      title: 'app servers, launch templates and load balancer',
+      preview: async () => {
+        const [group, templates, loadBalancer] = await Promise.all([
+          findAutoScalingGroup(autoScaling, names.appServers),
+          findLaunchTemplates(ec2, names),
+          findLoadBalancer(elb, names.loadBalancer),
+        ]);
+        const instances = (group?.Instances ?? []).map((instance) => instance.InstanceId).join(', ');
+        return {
+          actions: [
+            ...(group ? [`autoscaling group ${names.appServers}${instances ? ` and its instances ${instances}` : ''}`] : []),
+            ...templates.map((template) => `launch template ${template.name} (${template.id})`),
+            ...(loadBalancer ? [`load balancer ${names.loadBalancer} (${loadBalancer.DNSName})`] : []),
+          ],
+        };
+      },
+      run: async (_state, step) => {
+        const result = await deleteAppServers(ctx.clients, names, progressOf(ctx, step));
+        return { skip: !result.group && result.launchTemplates.length === 0 && !result.loadBalancer ? 'nothing to delete' : undefined };
+      },
+    },
+    {
+      id: 'broker',
+      title: 'broker',
+      preview: async () => ({ actions: (await findBrokers(ec2, names)).map((broker) => `broker instance ${broker.instanceId}`) }),
+      run: async (_state, step) => {
+        const ids = await deleteBroker(ec2, names, progressOf(ctx, step));
+        return { skip: ids.length === 0 ? 'nothing to delete' : undefined };
+      },
+    },
+    {
+      id: 'database',
+      title: `database ${names.database}`,
+      preview: async (state) => {
+        const [database, subnetGroup] = await Promise.all([findDatabase(rds, names.database), hasDatabaseSubnetGroup(rds, names)]);
+        state.finalSnapshot = database && !options.skipFinalSnapshot ? finalSnapshotName(names.database, now) : undefined;
+        state.liftsDeletionProtection = database?.deletionProtection ?? false;
+        return {
+          actions: [
+            ...(database
+              ? [`database ${database.identifier} (${database.status})${state.finalSnapshot ? '' : ' WITHOUT a final snapshot: its data will be lost'}${database.deletionProtection ? ', lifting its deletion protection' : ''}`]
+              : []),
+            ...(subnetGroup ? [`DB subnet group ${names.databaseSubnetGroup}`] : []),
+          ],
+          keeps: state.finalSnapshot ? [`final snapshot ${state.finalSnapshot}`] : [],
+        };
+      },
+      run: async (state, step) => {
+        if (state.finalSnapshot) step.note(`final snapshot ${state.finalSnapshot}`);
+        const existed = await deleteDatabase(
+          rds,
+          { identifier: names.database, finalSnapshot: state.finalSnapshot, liftDeletionProtection: state.liftsDeletionProtection ?? false },
+          progressOf(ctx, step),
+        );
+        const subnetGroup = await deleteDatabaseSubnetGroup(rds, names);
+        return { skip: !existed && !subnetGroup ? 'nothing to delete' : undefined };
+      },
+    },
+    {
+      id: 'security-groups',
+      title: 'security groups',
+      preview: async (state) => ({
+        actions: [...(await findSecurityGroups(ec2, names, await vpcId(state))).values()].map((sg) => `security group ${sg.GroupName} (${sg.GroupId})`),
+      }),
+      run: async (state, step) => {
+        const deleted = await deleteSecurityGroups(ec2, names, await vpcId(state), progressOf(ctx, step));
+        return { skip: deleted.length === 0 ? 'nothing to delete' : undefined };
+      },
+    },
+    {
+      id: 'image',
+      title: `image ${names.image}`,
+      preview: async () => {
+        const [image, leftovers] = await Promise.all([findImage(ec2, names), findBakeLeftovers(ec2, names)]);
+        if (!options.deleteImage) return { actions: [], keeps: image ? [`image ${names.image} (${image.imageId})`] : [] };
+        return {
+          actions: [
+            ...(image ? [`image ${names.image} (${image.imageId}) and its snapshots`] : []),
+            ...[...leftovers.instanceIds, ...leftovers.securityGroupIds].map((id) => `bake leftover ${id}`),
+          ],
+        };
+      },
+      run: async (_state, step) => {
+        // Shared by every environment: deleted only when asked for.
+        if (!options.deleteImage) return { skip: 'kept (shared by every environment; --delete-image deletes it)' };
+        const result = await deleteImage(ec2, names, progressOf(ctx, step));
+        return { skip: !result.image ? 'nothing to delete' : undefined };
+      },
+    },
   ];
-  const keeps = [
-    ...(image && !options.deleteImage ? [`image ${names.image} (${image.imageId})`] : []),
-    ...(finalSnapshot ? [`final snapshot ${finalSnapshot}`] : []),
-  ];
-  return { deletes, keeps, finalSnapshot, liftsDeletionProtection: database?.deletionProtection ?? false, vpcId: vpc.vpcId };
 }
 
 /** Runs `argos <env> decommission`. */
 export async function decommission(ctx: Context<DecommissionOptions>): Promise<void> {
-  const { reporter, names, clients, options } = ctx;
-  const plan = await reporter.step(`find what exists for ${ctx.env}`, () => planTeardown(ctx));
-  if (plan.deletes.length === 0) {
-    reporter.info(`nothing to decommission for ${ctx.env}${plan.keeps.length ? ` (kept: ${plan.keeps.join(', ')})` : ''}`);
+  const { reporter, options } = ctx;
+  const steps = teardownSteps(ctx);
+  const state: TeardownState = {};
+  const previews = await reporter.step(`find what exists for ${ctx.env}`, () => previewSteps(steps, state));
+  const deletes = previews.flatMap(({ preview }) => preview.actions);
+  const keeps = previews.flatMap(({ preview }) => preview.keeps ?? []);
+  if (deletes.length === 0) {
+    reporter.info(`nothing to decommission for ${ctx.env}${keeps.length ? ` (kept: ${keeps.join(', ')})` : ''}`);
     if (!options.dryRun) await removeEnvironmentFiles(ctx);
     return;
   }
-  reporter.info(
-    [`will delete:`, ...plan.deletes.map((d) => `  - ${d}`), ...(plan.keeps.length ? ['will keep:', ...plan.keeps.map((k) => `  - ${k}`)] : [])].join('\n'),
-  );
+  reporter.info([`will delete:`, ...deletes.map((d) => `  - ${d}`), ...(keeps.length ? ['will keep:', ...keeps.map((k) => `  - ${k}`)] : [])].join('\n'));
   if (options.dryRun) {
     reporter.info('dry run: nothing was deleted');
     return;
   }
-  const protection = plan.liftsDeletionProtection ? ' The database has deletion protection on: this lifts it.' : '';
+  const protection = state.liftsDeletionProtection ? ' The database has deletion protection on: this lifts it.' : '';
   await confirmOrExit(reporter, `This will dismantle the application infrastructure for [${ctx.env}].${protection} Are you sure?`, { yes: options.yes, action: `decommission ${ctx.env}`, signal: ctx.signal });
-
-  const timeline = new Timeline(reporter, () => ctx.runtime.clock.now());
-  const wait = (note: (text: string) => void) => ({ signal: ctx.signal, onProgress: note, clock: ctx.runtime.clock });
   try {
-    await timeline.step('app servers, launch templates and load balancer', async (step) => {
-      const result = await deleteAppServers(clients, names, wait((n) => step.note(n)));
-      return { value: result, skip: (!result.group && result.launchTemplates.length === 0 && !result.loadBalancer) ? 'nothing to delete' : undefined };
-    });
-    await timeline.step('broker', async (step) => {
-      const ids = await deleteBroker(clients.ec2, names, wait((n) => step.note(n)));
-      return { value: ids, skip: (ids.length === 0) ? 'nothing to delete' : undefined };
-    });
-    await timeline.step(`database ${names.database}${plan.finalSnapshot ? ` (final snapshot ${plan.finalSnapshot})` : ''}`, async (step) => {
-      const existed = await deleteDatabase(
-        clients.rds,
-        { identifier: names.database, finalSnapshot: plan.finalSnapshot, liftDeletionProtection: plan.liftsDeletionProtection },
-        wait((n) => step.note(n)),
-      );
-      const subnetGroup = await deleteDatabaseSubnetGroup(clients.rds, names);
-      return { value: undefined, skip: (!existed && !subnetGroup) ? 'nothing to delete' : undefined };
-    });
-    await timeline.step('security groups', async (step) => {
-      const deleted = await deleteSecurityGroups(clients.ec2, names, plan.vpcId, wait((n) => step.note(n)));
-      return { value: deleted, skip: (deleted.length === 0) ? 'nothing to delete' : undefined };
-    });
-    if (options.deleteImage) {
-      await timeline.step(`image ${names.image}`, async (step) => {
-        const result = await deleteImage(clients.ec2, names, wait((n) => step.note(n)));
-        return { value: result, skip: (!result.image) ? 'nothing to delete' : undefined };
-      });
-    }
+    await runSteps(steps, state, { reporter, now: () => ctx.runtime.clock.now(), signal: ctx.signal });
   } catch (error) {
     reporter.info(`${ctx.signal.aborted ? 'interrupted' : 'stopped'}: run \`argos ${ctx.env} decommission\` again to finish what is left`);
     throw error;
   }
   await removeEnvironmentFiles(ctx);
-  reporter.info(`${ctx.env} is decommissioned.${plan.keeps.length ? ` Kept: ${plan.keeps.join(', ')}.` : ''}`);
+  reporter.info(`${ctx.env} is decommissioned.${keeps.length ? ` Kept: ${keeps.join(', ')}.` : ''}`);
 }
 
 /** The environment's hosts and known_hosts files describe nothing any more. */
