@@ -107,6 +107,22 @@ export function launchTemplateName(names: EnvNames, data: RequestLaunchTemplateD
   return `${names.appServers}-${hash}`;
 }
 
+/** The template `spec` needs and how it differs from `previous` (the one the group uses now), if it does. */
+export interface LaunchTemplatePlan {
+  name: string;
+  data: RequestLaunchTemplateData;
+  /** E.g. `instance type t3.small → t3.medium`; empty when `previous` is the same template or not given. */
+  changes: string[];
+}
+
+/** Which template `spec` needs and what differs from `previous` (Describe calls only). */
+export async function planLaunchTemplate(ec2: EC2Client, spec: LaunchTemplateSpec, previous: string | undefined): Promise<LaunchTemplatePlan> {
+  const data = buildLaunchTemplateData(spec, await findRootDeviceName(ec2, spec.imageId));
+  const name = launchTemplateName(spec.names, data);
+  const changes = previous !== undefined && previous !== name ? await describeChanges(ec2, previous, data) : [];
+  return { name, data, changes };
+}
+
 /**
  * Makes sure the template for `spec` exists (created with the standard tags
  * if not). With `previous` (the template the group uses now), `changes` says
@@ -117,10 +133,7 @@ export async function ensureLaunchTemplate(
   spec: LaunchTemplateSpec,
   options: { previous?: string | undefined } = {},
 ): Promise<LaunchTemplateResult> {
-  const data = buildLaunchTemplateData(spec, await findRootDeviceName(ec2, spec.imageId));
-  const name = launchTemplateName(spec.names, data);
-  const changes =
-    options.previous !== undefined && options.previous !== name ? await describeChanges(ec2, options.previous, data) : [];
+  const { name, data, changes } = await planLaunchTemplate(ec2, spec, options.previous);
   const existing = await findLaunchTemplate(ec2, name);
   if (existing) return { name, id: existing.id, created: false, changes };
   const { names } = spec;

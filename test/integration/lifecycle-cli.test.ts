@@ -37,8 +37,9 @@ describe('commission --no-deploy', () => {
     const result = await argos('commission', '--no-deploy', '--dry-run');
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toContain('dry run: nothing was changed');
-    expect(result.stdout).toMatch(/would create\s+database argos-staging-database/);
-    expect(result.stdout).toMatch(/exists\s+image argos-image/);
+    expect(result.stdout).toMatch(/database argos-staging-database: create it \(db\.t3\.micro, 20 GiB, PostgreSQL/);
+    expect(result.stdout).toMatch(/image argos-image: exists \(ami-[0-9a-f]+\), reused/);
+    expect(result.stdout).toMatch(/app servers argos-staging-app: create/);
     expect(await snapshotAccount(clients)).toEqual(before);
   });
 
@@ -73,6 +74,17 @@ describe('commission --no-deploy', () => {
     for (const step of ['security groups', 'image argos-image', 'database argos-staging-database', 'load balancer argos-staging-elb', 'app servers argos-staging-app']) {
       expect(result.stdout).toContain(`– ${step}: exists`);
     }
+    expect(await snapshotAccount(clients)).toEqual(before);
+  });
+
+  it('lists with --dry-run what a re-run would change, and changes nothing', async () => {
+    const before = await snapshotAccount(clients);
+    const result = await argos('commission', '--no-deploy', '--dry-run', '--min-size', '2', '--max-size', '6', '--instance-type', 't3.large');
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toMatch(/security groups: exist, unchanged/);
+    expect(result.stdout).toMatch(/database argos-staging-database: exists \(available\)/);
+    expect(result.stdout).toContain('max size 4 → 6');
+    expect(result.stdout).toContain('instance type t3.small → t3.large: 2 instances replaced');
     expect(await snapshotAccount(clients)).toEqual(before);
   });
 
