@@ -10,7 +10,7 @@ import type { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { ElasticLoadBalancingClient } from '@aws-sdk/client-elastic-load-balancing';
 import type { EnvNames } from './names.js';
-import { throwIfInterrupted } from './wait.js';
+import { throwIfInterrupted, type BoundedProgress } from './wait.js';
 import {
   deleteAutoScalingGroup,
   ensureAutoScalingGroup,
@@ -21,7 +21,7 @@ import {
 } from './autoscaling/group.js';
 import { deleteLaunchTemplates, ensureLaunchTemplate, type LaunchTemplateResult } from './autoscaling/launch-template.js';
 import { buildHealthCheck, deleteLoadBalancer, ensureLoadBalancer, type LoadBalancerResult } from './autoscaling/load-balancer.js';
-import type { AppServersSpec, EnsureResult, RunOptions } from './autoscaling/types.js';
+import type { AppServersSpec, EnsureResult } from './autoscaling/types.js';
 
 export * from './autoscaling/types.js';
 export * from './autoscaling/launch-template.js';
@@ -62,7 +62,7 @@ export interface AppServersResult {
 export async function ensureAppServers(
   clients: AppServerClients,
   spec: AppServersSpec,
-  options: RunOptions & { timeoutMs?: number | undefined },
+  options: BoundedProgress,
 ): Promise<AppServersResult> {
   const { names } = spec;
   const before = await findAutoScalingGroup(clients.autoScaling, names.appServers);
@@ -114,7 +114,7 @@ export interface AppServersDeleteResult {
 export async function deleteAppServers(
   clients: AppServerClients,
   names: EnvNames,
-  options: RunOptions & { timeoutMs?: number | undefined },
+  options: BoundedProgress,
 ): Promise<AppServersDeleteResult> {
   const group = await deleteAutoScalingGroup(clients, names, options);
   throwIfInterrupted(options.signal);

@@ -18,17 +18,10 @@ import {
 import { ArgosError } from './errors.js';
 import { makeTags, type EnvNames } from './names.js';
 import type { Secret } from './secret.js';
-import { catchCodes, errorCode, waitFor, type Clock } from './wait.js';
+import { catchCodes, errorCode, waitFor, type Progress } from './wait.js';
 
 /** Bound for the database to become available or to be deleted (safety.md: at least 40 minutes). */
 export const DATABASE_TIMEOUT_MS = 45 * 60_000;
-
-/** What every wait of this module takes. */
-export interface DatabaseWait {
-  signal: AbortSignal;
-  onProgress?: ((note: string) => void) | undefined;
-  clock?: Clock | undefined;
-}
 
 /** The database as argos needs it. */
 export interface DatabaseInfo {
@@ -120,7 +113,7 @@ export async function ensureDatabaseSubnetGroup(rds: RDSClient, names: EnvNames,
  * instance (waiting if it is still being created) or creates one (encrypted,
  * private, tagged, in its subnet group and security group) and waits for it.
  */
-export async function ensureDatabase(rds: RDSClient, spec: DatabaseSpec, wait: DatabaseWait): Promise<EnsureDatabaseResult> {
+export async function ensureDatabase(rds: RDSClient, spec: DatabaseSpec, wait: Progress): Promise<EnsureDatabaseResult> {
   const identifier = spec.names.database;
   const existing = await findDatabase(rds, identifier);
   if (existing?.status === 'deleting') {
@@ -175,7 +168,7 @@ async function createDatabase(rds: RDSClient, spec: DatabaseSpec): Promise<boole
 }
 
 /** Waits until the database is available (bounded, abortable). */
-export async function waitForDatabase(rds: RDSClient, identifier: string, wait: DatabaseWait): Promise<DatabaseInfo> {
+export async function waitForDatabase(rds: RDSClient, identifier: string, wait: Progress): Promise<DatabaseInfo> {
   return waitFor(
     async () => {
       const info = await findDatabase(rds, identifier);
@@ -218,7 +211,7 @@ export interface DeleteDatabaseSpec {
  * it is gone. Returns whether it existed. Keeps automated backups: with the
  * final snapshot skipped, they are the last copy of the data.
  */
-export async function deleteDatabase(rds: RDSClient, spec: DeleteDatabaseSpec, wait: DatabaseWait): Promise<boolean> {
+export async function deleteDatabase(rds: RDSClient, spec: DeleteDatabaseSpec, wait: Progress): Promise<boolean> {
   const info = await findDatabase(rds, spec.identifier);
   if (!info) return false;
   if (info.status !== 'deleting') {

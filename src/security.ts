@@ -15,7 +15,7 @@ import {
   type SecurityGroup,
 } from '@aws-sdk/client-ec2';
 import { makeTags, toTagFilters, toTagSpecifications, type EnvNames, type Group, type TagGroup } from './names.js';
-import { catchCodes, errorCode, retryOnCodes, type Clock } from './wait.js';
+import { catchCodes, errorCode, retryOnCodes, type Progress } from './wait.js';
 
 /** The description that marks argos's temporary SSH rules (how close finds them). */
 export const TEMPORARY_SSH_DESCRIPTION = 'argos temporary SSH, removed when the run ends';
@@ -252,20 +252,13 @@ export async function closeSsh(ec2: EC2Client, groupId: string): Promise<number>
   return temporary.length;
 }
 
-/** What {@link deleteSecurityGroups} needs to wait. */
-export interface DeleteWait {
-  signal: AbortSignal;
-  onProgress?: ((note: string) => void) | undefined;
-  clock?: Clock | undefined;
-}
-
 /**
  * Deletes the environment's security groups: first revokes the rules that
  * reference one another (a group named in another's rule cannot be deleted),
  * then deletes each, retrying `DependencyViolation` for up to 15 minutes while
  * naming what still holds it. Returns the names deleted; none is fine.
  */
-export async function deleteSecurityGroups(ec2: EC2Client, names: EnvNames, vpcId: string, wait: DeleteWait): Promise<string[]> {
+export async function deleteSecurityGroups(ec2: EC2Client, names: EnvNames, vpcId: string, wait: Progress): Promise<string[]> {
   const groups = [...(await findSecurityGroups(ec2, names, vpcId)).values()];
   const ids = new Set(groups.map((group) => group.GroupId));
   for (const group of groups) {

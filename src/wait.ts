@@ -25,6 +25,25 @@ export interface WaitOptions {
   clock?: Clock;
 }
 
+/**
+ * How a call that may wait runs: the one shape every module's waits take, and
+ * what a command passes down (`{ signal: ctx.signal, onProgress: note, clock: ctx.runtime.clock }`).
+ */
+export interface Progress {
+  /** Aborted by Ctrl-C: every wait stops at once. */
+  signal: AbortSignal;
+  /** Says what is happening now (a command wires it to its step's note). */
+  onProgress?: ((note: string) => void) | undefined;
+  /** Virtual time in tests; real time when left out. */
+  clock?: Clock | undefined;
+}
+
+/** {@link Progress} for a call whose wait may be bounded differently than its default. */
+export interface BoundedProgress extends Progress {
+  /** Overrides the call's own bound, in milliseconds. */
+  timeoutMs?: number | undefined;
+}
+
 /** Time as the waits see it. */
 export interface Clock {
   now(): number;

@@ -20,8 +20,8 @@ import { DescribeInstanceHealthCommand, type ElasticLoadBalancingClient } from '
 import { ArgosError } from '../errors.js';
 import { makeTags, toAutoScalingTags, type EnvNames } from '../names.js';
 import { formatDuration } from '../reporter.js';
-import { errorCode, retryOnCodes, systemClock, waitFor } from '../wait.js';
-import type { AppServersSpec, EnsureResult, RunOptions } from './types.js';
+import { errorCode, retryOnCodes, systemClock, waitFor, type BoundedProgress, type Progress } from '../wait.js';
+import type { AppServersSpec, EnsureResult } from './types.js';
 
 /** The parts of the spec the group is made of, plus the template it launches from. */
 export type AutoScalingGroupSpec = Pick<AppServersSpec, 'names' | 'subnets' | 'minSize' | 'maxSize' | 'desiredCapacity'> & {
@@ -65,7 +65,7 @@ export async function findAutoScalingGroup(autoScaling: AutoScalingClient, name:
 export async function ensureAutoScalingGroup(
   autoScaling: AutoScalingClient,
   spec: AutoScalingGroupSpec,
-  options: Pick<RunOptions, 'onProgress'> = {},
+  options: Pick<Progress, 'onProgress'> = {},
 ): Promise<EnsureResult> {
   const name = spec.names.appServers;
   // moto (and only moto) silently replaces a group on a second create: always look first.
@@ -215,7 +215,7 @@ export async function waitForInService(
   autoScaling: AutoScalingClient,
   elb: ElasticLoadBalancingClient,
   target: InServiceTarget,
-  options: RunOptions & { timeoutMs?: number | undefined },
+  options: BoundedProgress,
 ): Promise<string[]> {
   const clock = options.clock ?? systemClock;
   const started = clock.now();
@@ -284,7 +284,7 @@ export async function waitForInService(
 export async function replaceOutdatedInstances(
   clients: { ec2: EC2Client; autoScaling: AutoScalingClient; elb: ElasticLoadBalancingClient },
   target: { names: EnvNames; launchTemplateId: string; healthCheckTarget?: string | undefined },
-  options: RunOptions & { timeoutMs?: number | undefined },
+  options: BoundedProgress,
 ): Promise<string[]> {
   const name = target.names.appServers;
   const group = await findAutoScalingGroup(clients.autoScaling, name);
@@ -360,7 +360,7 @@ export interface GroupDeleteResult {
 export async function deleteAutoScalingGroup(
   clients: { ec2: EC2Client; autoScaling: AutoScalingClient },
   names: EnvNames,
-  options: RunOptions & { timeoutMs?: number | undefined },
+  options: BoundedProgress,
 ): Promise<GroupDeleteResult> {
   const name = names.appServers;
   const group = await findAutoScalingGroup(clients.autoScaling, name);

@@ -19,8 +19,8 @@ import {
 } from '@aws-sdk/client-elastic-load-balancing';
 import { ArgosError, usageError } from '../errors.js';
 import { makeTags } from '../names.js';
-import { errorCode, retryOnCodes } from '../wait.js';
-import type { AppServersSpec, EnsureResult, RunOptions } from './types.js';
+import { errorCode, retryOnCodes, type Progress } from '../wait.js';
+import type { AppServersSpec, EnsureResult } from './types.js';
 
 /** The parts of the spec the load balancer is made of. */
 export type LoadBalancerSpec = Pick<AppServersSpec, 'names' | 'subnets' | 'elbSecurityGroupId' | 'appPort' | 'healthCheckPath'>;
@@ -70,7 +70,7 @@ export async function findLoadBalancer(
 export async function ensureLoadBalancer(
   elb: ElasticLoadBalancingClient,
   spec: LoadBalancerSpec,
-  options: RunOptions,
+  options: Progress,
 ): Promise<LoadBalancerResult> {
   const name = spec.names.loadBalancer;
   if (name.length > MAX_NAME_LENGTH) {
@@ -120,7 +120,7 @@ async function configure(
   elb: ElasticLoadBalancingClient,
   name: string,
   spec: LoadBalancerSpec,
-  options: RunOptions,
+  options: Progress,
   what: { healthCheck: boolean; attributes: boolean },
 ): Promise<void> {
   const retry = <T>(call: () => Promise<T>, doing: string): Promise<T> =>
@@ -159,7 +159,7 @@ async function converge(
   elb: ElasticLoadBalancingClient,
   existing: LoadBalancerDescription,
   spec: LoadBalancerSpec,
-  options: RunOptions,
+  options: Progress,
 ): Promise<string[]> {
   const name = spec.names.loadBalancer;
   const changes: string[] = [];

@@ -1,9 +1,8 @@
 /**
  * What the app-server functions take: one plain spec of the environment's app
- * tier, and the options of a run (interruption, clock, progress).
+ * tier, and what an `ensure…` call reports it did.
  */
 import type { EnvNames } from '../names.js';
-import type { Clock } from '../wait.js';
 
 /** One subnet of the default VPC, as {@link findDefaultVpc} returns it. */
 export interface SubnetRef {
@@ -41,16 +40,6 @@ export interface AppServersSpec {
   desiredCapacity?: number | undefined;
   /** Average CPU percentage the target-tracking policy holds the group at (config `scaling_target_cpu`). */
   scalingTargetCpu: number;
-}
-
-/** How a call that may wait runs. */
-export interface RunOptions {
-  /** Aborted by Ctrl-C: every wait stops at once. */
-  signal: AbortSignal;
-  /** Says what is happening now (the command wires it to a step note). */
-  onProgress?: ((note: string) => void) | undefined;
-  /** Virtual time in tests. */
-  clock?: Clock | undefined;
 }
 
 /** What an `ensure…` call did to one resource. */

@@ -14,7 +14,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { ArgosError } from '../errors.js';
 import { toTagSpecifications, type Tag } from '../names.js';
-import { retryOnCodes, waitFor, type Clock } from '../wait.js';
+import { retryOnCodes, waitFor, type Progress } from '../wait.js';
 
 /** States of an instance that still exists (or is about to). */
 export const LIVE_STATES = ['pending', 'running', 'stopping', 'stopped'] as const;
@@ -23,13 +23,6 @@ export const LIVE_STATES = ['pending', 'running', 'stopping', 'stopped'] as cons
 export const INSTANCE_RUNNING_TIMEOUT_MS = 10 * 60_000;
 /** Bound for instances to be terminated. */
 export const INSTANCE_TERMINATED_TIMEOUT_MS = 15 * 60_000;
-
-/** What every wait of this module takes. */
-export interface WaitContext {
-  signal: AbortSignal;
-  onProgress?: ((note: string) => void) | undefined;
-  clock?: Clock | undefined;
-}
 
 /** An instance as argos needs it. */
 export interface InstanceInfo {
@@ -130,7 +123,7 @@ async function findRootDeviceName(ec2: EC2Client, imageId: string): Promise<stri
  * Waits until each instance is running and returns them. A freshly launched id
  * may not be visible yet (eventual consistency): `InvalidInstanceID.NotFound` is retried.
  */
-export async function waitForInstancesRunning(ec2: EC2Client, instanceIds: string[], wait: WaitContext): Promise<InstanceInfo[]> {
+export async function waitForInstancesRunning(ec2: EC2Client, instanceIds: string[], wait: Progress): Promise<InstanceInfo[]> {
   return waitFor(
     async () => {
       const instances = await retryOnCodes(
@@ -158,7 +151,7 @@ export async function waitForInstancesRunning(ec2: EC2Client, instanceIds: strin
 }
 
 /** Terminates the instances and waits until they are terminated. Nothing to do for an empty list. */
-export async function terminateInstances(ec2: EC2Client, instanceIds: string[], wait: WaitContext): Promise<void> {
+export async function terminateInstances(ec2: EC2Client, instanceIds: string[], wait: Progress): Promise<void> {
   if (instanceIds.length === 0) return;
   try {
     await ec2.send(new TerminateInstancesCommand({ InstanceIds: instanceIds }));
