@@ -3,6 +3,7 @@
  * original. Launched from the baked image, found again by its tags.
  */
 import type { EC2Client } from '@aws-sdk/client-ec2';
+import { isInState, STOPPED_STATES } from './aws/instance-states.js';
 import { findInstances, launchInstance, terminateInstances, waitForInstancesRunning, type InstanceInfo } from './aws/instances.js';
 import { ArgosError } from './errors.js';
 import { makeTags, toTagFilters, type EnvNames } from './names.js';
@@ -44,7 +45,7 @@ export async function ensureBroker(ec2: EC2Client, spec: BrokerSpec, wait: Progr
     throw new ArgosError('FAILED', `found ${extra.length + 1} broker instances for ${spec.names.env}; terminate the extra ones (${extra.map((i) => i.instanceId).join(', ')}) and run again`);
   }
   let instanceId = existing?.instanceId;
-  if (existing?.state === 'stopped' || existing?.state === 'stopping') {
+  if (existing && isInState(existing.state, STOPPED_STATES)) {
     throw new ArgosError('FAILED', `the broker ${existing.instanceId} is ${existing.state}: start it (aws ec2 start-instances --instance-ids ${existing.instanceId}) and run again`);
   }
   const created = instanceId === undefined;

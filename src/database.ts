@@ -15,10 +15,11 @@ import {
   type DBInstance,
   type RDSClient,
 } from '@aws-sdk/client-rds';
+import { RDS_ERRORS } from './aws/error-codes.js';
 import { ArgosError } from './errors.js';
 import { makeTags, type EnvNames } from './names.js';
 import type { Secret } from './secret.js';
-import { catchCodes, errorCode, waitFor, type Progress } from './wait.js';
+import { catchCodes, errorCode, hasErrorCode, waitFor, type Progress } from './wait.js';
 
 /** Bound for the database to become available or to be deleted (safety.md: at least 40 minutes). */
 export const DATABASE_TIMEOUT_MS = 45 * 60_000;
@@ -70,7 +71,7 @@ function toInfo(instance: DBInstance): DatabaseInfo {
 export async function findDatabase(rds: RDSClient, identifier: string): Promise<DatabaseInfo | undefined> {
   const response = await catchCodes(
     () => rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: identifier })),
-    ['DBInstanceNotFoundFault', 'DBInstanceNotFound'],
+    RDS_ERRORS.dbInstanceNotFound,
     undefined,
   );
   const instance = response?.DBInstances?.[0];
@@ -84,7 +85,7 @@ export async function hasDatabaseSubnetGroup(rds: RDSClient, names: EnvNames): P
       await rds.send(new DescribeDBSubnetGroupsCommand({ DBSubnetGroupName: names.databaseSubnetGroup }));
       return true;
     },
-    ['DBSubnetGroupNotFoundFault'],
+    RDS_ERRORS.dbSubnetGroupNotFound,
     false,
   );
 }
@@ -103,7 +104,7 @@ export async function ensureDatabaseSubnetGroup(rds: RDSClient, names: EnvNames,
     );
     return true;
   } catch (error) {
-    if (errorCode(error) === 'DBSubnetGroupAlreadyExistsFault' || errorCode(error) === 'DBSubnetGroupAlreadyExists') return false;
+    if (hasErrorCode(error, RDS_ERRORS.dbSubnetGroupAlreadyExists)) return false;
     throw error;
   }
 }
@@ -160,7 +161,7 @@ async function createDatabase(rds: RDSClient, spec: DatabaseSpec): Promise<boole
     );
     return true;
   } catch (error) {
-    if (errorCode(error) === 'DBInstanceAlreadyExistsFault' || errorCode(error) === 'DBInstanceAlreadyExists') return false;
+    if (hasErrorCode(error, RDS_ERRORS.dbInstanceAlreadyExists)) return false;
     // AWS does not echo the password, but mask it anyway before the message travels on.
     const message = ((error as Error).message ?? '').replaceAll(spec.password.reveal(), '***');
     throw new ArgosError('FAILED', `could not create the database ${names.database}: ${message}`, { cause: errorCode(error) });
@@ -233,9 +234,9 @@ export async function deleteDatabase(rds: RDSClient, spec: DeleteDatabaseSpec, w
         }),
       );
     } catch (error) {
-      if (errorCode(error) === 'DBInstanceNotFoundFault') return true;
+      if (hasErrorCode(error, RDS_ERRORS.dbInstanceNotFound)) return true;
       // Deletion already under way (a concurrent or interrupted run): wait for it below.
-      if (errorCode(error) !== 'InvalidDBInstanceState' && errorCode(error) !== 'InvalidDBInstanceStateFault') throw error;
+      if (!hasErrorCode(error, RDS_ERRORS.dbInstanceInvalidState)) throw error;
     }
   }
   await waitFor(
@@ -263,7 +264,7 @@ export async function deleteDatabaseSubnetGroup(rds: RDSClient, names: EnvNames)
       await rds.send(new DeleteDBSubnetGroupCommand({ DBSubnetGroupName: names.databaseSubnetGroup }));
       return true;
     },
-    ['DBSubnetGroupNotFoundFault'],
+    RDS_ERRORS.dbSubnetGroupNotFound,
     false,
   );
 }

@@ -17,6 +17,7 @@ import {
   type EC2Client,
   type Image,
 } from '@aws-sdk/client-ec2';
+import { EC2_ERRORS } from './aws/error-codes.js';
 import { findInstances, launchInstance, terminateInstances, waitForInstancesRunning } from './aws/instances.js';
 import { ArgosError } from './errors.js';
 import { makeTags, toTagFilters, toTagSpecifications, type EnvNames } from './names.js';
@@ -56,7 +57,7 @@ export async function findImage(ec2: EC2Client, names: EnvNames): Promise<ImageI
 export async function waitForImage(ec2: EC2Client, names: EnvNames, imageId: string, wait: Progress): Promise<ImageInfo> {
   return waitFor(
     async () => {
-      const response = await retryOnCodes(() => ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] })), ['InvalidAMIID.NotFound'], {
+      const response = await retryOnCodes(() => ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] })), EC2_ERRORS.imageNotFound, {
         what: `image ${imageId} to be visible`,
         timeoutMs: 2 * 60_000,
         intervalMs: 2_000,
@@ -101,8 +102,8 @@ export async function removeBakeLeftovers(ec2: EC2Client, leftovers: BakeLeftove
 
 async function deleteGroup(ec2: EC2Client, groupId: string, wait: Progress): Promise<void> {
   await retryOnCodes(
-    () => catchCodes(() => ec2.send(new DeleteSecurityGroupCommand({ GroupId: groupId })), ['InvalidGroup.NotFound'], undefined),
-    ['DependencyViolation'],
+    () => catchCodes(() => ec2.send(new DeleteSecurityGroupCommand({ GroupId: groupId })), EC2_ERRORS.securityGroupNotFound, undefined),
+    EC2_ERRORS.dependencyViolation,
     { what: `security group ${groupId} to be free to delete`, timeoutMs: CLEANUP_TIMEOUT_MS, intervalMs: 5_000, signal: wait.signal, clock: wait.clock },
   );
 }
@@ -228,14 +229,14 @@ async function undoBake(ec2: EC2Client, created: { groupId?: string; instanceId?
 
 /** Deregisters an image and deletes its own snapshots (none other). Returns the snapshot ids deleted. */
 async function deleteImageById(ec2: EC2Client, imageId: string): Promise<string[]> {
-  const response = await catchCodes(() => ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] })), ['InvalidAMIID.NotFound'], undefined);
+  const response = await catchCodes(() => ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] })), EC2_ERRORS.imageNotFound, undefined);
   const image: Image | undefined = response?.Images?.[0];
   if (!image) return [];
   const snapshotIds = toImageInfo(image).snapshotIds;
   await ec2.send(new DeregisterImageCommand({ ImageId: imageId }));
   // A snapshot stays "in use" until its image is deregistered: delete them only now.
   for (const snapshotId of snapshotIds) {
-    await catchCodes(() => ec2.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId })), ['InvalidSnapshot.NotFound'], undefined);
+    await catchCodes(() => ec2.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId })), EC2_ERRORS.snapshotNotFound, undefined);
   }
   return snapshotIds;
 }

@@ -114,6 +114,12 @@ export function errorCode(error: unknown): string | undefined {
   return typeof name === 'string' ? name : undefined;
 }
 
+/** Whether `error` is an AWS error with one of `codes` (the lists of `aws/error-codes.ts`). */
+export function hasErrorCode(error: unknown, codes: readonly string[]): boolean {
+  const code = errorCode(error);
+  return code !== undefined && codes.includes(code);
+}
+
 /**
  * Runs `call` and returns `fallback` when it fails with one of `codes` (a
  * lookup of something missing, a delete of something already gone); any other
@@ -123,8 +129,7 @@ export async function catchCodes<T, F>(call: () => Promise<T>, codes: readonly s
   try {
     return await call();
   } catch (error) {
-    const code = errorCode(error);
-    if (code !== undefined && codes.includes(code)) return fallback;
+    if (hasErrorCode(error, codes)) return fallback;
     throw error;
   }
 }
@@ -143,10 +148,7 @@ export async function retryOnCodes<T>(
     try {
       return { done: true, value: await call() };
     } catch (error) {
-      const code = errorCode(error);
-      if (code !== undefined && codes.includes(code)) {
-        return { done: false, state: `${code}: ${(error as Error).message}` };
-      }
+      if (hasErrorCode(error, codes)) return { done: false, state: `${errorCode(error)}: ${(error as Error).message}` };
       throw error;
     }
   }, options);

@@ -17,9 +17,10 @@ import {
   type HealthCheck,
   type LoadBalancerDescription,
 } from '@aws-sdk/client-elastic-load-balancing';
+import { ELB_ERRORS } from '../aws/error-codes.js';
 import { ArgosError, usageError } from '../errors.js';
 import { makeTags } from '../names.js';
-import { errorCode, retryOnCodes, type Progress } from '../wait.js';
+import { catchCodes, retryOnCodes, type Progress } from '../wait.js';
 import type { AppServersSpec, EnsureResult } from './types.js';
 
 /** The parts of the spec the load balancer is made of. */
@@ -30,8 +31,6 @@ export interface LoadBalancerResult extends EnsureResult {
   dnsName: string;
 }
 
-/** The wire code, and the SDK's exception name (what mocks raise). */
-const NOT_FOUND = ['LoadBalancerNotFound', 'AccessPointNotFoundException'];
 const MAX_NAME_LENGTH = 32;
 /** Connection draining: how long in-flight requests may finish on an instance leaving the group. */
 const DRAINING_TIMEOUT_SECONDS = 60;
@@ -52,13 +51,12 @@ export async function findLoadBalancer(
   elb: ElasticLoadBalancingClient,
   name: string,
 ): Promise<LoadBalancerDescription | undefined> {
-  try {
-    const response = await elb.send(new DescribeLoadBalancersCommand({ LoadBalancerNames: [name] }));
-    return response.LoadBalancerDescriptions?.[0];
-  } catch (error) {
-    if (NOT_FOUND.includes(errorCode(error) ?? '')) return undefined;
-    throw error;
-  }
+  const response = await catchCodes(
+    () => elb.send(new DescribeLoadBalancersCommand({ LoadBalancerNames: [name] })),
+    ELB_ERRORS.loadBalancerNotFound,
+    undefined,
+  );
+  return response?.LoadBalancerDescriptions?.[0];
 }
 
 /**
@@ -124,7 +122,7 @@ async function configure(
   what: { healthCheck: boolean; attributes: boolean },
 ): Promise<void> {
   const retry = <T>(call: () => Promise<T>, doing: string): Promise<T> =>
-    retryOnCodes(call, NOT_FOUND, {
+    retryOnCodes(call, ELB_ERRORS.loadBalancerNotFound, {
       what: `the load balancer ${name} to accept its ${doing}`,
       timeoutMs: 2 * 60_000,
       intervalMs: 2_000,
