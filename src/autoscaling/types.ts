@@ -1,7 +1,10 @@
 /**
- * What the app-server functions take: one plain spec of the environment's app
- * tier, and what an `ensure…` call reports it did.
+ * What the app-server functions share: one plain spec of the environment's
+ * app tier, the clients it is built with, and what an `ensure…` call reports it did.
  */
+import type { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import type { EC2Client } from '@aws-sdk/client-ec2';
+import type { ElasticLoadBalancingClient } from '@aws-sdk/client-elastic-load-balancing';
 import type { EnvNames } from '../names.js';
 
 /** One subnet of the default VPC, as {@link findDefaultVpc} returns it. */
@@ -40,6 +43,13 @@ export interface AppServersSpec {
   desiredCapacity?: number | undefined;
   /** Average CPU percentage the target-tracking policy holds the group at (config `scaling_target_cpu`). */
   scalingTargetCpu: number;
+}
+
+/** The clients the app servers need. */
+export interface AppServerClients {
+  ec2: EC2Client;
+  autoScaling: AutoScalingClient;
+  elb: ElasticLoadBalancingClient;
 }
 
 /** What an `ensure…` call did to one resource. */
