@@ -15,6 +15,7 @@ import { toTagFilters, type EnvNames } from './names.js';
 
 /** Inventory groups, in the order they are written. */
 export const INVENTORY_GROUPS = ['appservers', 'brokers', 'workers'] as const;
+/** One of {@link INVENTORY_GROUPS}. */
 export type InventoryGroup = (typeof INVENTORY_GROUPS)[number];
 
 /** One host of the inventory. */
