@@ -3,9 +3,11 @@
  * original. Launched from the baked image, found again by its tags.
  */
 import type { EC2Client } from '@aws-sdk/client-ec2';
-import { findInstances, launchInstance, terminateInstances, waitForInstancesRunning, type InstanceInfo, type WaitContext } from './aws/instances.js';
+import { isInState, STOPPED_STATES } from './aws/instance-states.js';
+import { findInstances, launchInstance, terminateInstances, waitForInstancesRunning, type InstanceInfo } from './aws/instances.js';
 import { ArgosError } from './errors.js';
 import { makeTags, toTagFilters, type EnvNames } from './names.js';
+import type { Progress } from './wait.js';
 
 /** What {@link ensureBroker} launches. */
 export interface BrokerSpec {
@@ -37,13 +39,13 @@ export async function findBrokers(ec2: EC2Client, names: EnvNames): Promise<Inst
 }
 
 /** Reuses the running broker or launches one, and waits until it is running. */
-export async function ensureBroker(ec2: EC2Client, spec: BrokerSpec, wait: WaitContext): Promise<EnsureBrokerResult> {
+export async function ensureBroker(ec2: EC2Client, spec: BrokerSpec, wait: Progress): Promise<EnsureBrokerResult> {
   const [existing, ...extra] = await findBrokers(ec2, spec.names);
   if (extra.length > 0) {
     throw new ArgosError('FAILED', `found ${extra.length + 1} broker instances for ${spec.names.env}; terminate the extra ones (${extra.map((i) => i.instanceId).join(', ')}) and run again`);
   }
   let instanceId = existing?.instanceId;
-  if (existing?.state === 'stopped' || existing?.state === 'stopping') {
+  if (existing && isInState(existing.state, STOPPED_STATES)) {
     throw new ArgosError('FAILED', `the broker ${existing.instanceId} is ${existing.state}: start it (aws ec2 start-instances --instance-ids ${existing.instanceId}) and run again`);
   }
   const created = instanceId === undefined;
@@ -64,7 +66,7 @@ export async function ensureBroker(ec2: EC2Client, spec: BrokerSpec, wait: WaitC
 }
 
 /** Terminates the broker and waits until it is gone. Returns the ids terminated (none is fine). */
-export async function deleteBroker(ec2: EC2Client, names: EnvNames, wait: WaitContext): Promise<string[]> {
+export async function deleteBroker(ec2: EC2Client, names: EnvNames, wait: Progress): Promise<string[]> {
   const ids = (await findBrokers(ec2, names)).map((instance) => instance.instanceId);
   await terminateInstances(ec2, ids, wait);
   return ids;

@@ -15,20 +15,14 @@ import {
   type DBInstance,
   type RDSClient,
 } from '@aws-sdk/client-rds';
+import { RDS_ERRORS } from './aws/error-codes.js';
 import { ArgosError } from './errors.js';
 import { makeTags, type EnvNames } from './names.js';
 import type { Secret } from './secret.js';
-import { catchCodes, errorCode, waitFor, type Clock } from './wait.js';
+import { catchCodes, errorCode, hasErrorCode, waitFor, type Progress } from './wait.js';
 
 /** Bound for the database to become available or to be deleted (safety.md: at least 40 minutes). */
 export const DATABASE_TIMEOUT_MS = 45 * 60_000;
-
-/** What every wait of this module takes. */
-export interface DatabaseWait {
-  signal: AbortSignal;
-  onProgress?: ((note: string) => void) | undefined;
-  clock?: Clock | undefined;
-}
 
 /** The database as argos needs it. */
 export interface DatabaseInfo {
@@ -77,7 +71,7 @@ function toInfo(instance: DBInstance): DatabaseInfo {
 export async function findDatabase(rds: RDSClient, identifier: string): Promise<DatabaseInfo | undefined> {
   const response = await catchCodes(
     () => rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: identifier })),
-    ['DBInstanceNotFoundFault', 'DBInstanceNotFound'],
+    RDS_ERRORS.dbInstanceNotFound,
     undefined,
   );
   const instance = response?.DBInstances?.[0];
@@ -91,7 +85,7 @@ export async function hasDatabaseSubnetGroup(rds: RDSClient, names: EnvNames): P
       await rds.send(new DescribeDBSubnetGroupsCommand({ DBSubnetGroupName: names.databaseSubnetGroup }));
       return true;
     },
-    ['DBSubnetGroupNotFoundFault'],
+    RDS_ERRORS.dbSubnetGroupNotFound,
     false,
   );
 }
@@ -110,7 +104,7 @@ export async function ensureDatabaseSubnetGroup(rds: RDSClient, names: EnvNames,
     );
     return true;
   } catch (error) {
-    if (errorCode(error) === 'DBSubnetGroupAlreadyExistsFault' || errorCode(error) === 'DBSubnetGroupAlreadyExists') return false;
+    if (hasErrorCode(error, RDS_ERRORS.dbSubnetGroupAlreadyExists)) return false;
     throw error;
   }
 }
@@ -120,7 +114,7 @@ export async function ensureDatabaseSubnetGroup(rds: RDSClient, names: EnvNames,
  * instance (waiting if it is still being created) or creates one (encrypted,
  * private, tagged, in its subnet group and security group) and waits for it.
  */
-export async function ensureDatabase(rds: RDSClient, spec: DatabaseSpec, wait: DatabaseWait): Promise<EnsureDatabaseResult> {
+export async function ensureDatabase(rds: RDSClient, spec: DatabaseSpec, wait: Progress): Promise<EnsureDatabaseResult> {
   const identifier = spec.names.database;
   const existing = await findDatabase(rds, identifier);
   if (existing?.status === 'deleting') {
@@ -167,7 +161,7 @@ async function createDatabase(rds: RDSClient, spec: DatabaseSpec): Promise<boole
     );
     return true;
   } catch (error) {
-    if (errorCode(error) === 'DBInstanceAlreadyExistsFault' || errorCode(error) === 'DBInstanceAlreadyExists') return false;
+    if (hasErrorCode(error, RDS_ERRORS.dbInstanceAlreadyExists)) return false;
     // AWS does not echo the password, but mask it anyway before the message travels on.
     const message = ((error as Error).message ?? '').replaceAll(spec.password.reveal(), '***');
     throw new ArgosError('FAILED', `could not create the database ${names.database}: ${message}`, { cause: errorCode(error) });
@@ -175,7 +169,7 @@ async function createDatabase(rds: RDSClient, spec: DatabaseSpec): Promise<boole
 }
 
 /** Waits until the database is available (bounded, abortable). */
-export async function waitForDatabase(rds: RDSClient, identifier: string, wait: DatabaseWait): Promise<DatabaseInfo> {
+export async function waitForDatabase(rds: RDSClient, identifier: string, wait: Progress): Promise<DatabaseInfo> {
   return waitFor(
     async () => {
       const info = await findDatabase(rds, identifier);
@@ -218,7 +212,7 @@ export interface DeleteDatabaseSpec {
  * it is gone. Returns whether it existed. Keeps automated backups: with the
  * final snapshot skipped, they are the last copy of the data.
  */
-export async function deleteDatabase(rds: RDSClient, spec: DeleteDatabaseSpec, wait: DatabaseWait): Promise<boolean> {
+export async function deleteDatabase(rds: RDSClient, spec: DeleteDatabaseSpec, wait: Progress): Promise<boolean> {
   const info = await findDatabase(rds, spec.identifier);
   if (!info) return false;
   if (info.status !== 'deleting') {
@@ -240,9 +234,9 @@ export async function deleteDatabase(rds: RDSClient, spec: DeleteDatabaseSpec, w
         }),
       );
     } catch (error) {
-      if (errorCode(error) === 'DBInstanceNotFoundFault') return true;
+      if (hasErrorCode(error, RDS_ERRORS.dbInstanceNotFound)) return true;
       // Deletion already under way (a concurrent or interrupted run): wait for it below.
-      if (errorCode(error) !== 'InvalidDBInstanceState' && errorCode(error) !== 'InvalidDBInstanceStateFault') throw error;
+      if (!hasErrorCode(error, RDS_ERRORS.dbInstanceInvalidState)) throw error;
     }
   }
   await waitFor(
@@ -270,7 +264,7 @@ export async function deleteDatabaseSubnetGroup(rds: RDSClient, names: EnvNames)
       await rds.send(new DeleteDBSubnetGroupCommand({ DBSubnetGroupName: names.databaseSubnetGroup }));
       return true;
     },
-    ['DBSubnetGroupNotFoundFault'],
+    RDS_ERRORS.dbSubnetGroupNotFound,
     false,
   );
 }

@@ -9,12 +9,14 @@ import { dirname } from 'node:path';
 import { DescribeAutoScalingGroupsCommand, type AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { RDSClient } from '@aws-sdk/client-rds';
+import { RUNNING_STATES } from './aws/instance-states.js';
 import { findInstances, type InstanceInfo } from './aws/instances.js';
 import { findDatabase } from './database.js';
 import { toTagFilters, type EnvNames } from './names.js';
 
 /** Inventory groups, in the order they are written. */
 export const INVENTORY_GROUPS = ['appservers', 'brokers', 'workers'] as const;
+/** One of {@link INVENTORY_GROUPS}. */
 export type InventoryGroup = (typeof INVENTORY_GROUPS)[number];
 
 /** One host of the inventory. */
@@ -83,8 +85,8 @@ export async function discoverInventory(
       .flatMap((group) => (group.Instances ?? []).flatMap((instance) => (instance.InstanceId ? [instance.InstanceId] : [])));
   const groupIds = [...idsOf(names.appServers), ...idsOf(names.worker)];
   const [grouped, brokers, database] = await Promise.all([
-    groupIds.length > 0 ? findInstances(clients.ec2, [{ Name: 'instance-id', Values: groupIds }], ['running']) : Promise.resolve([]),
-    findInstances(clients.ec2, toTagFilters({ app: names.app, env: names.env, group: 'broker' }), ['running']),
+    groupIds.length > 0 ? findInstances(clients.ec2, [{ Name: 'instance-id', Values: groupIds }], RUNNING_STATES) : Promise.resolve([]),
+    findInstances(clients.ec2, toTagFilters({ app: names.app, env: names.env, group: 'broker' }), RUNNING_STATES),
     findDatabase(clients.rds, names.database),
   ]);
   const appIds = new Set(idsOf(names.appServers));

@@ -17,11 +17,12 @@ import {
   type EC2Client,
   type Image,
 } from '@aws-sdk/client-ec2';
+import { EC2_ERRORS } from './aws/error-codes.js';
 import { findInstances, launchInstance, terminateInstances, waitForInstancesRunning } from './aws/instances.js';
 import { ArgosError } from './errors.js';
 import { makeTags, toTagFilters, toTagSpecifications, type EnvNames } from './names.js';
 import { openSsh } from './security.js';
-import { catchCodes, retryOnCodes, waitFor, type Clock } from './wait.js';
+import { catchCodes, retryOnCodes, waitFor, type Progress } from './wait.js';
 
 /** Bound for an AMI to become available (safety.md: at least 40 minutes). */
 export const IMAGE_TIMEOUT_MS = 45 * 60_000;
@@ -34,13 +35,6 @@ export interface ImageInfo {
   name: string;
   state: string;
   snapshotIds: string[];
-}
-
-/** Waiting and progress, for every function here. */
-export interface ImageWait {
-  signal: AbortSignal;
-  onProgress?: ((note: string) => void) | undefined;
-  clock?: Clock | undefined;
 }
 
 function toImageInfo(image: Image): ImageInfo {
@@ -60,10 +54,10 @@ export async function findImage(ec2: EC2Client, names: EnvNames): Promise<ImageI
 }
 
 /** Waits until the image is available; a failed image is an error that says to clean. */
-export async function waitForImage(ec2: EC2Client, names: EnvNames, imageId: string, wait: ImageWait): Promise<ImageInfo> {
+export async function waitForImage(ec2: EC2Client, names: EnvNames, imageId: string, wait: Progress): Promise<ImageInfo> {
   return waitFor(
     async () => {
-      const response = await retryOnCodes(() => ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] })), ['InvalidAMIID.NotFound'], {
+      const response = await retryOnCodes(() => ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] })), EC2_ERRORS.imageNotFound, {
         what: `image ${imageId} to be visible`,
         timeoutMs: 2 * 60_000,
         intervalMs: 2_000,
@@ -101,15 +95,15 @@ export async function findBakeLeftovers(ec2: EC2Client, names: EnvNames): Promis
 }
 
 /** Terminates bake instances, then deletes the bake security group (it is held until they are gone). */
-export async function removeBakeLeftovers(ec2: EC2Client, leftovers: BakeLeftovers, wait: ImageWait): Promise<void> {
+export async function removeBakeLeftovers(ec2: EC2Client, leftovers: BakeLeftovers, wait: Progress): Promise<void> {
   await terminateInstances(ec2, leftovers.instanceIds, wait);
   for (const groupId of leftovers.securityGroupIds) await deleteGroup(ec2, groupId, wait);
 }
 
-async function deleteGroup(ec2: EC2Client, groupId: string, wait: ImageWait): Promise<void> {
+async function deleteGroup(ec2: EC2Client, groupId: string, wait: Progress): Promise<void> {
   await retryOnCodes(
-    () => catchCodes(() => ec2.send(new DeleteSecurityGroupCommand({ GroupId: groupId })), ['InvalidGroup.NotFound'], undefined),
-    ['DependencyViolation'],
+    () => catchCodes(() => ec2.send(new DeleteSecurityGroupCommand({ GroupId: groupId })), EC2_ERRORS.securityGroupNotFound, undefined),
+    EC2_ERRORS.dependencyViolation,
     { what: `security group ${groupId} to be free to delete`, timeoutMs: CLEANUP_TIMEOUT_MS, intervalMs: 5_000, signal: wait.signal, clock: wait.clock },
   );
 }
@@ -151,7 +145,7 @@ export interface BakeResult {
  * order whatever this bake created (a half-made image, the instance, the group)
  * and rethrows.
  */
-export async function bakeImage(ec2: EC2Client, spec: BakeSpec, wait: ImageWait): Promise<BakeResult> {
+export async function bakeImage(ec2: EC2Client, spec: BakeSpec, wait: Progress): Promise<BakeResult> {
   const { names } = spec;
   const tags = makeTags({ app: names.app, group: 'image' }, names.image);
   const created: { groupId?: string; instanceId?: string; imageId?: string } = {};
@@ -222,8 +216,8 @@ export async function bakeImage(ec2: EC2Client, spec: BakeSpec, wait: ImageWait)
  * Removes what a failed bake created, newest first. Runs with its own bounded
  * signal: the run's signal may be the Ctrl-C that caused the failure.
  */
-async function undoBake(ec2: EC2Client, created: { groupId?: string; instanceId?: string; imageId?: string }, wait: ImageWait): Promise<void> {
-  const cleanup: ImageWait = { signal: AbortSignal.timeout(CLEANUP_TIMEOUT_MS), onProgress: wait.onProgress, clock: wait.clock };
+async function undoBake(ec2: EC2Client, created: { groupId?: string; instanceId?: string; imageId?: string }, wait: Progress): Promise<void> {
+  const cleanup: Progress = { signal: AbortSignal.timeout(CLEANUP_TIMEOUT_MS), onProgress: wait.onProgress, clock: wait.clock };
   cleanup.onProgress?.('bake failed: removing what it created');
   if (created.imageId) await deleteImageById(ec2, created.imageId);
   await removeBakeLeftovers(
@@ -235,14 +229,14 @@ async function undoBake(ec2: EC2Client, created: { groupId?: string; instanceId?
 
 /** Deregisters an image and deletes its own snapshots (none other). Returns the snapshot ids deleted. */
 async function deleteImageById(ec2: EC2Client, imageId: string): Promise<string[]> {
-  const response = await catchCodes(() => ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] })), ['InvalidAMIID.NotFound'], undefined);
+  const response = await catchCodes(() => ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] })), EC2_ERRORS.imageNotFound, undefined);
   const image: Image | undefined = response?.Images?.[0];
   if (!image) return [];
   const snapshotIds = toImageInfo(image).snapshotIds;
   await ec2.send(new DeregisterImageCommand({ ImageId: imageId }));
   // A snapshot stays "in use" until its image is deregistered: delete them only now.
   for (const snapshotId of snapshotIds) {
-    await catchCodes(() => ec2.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId })), ['InvalidSnapshot.NotFound'], undefined);
+    await catchCodes(() => ec2.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId })), EC2_ERRORS.snapshotNotFound, undefined);
   }
   return snapshotIds;
 }
@@ -258,7 +252,7 @@ export interface DeleteImageResult {
  * `clean`: removes leftover bake instances and the bake group, deregisters
  * `<app>-image` and deletes its snapshots. Nothing there is fine.
  */
-export async function deleteImage(ec2: EC2Client, names: EnvNames, wait: ImageWait): Promise<DeleteImageResult> {
+export async function deleteImage(ec2: EC2Client, names: EnvNames, wait: Progress): Promise<DeleteImageResult> {
   const leftovers = await findBakeLeftovers(ec2, names);
   await removeBakeLeftovers(ec2, leftovers, wait);
   const image = await findImage(ec2, names);
@@ -286,7 +280,7 @@ export async function ensureImage(
   ec2: EC2Client,
   names: EnvNames,
   prepareBake: () => Promise<BakeSpec>,
-  wait: ImageWait,
+  wait: Progress,
 ): Promise<EnsureImageResult> {
   const none = { instanceIds: [], securityGroupIds: [] };
   const existing = await findImage(ec2, names);

@@ -6,7 +6,8 @@ import { stat } from 'node:fs/promises';
 import { relative } from 'node:path';
 import { DescribeKeyPairsCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { ArgosError } from './errors.js';
-import { errorCode } from './wait.js';
+import { EC2_ERRORS } from './aws/error-codes.js';
+import { hasErrorCode } from './wait.js';
 
 /**
  * Checks that `keys/<key_name>.pem` exists and is readable by its owner only
@@ -36,7 +37,7 @@ export async function checkKeyPair(ec2: EC2Client, keyName: string, region: stri
     const response = await ec2.send(new DescribeKeyPairsCommand({ KeyNames: [keyName] }));
     return response.KeyPairs?.length ? [] : [`EC2 key pair '${keyName}' not found in ${region}: create or import it (aws ec2 import-key-pair --key-name ${keyName} ...), or fix key_name`];
   } catch (error) {
-    if (errorCode(error) === 'InvalidKeyPair.NotFound') {
+    if (hasErrorCode(error, EC2_ERRORS.keyPairNotFound)) {
       return [`EC2 key pair '${keyName}' not found in ${region}: create or import it (aws ec2 import-key-pair --key-name ${keyName} ...), or fix key_name`];
     }
     throw error;

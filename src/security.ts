@@ -14,8 +14,9 @@ import {
   type IpPermission,
   type SecurityGroup,
 } from '@aws-sdk/client-ec2';
+import { EC2_ERRORS } from './aws/error-codes.js';
 import { makeTags, toTagFilters, toTagSpecifications, type EnvNames, type Group, type TagGroup } from './names.js';
-import { catchCodes, errorCode, retryOnCodes, type Clock } from './wait.js';
+import { catchCodes, hasErrorCode, retryOnCodes, type Progress } from './wait.js';
 
 /** The description that marks argos's temporary SSH rules (how close finds them). */
 export const TEMPORARY_SSH_DESCRIPTION = 'argos temporary SSH, removed when the run ends';
@@ -187,7 +188,7 @@ async function createSecurityGroup(ec2: EC2Client, names: EnvNames, group: (type
     return response.GroupId ?? '';
   } catch (error) {
     // Created meanwhile (a concurrent run) or left untagged by hand: use the one with that name.
-    if (errorCode(error) !== 'InvalidGroup.Duplicate') throw error;
+    if (!hasErrorCode(error, EC2_ERRORS.securityGroupDuplicate)) throw error;
     const response = await ec2.send(
       new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: [name] }, { Name: 'vpc-id', Values: [vpcId] }] }),
     );
@@ -254,7 +255,7 @@ function toPermission(rule: Rule | CurrentRule, description?: string): IpPermiss
 async function authorize(ec2: EC2Client, groupId: string, rules: Rule[], description: string): Promise<void> {
   await catchCodes(
     () => ec2.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: groupId, IpPermissions: rules.map((rule) => toPermission(rule, description)) })),
-    ['InvalidPermission.Duplicate'],
+    EC2_ERRORS.ruleDuplicate,
     undefined,
   );
 }
@@ -269,7 +270,7 @@ async function revoke(ec2: EC2Client, groupId: string, rules: (Rule | CurrentRul
           IpPermissions: rules.map((rule) => toPermission(rule, 'description' in rule ? rule.description : undefined)),
         }),
       ),
-    ['InvalidPermission.NotFound'],
+    EC2_ERRORS.ruleNotFound,
     undefined,
   );
 }
@@ -288,18 +289,11 @@ export async function openSsh(ec2: EC2Client, groupId: string, cidr: string): Pr
  * already gone counts as closed.
  */
 export async function closeSsh(ec2: EC2Client, groupId: string): Promise<number> {
-  const response = await catchCodes(() => ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: [groupId] })), ['InvalidGroup.NotFound'], undefined);
+  const response = await catchCodes(() => ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: [groupId] })), EC2_ERRORS.securityGroupNotFound, undefined);
   const group: SecurityGroup | undefined = response?.SecurityGroups?.[0];
   const temporary = rulesOf(group).filter((rule) => rule.temporary);
   if (temporary.length > 0) await revoke(ec2, groupId, temporary);
   return temporary.length;
-}
-
-/** What {@link deleteSecurityGroups} needs to wait. */
-export interface DeleteWait {
-  signal: AbortSignal;
-  onProgress?: ((note: string) => void) | undefined;
-  clock?: Clock | undefined;
 }
 
 /**
@@ -308,7 +302,7 @@ export interface DeleteWait {
  * then deletes each, retrying `DependencyViolation` for up to 15 minutes while
  * naming what still holds it. Returns the names deleted; none is fine.
  */
-export async function deleteSecurityGroups(ec2: EC2Client, names: EnvNames, vpcId: string, wait: DeleteWait): Promise<string[]> {
+export async function deleteSecurityGroups(ec2: EC2Client, names: EnvNames, vpcId: string, wait: Progress): Promise<string[]> {
   const groups = [...(await findSecurityGroups(ec2, names, vpcId)).values()];
   const ids = new Set(groups.map((group) => group.GroupId));
   for (const group of groups) {
@@ -324,14 +318,14 @@ export async function deleteSecurityGroups(ec2: EC2Client, names: EnvNames, vpcI
         try {
           await ec2.send(new DeleteSecurityGroupCommand({ GroupId: groupId }));
         } catch (error) {
-          if (errorCode(error) === 'InvalidGroup.NotFound') return;
-          if (errorCode(error) === 'DependencyViolation') {
+          if (hasErrorCode(error, EC2_ERRORS.securityGroupNotFound)) return;
+          if (hasErrorCode(error, EC2_ERRORS.dependencyViolation)) {
             wait.onProgress?.(`${group.GroupName} is still in use by ${await describeHolders(ec2, groupId)}; retrying`);
           }
           throw error;
         }
       },
-      ['DependencyViolation'],
+      EC2_ERRORS.dependencyViolation,
       { what: `security group ${group.GroupName} (${groupId}) to be free to delete`, timeoutMs: DEPENDENCY_TIMEOUT_MS, intervalMs: 10_000, signal: wait.signal, clock: wait.clock },
     );
     deleted.push(group.GroupName ?? groupId);

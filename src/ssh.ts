@@ -4,7 +4,7 @@
  * for bastions, and a bounded wait until a new instance answers.
  */
 import { execa } from 'execa';
-import { waitFor, type Clock } from './wait.js';
+import { waitFor, type BoundedProgress } from './wait.js';
 
 /** How to reach hosts. */
 export interface SshSettings {
@@ -41,7 +41,7 @@ export function sshOptions(settings: SshSettings): string[] {
 export async function waitForSsh(
   host: string,
   settings: SshSettings,
-  wait: { signal: AbortSignal; onProgress?: ((note: string) => void) | undefined; clock?: Clock | undefined; timeoutMs?: number },
+  wait: BoundedProgress,
 ): Promise<void> {
   await waitFor(
     async () => {

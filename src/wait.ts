@@ -25,6 +25,25 @@ export interface WaitOptions {
   clock?: Clock;
 }
 
+/**
+ * How a call that may wait runs: the one shape every module's waits take, and
+ * what a command passes down (`{ signal: ctx.signal, onProgress: note, clock: ctx.runtime.clock }`).
+ */
+export interface Progress {
+  /** Aborted by Ctrl-C: every wait stops at once. */
+  signal: AbortSignal;
+  /** Says what is happening now (a command wires it to its step's note). */
+  onProgress?: ((note: string) => void) | undefined;
+  /** Virtual time in tests; real time when left out. */
+  clock?: Clock | undefined;
+}
+
+/** {@link Progress} for a call whose wait may be bounded differently than its default. */
+export interface BoundedProgress extends Progress {
+  /** Overrides the call's own bound, in milliseconds. */
+  timeoutMs?: number | undefined;
+}
+
 /** Time as the waits see it. */
 export interface Clock {
   now(): number;
@@ -95,6 +114,12 @@ export function errorCode(error: unknown): string | undefined {
   return typeof name === 'string' ? name : undefined;
 }
 
+/** Whether `error` is an AWS error with one of `codes` (the lists of `aws/error-codes.ts`). */
+export function hasErrorCode(error: unknown, codes: readonly string[]): boolean {
+  const code = errorCode(error);
+  return code !== undefined && codes.includes(code);
+}
+
 /**
  * Runs `call` and returns `fallback` when it fails with one of `codes` (a
  * lookup of something missing, a delete of something already gone); any other
@@ -104,8 +129,7 @@ export async function catchCodes<T, F>(call: () => Promise<T>, codes: readonly s
   try {
     return await call();
   } catch (error) {
-    const code = errorCode(error);
-    if (code !== undefined && codes.includes(code)) return fallback;
+    if (hasErrorCode(error, codes)) return fallback;
     throw error;
   }
 }
@@ -124,10 +148,7 @@ export async function retryOnCodes<T>(
     try {
       return { done: true, value: await call() };
     } catch (error) {
-      const code = errorCode(error);
-      if (code !== undefined && codes.includes(code)) {
-        return { done: false, state: `${code}: ${(error as Error).message}` };
-      }
+      if (hasErrorCode(error, codes)) return { done: false, state: `${errorCode(error)}: ${(error as Error).message}` };
       throw error;
     }
   }, options);

@@ -1,52 +1,37 @@
 /**
- * The app servers' autoscaling group, `<app>-<env>-app`, its CPU
- * target-tracking policy, and the waits on its instances.
+ * The app servers' autoscaling group, `<app>-<env>-app`: found, created or
+ * converged to the spec, and deleted together with its instances.
  */
 import {
   AttachLoadBalancersCommand,
   CreateAutoScalingGroupCommand,
   DeleteAutoScalingGroupCommand,
   DescribeAutoScalingGroupsCommand,
-  DescribePoliciesCommand,
-  PutScalingPolicyCommand,
-  TerminateInstanceInAutoScalingGroupCommand,
   UpdateAutoScalingGroupCommand,
   type AutoScalingClient,
   type AutoScalingGroup,
   type UpdateAutoScalingGroupCommandInput,
 } from '@aws-sdk/client-auto-scaling';
-import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
-import { DescribeInstanceHealthCommand, type ElasticLoadBalancingClient } from '@aws-sdk/client-elastic-load-balancing';
+import type { EC2Client } from '@aws-sdk/client-ec2';
+import { AUTO_SCALING_ERRORS } from '../aws/error-codes.js';
+import { NOT_TERMINATED_STATES } from '../aws/instance-states.js';
+import { findInstances } from '../aws/instances.js';
 import { ArgosError } from '../errors.js';
 import { makeTags, toAutoScalingTags, type EnvNames } from '../names.js';
-import { formatDuration } from '../reporter.js';
-import { errorCode, retryOnCodes, systemClock, waitFor } from '../wait.js';
-import type { AppServersSpec, EnsureResult, RunOptions } from './types.js';
+import { catchCodes, hasErrorCode, retryOnCodes, waitFor, type BoundedProgress, type Progress } from '../wait.js';
+import type { AppServerClients, AppServersSpec, EnsureResult } from './types.js';
 
 /** The parts of the spec the group is made of, plus the template it launches from. */
 export type AutoScalingGroupSpec = Pick<AppServersSpec, 'names' | 'subnets' | 'minSize' | 'maxSize' | 'desiredCapacity'> & {
   launchTemplateName: string;
 };
 
-/** Instances InService behind the load balancer: the bound the safety notes promise (at least 15 minutes). */
-export const IN_SERVICE_TIMEOUT_MS = 15 * 60_000;
 /** The group gone and its instances terminated. */
 export const GROUP_DELETE_TIMEOUT_MS = 15 * 60_000;
 /** Seconds after launch before the load balancer's verdict counts: time for the app to boot. */
 export const HEALTH_CHECK_GRACE_PERIOD_SECONDS = 300;
 /** Scale-in removes instances of an older template first, so a re-sized group converges to the new settings. */
 const TERMINATION_POLICIES = ['OldestLaunchTemplate', 'Default'];
-/** The instance states that still count as "there". */
-const LIVE_STATES = ['pending', 'running', 'shutting-down', 'stopping', 'stopped'];
-
-/** The wire code, and the SDK's exception name (what mocks raise). */
-const ALREADY_EXISTS = ['AlreadyExists', 'AlreadyExistsFault'];
-const BUSY = ['ScalingActivityInProgress', 'ScalingActivityInProgressFault', 'ResourceInUse', 'ResourceInUseFault'];
-
-/** The policy's name: policy names are unique per region, so it carries the group's name. */
-export function scalingPolicyName(names: EnvNames): string {
-  return `${names.appServers}-cpu-target`;
-}
 
 /** The group called `name`, or `undefined` when there is none. */
 export async function findAutoScalingGroup(autoScaling: AutoScalingClient, name: string): Promise<AutoScalingGroup | undefined> {
@@ -65,7 +50,7 @@ export async function findAutoScalingGroup(autoScaling: AutoScalingClient, name:
 export async function ensureAutoScalingGroup(
   autoScaling: AutoScalingClient,
   spec: AutoScalingGroupSpec,
-  options: Pick<RunOptions, 'onProgress'> = {},
+  options: Pick<Progress, 'onProgress'> = {},
 ): Promise<EnsureResult> {
   const name = spec.names.appServers;
   // moto (and only moto) silently replaces a group on a second create: always look first.
@@ -90,7 +75,7 @@ export async function ensureAutoScalingGroup(
     );
     return { name, created: true, changes: [] };
   } catch (error) {
-    if (!ALREADY_EXISTS.includes(errorCode(error) ?? '')) throw error;
+    if (!hasErrorCode(error, AUTO_SCALING_ERRORS.alreadyExists)) throw error;
     // Created meanwhile (another run, or a retried call that did succeed): converge it like any existing group.
     const raced = await findAutoScalingGroup(autoScaling, name);
     if (!raced) throw error;
@@ -160,191 +145,6 @@ async function converge(autoScaling: AutoScalingClient, group: AutoScalingGroup,
   return changes;
 }
 
-/**
- * Makes sure the group has its target-tracking policy on average CPU at
- * `scalingTargetCpu` percent (PutScalingPolicy only when missing or different).
- */
-export async function ensureScalingPolicy(
-  autoScaling: AutoScalingClient,
-  spec: Pick<AppServersSpec, 'names' | 'scalingTargetCpu'>,
-): Promise<EnsureResult> {
-  const name = scalingPolicyName(spec.names);
-  const group = spec.names.appServers;
-  const found = (await autoScaling.send(new DescribePoliciesCommand({ AutoScalingGroupName: group, PolicyNames: [name] })))
-    .ScalingPolicies?.[0];
-  const config = found?.TargetTrackingConfiguration;
-  const matches =
-    found?.PolicyType === 'TargetTrackingScaling' &&
-    config?.PredefinedMetricSpecification?.PredefinedMetricType === 'ASGAverageCPUUtilization' &&
-    config.TargetValue === spec.scalingTargetCpu;
-  if (matches) return { name, created: false, changes: [] };
-  await autoScaling.send(
-    new PutScalingPolicyCommand({
-      AutoScalingGroupName: group,
-      PolicyName: name,
-      PolicyType: 'TargetTrackingScaling',
-      TargetTrackingConfiguration: {
-        PredefinedMetricSpecification: { PredefinedMetricType: 'ASGAverageCPUUtilization' },
-        TargetValue: spec.scalingTargetCpu,
-      },
-    }),
-  );
-  if (!found) return { name, created: true, changes: [] };
-  return { name, created: false, changes: [`CPU target ${config?.TargetValue ?? 'none'}% → ${spec.scalingTargetCpu}%`] };
-}
-
-/** What {@link waitForInService} waits for. */
-export interface InServiceTarget {
-  groupName: string;
-  loadBalancerName: string;
-  /** How many instances must be in service. */
-  count: number;
-  /** Instances that do not count (those being replaced). */
-  exclude?: readonly string[] | undefined;
-  /** The load balancer's health-check target (`HTTP:8000/health`), named in the timeout message. */
-  healthCheckTarget?: string | undefined;
-}
-
-/**
- * Waits until at least `count` instances of the group are InService and
- * healthy in the group and InService behind the load balancer; returns their
- * ids, sorted. Bounded (15 minutes unless `timeoutMs` says otherwise) and
- * abortable; the timeout error names each instance and its health.
- */
-export async function waitForInService(
-  autoScaling: AutoScalingClient,
-  elb: ElasticLoadBalancingClient,
-  target: InServiceTarget,
-  options: RunOptions & { timeoutMs?: number | undefined },
-): Promise<string[]> {
-  const clock = options.clock ?? systemClock;
-  const started = clock.now();
-  const timeoutMs = options.timeoutMs ?? IN_SERVICE_TIMEOUT_MS;
-  const exclude = new Set(target.exclude ?? []);
-  let lastSeen = 'no instance launched yet';
-  const check = async (): Promise<{ done: true; value: string[] } | { done: false; state: string }> => {
-    const group = await findAutoScalingGroup(autoScaling, target.groupName);
-    if (!group) {
-      throw new ArgosError('FAILED', `the autoscaling group ${target.groupName} disappeared while waiting for its instances: run the command again`);
-    }
-    const instances = (group.Instances ?? []).filter((instance) => instance.InstanceId && !exclude.has(instance.InstanceId));
-    // One call for every instance the load balancer knows; instances not registered yet are simply absent.
-    const health = new Map(
-      (await elb.send(new DescribeInstanceHealthCommand({ LoadBalancerName: target.loadBalancerName }))).InstanceStates?.map(
-        (state) => [state.InstanceId ?? '', state],
-      ) ?? [],
-    );
-    const ready: string[] = [];
-    const described: string[] = [];
-    for (const instance of instances) {
-      const id = instance.InstanceId ?? '';
-      const atElb = health.get(id);
-      const inGroup = instance.LifecycleState === 'InService' && instance.HealthStatus === 'Healthy';
-      if (inGroup && atElb?.State === 'InService') ready.push(id);
-      const elbState = atElb
-        ? `${atElb.State ?? 'Unknown'}${atElb.Description && atElb.Description !== 'N/A' ? ` (${atElb.Description})` : ''}`
-        : 'not registered';
-      described.push(`${id} group ${instance.LifecycleState ?? '?'}/${instance.HealthStatus ?? '?'}, load balancer ${elbState}`);
-    }
-    if (ready.length >= target.count) return { done: true, value: ready.sort() };
-    lastSeen = described.length > 0 ? described.join('; ') : 'no instance launched yet';
-    return { done: false, state: `${ready.length} of ${target.count} in service: ${lastSeen}` };
-  };
-  try {
-    return await waitFor(check, {
-      what: `${target.count} instance(s) of ${target.groupName} to be in service behind ${target.loadBalancerName}`,
-      timeoutMs,
-      intervalMs: 10_000,
-      maxIntervalMs: 30_000,
-      signal: options.signal,
-      onPoll: options.onProgress,
-      clock: options.clock,
-    });
-  } catch (error) {
-    if (!(error instanceof ArgosError) || error.code !== 'TIMEOUT') throw error;
-    const check = target.healthCheckTarget ? ` (${target.healthCheckTarget})` : '';
-    throw new ArgosError(
-      'TIMEOUT',
-      `timed out after ${formatDuration(clock.now() - started)}: fewer than ${target.count} instance(s) of ${target.groupName} ` +
-        `are in service behind ${target.loadBalancerName}. Last seen: ${lastSeen}. ` +
-        `Check that the app answers the load balancer's health check${check} with HTTP 200 on the instances ` +
-        '(see the app log there), then run the command again: it picks up where it stopped',
-      { cause: error },
-    );
-  }
-}
-
-/**
- * Replaces instances launched from another template than the group's own:
- * the group first grows by their number (its max raised for the while), the
- * new instances come into service, then the old ones are terminated with the
- * capacity decremented, so the app never runs on fewer instances than before.
- * Returns the ids replaced.
- */
-export async function replaceOutdatedInstances(
-  clients: { ec2: EC2Client; autoScaling: AutoScalingClient; elb: ElasticLoadBalancingClient },
-  target: { names: EnvNames; launchTemplateId: string; healthCheckTarget?: string | undefined },
-  options: RunOptions & { timeoutMs?: number | undefined },
-): Promise<string[]> {
-  const name = target.names.appServers;
-  const group = await findAutoScalingGroup(clients.autoScaling, name);
-  if (!group) return [];
-  const outdated = await findOutdatedInstances(clients.ec2, group, target.launchTemplateId);
-  if (outdated.length === 0) return [];
-  const desired = group.DesiredCapacity ?? 0;
-  const maxSize = group.MaxSize ?? desired;
-  const surge = desired + outdated.length;
-  options.onProgress?.(`replacing ${outdated.length} instance(s) on the previous template: ${outdated.join(', ')}`);
-  await clients.autoScaling.send(
-    new UpdateAutoScalingGroupCommand({ AutoScalingGroupName: name, DesiredCapacity: surge, MaxSize: Math.max(maxSize, surge) }),
-  );
-  await waitForInService(
-    clients.autoScaling,
-    clients.elb,
-    { groupName: name, loadBalancerName: target.names.loadBalancer, count: desired, exclude: outdated, healthCheckTarget: target.healthCheckTarget },
-    options,
-  );
-  for (const instanceId of outdated) {
-    try {
-      await retryOnCodes(
-        () =>
-          clients.autoScaling.send(
-            new TerminateInstanceInAutoScalingGroupCommand({ InstanceId: instanceId, ShouldDecrementDesiredCapacity: true }),
-          ),
-        BUSY,
-        { what: `the group ${name} to let ${instanceId} go`, timeoutMs: 5 * 60_000, signal: options.signal, clock: options.clock },
-      );
-    } catch (error) {
-      // Already gone (terminated by hand, or a scale-in got there first).
-      if (errorCode(error) !== 'ValidationError') throw error;
-    }
-  }
-  if (maxSize < surge) {
-    await clients.autoScaling.send(new UpdateAutoScalingGroupCommand({ AutoScalingGroupName: name, MaxSize: maxSize }));
-  }
-  return outdated;
-}
-
-/**
- * The group's live instances launched from another template, read from the
- * `aws:ec2launchtemplate:id` tag EC2 puts on each (one call for all of them).
- * The tag, not the group's per-instance field: moto reports the group's current
- * template there for every instance.
- */
-async function findOutdatedInstances(ec2: EC2Client, group: AutoScalingGroup, launchTemplateId: string): Promise<string[]> {
-  const ids = (group.Instances ?? []).map((instance) => instance.InstanceId).filter((id): id is string => id !== undefined);
-  if (ids.length === 0) return [];
-  const response = await ec2.send(
-    new DescribeInstancesCommand({ InstanceIds: ids, Filters: [{ Name: 'instance-state-name', Values: LIVE_STATES }] }),
-  );
-  const outdated: string[] = [];
-  for (const instance of (response.Reservations ?? []).flatMap((reservation) => reservation.Instances ?? [])) {
-    const launchedFrom = instance.Tags?.find((tag) => tag.Key === 'aws:ec2launchtemplate:id')?.Value;
-    if (instance.InstanceId && launchedFrom !== launchTemplateId) outdated.push(instance.InstanceId);
-  }
-  return outdated.sort();
-}
-
 /** What {@link deleteAutoScalingGroup} did. */
 export interface GroupDeleteResult {
   existed: boolean;
@@ -358,9 +158,9 @@ export interface GroupDeleteResult {
  * it is already gone, and still waits for instances a cut-short earlier run left.
  */
 export async function deleteAutoScalingGroup(
-  clients: { ec2: EC2Client; autoScaling: AutoScalingClient },
+  clients: Pick<AppServerClients, 'ec2' | 'autoScaling'>,
   names: EnvNames,
-  options: RunOptions & { timeoutMs?: number | undefined },
+  options: BoundedProgress,
 ): Promise<GroupDeleteResult> {
   const name = names.appServers;
   const group = await findAutoScalingGroup(clients.autoScaling, name);
@@ -369,16 +169,17 @@ export async function deleteAutoScalingGroup(
     existed = true;
     if (!group.Status?.startsWith('Delete')) {
       options.onProgress?.(`deleting the autoscaling group ${name} and its instances`);
-      try {
-        await retryOnCodes(
-          () => clients.autoScaling.send(new DeleteAutoScalingGroupCommand({ AutoScalingGroupName: name, ForceDelete: true })),
-          BUSY,
-          { what: `the group ${name} to accept its deletion`, timeoutMs: 5 * 60_000, signal: options.signal, clock: options.clock },
-        );
-      } catch (error) {
-        // "AutoScalingGroup name not found": deleted between the lookup and the call.
-        if (errorCode(error) !== 'ValidationError') throw error;
-      }
+      // "AutoScalingGroup name not found" (deleted between the lookup and the call) counts as deleted.
+      await catchCodes(
+        () =>
+          retryOnCodes(
+            () => clients.autoScaling.send(new DeleteAutoScalingGroupCommand({ AutoScalingGroupName: name, ForceDelete: true })),
+            AUTO_SCALING_ERRORS.busy,
+            { what: `the group ${name} to accept its deletion`, timeoutMs: 5 * 60_000, signal: options.signal, clock: options.clock },
+          ),
+        AUTO_SCALING_ERRORS.notFound,
+        undefined,
+      );
     }
   }
   const seen = new Set((group?.Instances ?? []).map((instance) => instance.InstanceId ?? '').filter((id) => id !== ''));
@@ -403,24 +204,9 @@ export async function deleteAutoScalingGroup(
   return { existed, instanceIds: [...seen].sort() };
 }
 
-/** Live instances the group launched, by the tag autoscaling puts on each (one call). */
+/** Instances the group launched that are not terminated yet, by the tag autoscaling puts on each. */
 async function findGroupInstances(ec2: EC2Client, groupName: string): Promise<string[]> {
-  const ids: string[] = [];
-  let token: string | undefined;
-  do {
-    const response = await ec2.send(
-      new DescribeInstancesCommand({
-        Filters: [
-          { Name: 'tag:aws:autoscaling:groupName', Values: [groupName] },
-          { Name: 'instance-state-name', Values: LIVE_STATES },
-        ],
-        NextToken: token,
-      }),
-    );
-    for (const instance of (response.Reservations ?? []).flatMap((reservation) => reservation.Instances ?? [])) {
-      if (instance.InstanceId) ids.push(instance.InstanceId);
-    }
-    token = response.NextToken;
-  } while (token);
-  return ids.sort();
+  const instances = await findInstances(ec2, [{ Name: 'tag:aws:autoscaling:groupName', Values: [groupName] }], NOT_TERMINATED_STATES);
+  return instances.map((instance) => instance.instanceId);
 }
+

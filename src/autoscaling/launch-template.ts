@@ -29,9 +29,10 @@ import {
   type RequestLaunchTemplateData,
   type ResponseLaunchTemplateData,
 } from '@aws-sdk/client-ec2';
+import { EC2_ERRORS } from '../aws/error-codes.js';
 import { ArgosError } from '../errors.js';
 import { makeTags, toTagFilters, toTagSpecifications, type EnvNames } from '../names.js';
-import { errorCode } from '../wait.js';
+import { catchCodes, hasErrorCode } from '../wait.js';
 import type { AppServersSpec, EnsureResult } from './types.js';
 
 /** The parts of the spec a launch template is made of. */
@@ -50,9 +51,6 @@ export interface LaunchTemplateRef {
 export interface LaunchTemplateResult extends EnsureResult {
   id: string;
 }
-
-const NOT_FOUND = ['InvalidLaunchTemplateName.NotFoundException', 'InvalidLaunchTemplateId.NotFound'];
-const ALREADY_EXISTS = ['InvalidLaunchTemplateName.AlreadyExistsException'];
 
 /**
  * The user data script: writes `ARGOS_ENV` and `APP_NAME` to /etc/environment,
@@ -154,7 +152,7 @@ export async function ensureLaunchTemplate(
     return { name, id, created: true, changes };
   } catch (error) {
     // Another run created it between the lookup and the create: same name, same settings.
-    if (!ALREADY_EXISTS.includes(errorCode(error) ?? '')) throw error;
+    if (!hasErrorCode(error, EC2_ERRORS.launchTemplateAlreadyExists)) throw error;
     const raced = await findLaunchTemplate(ec2, name);
     if (!raced) throw error;
     return { name, id: raced.id, created: false, changes };
@@ -163,16 +161,13 @@ export async function ensureLaunchTemplate(
 
 /** The template called `name`, or `undefined` when there is none. */
 export async function findLaunchTemplate(ec2: EC2Client, name: string): Promise<LaunchTemplateRef | undefined> {
-  try {
-    const response = await ec2.send(new DescribeLaunchTemplatesCommand({ LaunchTemplateNames: [name] }));
-    const found = response.LaunchTemplates?.[0];
-    return found?.LaunchTemplateId && found.LaunchTemplateName
-      ? { name: found.LaunchTemplateName, id: found.LaunchTemplateId }
-      : undefined;
-  } catch (error) {
-    if (NOT_FOUND.includes(errorCode(error) ?? '')) return undefined;
-    throw error;
-  }
+  const response = await catchCodes(
+    () => ec2.send(new DescribeLaunchTemplatesCommand({ LaunchTemplateNames: [name] })),
+    EC2_ERRORS.launchTemplateNotFound,
+    undefined,
+  );
+  const found = response?.LaunchTemplates?.[0];
+  return found?.LaunchTemplateId && found.LaunchTemplateName ? { name: found.LaunchTemplateName, id: found.LaunchTemplateId } : undefined;
 }
 
 /** Every app-server template of the environment, found by its tags (one call). */
@@ -208,11 +203,7 @@ export async function deleteLaunchTemplates(
   const deleted: string[] = [];
   for (const template of await findLaunchTemplates(ec2, names)) {
     if (template.name === options.keep) continue;
-    try {
-      await ec2.send(new DeleteLaunchTemplateCommand({ LaunchTemplateId: template.id }));
-    } catch (error) {
-      if (!NOT_FOUND.includes(errorCode(error) ?? '')) throw error;
-    }
+    await catchCodes(() => ec2.send(new DeleteLaunchTemplateCommand({ LaunchTemplateId: template.id })), EC2_ERRORS.launchTemplateNotFound, undefined);
     deleted.push(template.name);
   }
   return deleted;
@@ -220,12 +211,8 @@ export async function deleteLaunchTemplates(
 
 /** The image's root device name, where the encrypted root volume mapping must go. */
 async function findRootDeviceName(ec2: EC2Client, imageId: string): Promise<string> {
-  let image;
-  try {
-    image = (await ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] }))).Images?.[0];
-  } catch (error) {
-    if (!['InvalidAMIID.NotFound', 'InvalidAMIID.Unavailable', 'InvalidAMIID.Malformed'].includes(errorCode(error) ?? '')) throw error;
-  }
+  const response = await catchCodes(() => ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] })), EC2_ERRORS.imageUnusable, undefined);
+  const image = response?.Images?.[0];
   if (!image?.RootDeviceName) {
     throw new ArgosError(
       'FAILED',
@@ -238,15 +225,12 @@ async function findRootDeviceName(ec2: EC2Client, imageId: string): Promise<stri
 
 /** What differs between the template `previous` and `data`, in words. */
 async function describeChanges(ec2: EC2Client, previous: string, data: RequestLaunchTemplateData): Promise<string[]> {
-  let old: ResponseLaunchTemplateData | undefined;
-  try {
-    const response = await ec2.send(
-      new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateName: previous, Versions: ['$Default'] }),
-    );
-    old = response.LaunchTemplateVersions?.[0]?.LaunchTemplateData;
-  } catch (error) {
-    if (!NOT_FOUND.includes(errorCode(error) ?? '')) throw error;
-  }
+  const response = await catchCodes(
+    () => ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateName: previous, Versions: ['$Default'] })),
+    EC2_ERRORS.launchTemplateNotFound,
+    undefined,
+  );
+  const old: ResponseLaunchTemplateData | undefined = response?.LaunchTemplateVersions?.[0]?.LaunchTemplateData;
   if (!old) return [`launch settings replaced (the previous template ${previous} is gone)`];
   const changes: string[] = [];
   const compare = (what: string, before: unknown, after: unknown): void => {

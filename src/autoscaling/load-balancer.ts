@@ -17,10 +17,11 @@ import {
   type HealthCheck,
   type LoadBalancerDescription,
 } from '@aws-sdk/client-elastic-load-balancing';
+import { ELB_ERRORS } from '../aws/error-codes.js';
 import { ArgosError, usageError } from '../errors.js';
 import { makeTags } from '../names.js';
-import { errorCode, retryOnCodes } from '../wait.js';
-import type { AppServersSpec, EnsureResult, RunOptions } from './types.js';
+import { catchCodes, retryOnCodes, type Progress } from '../wait.js';
+import type { AppServersSpec, EnsureResult } from './types.js';
 
 /** The parts of the spec the load balancer is made of. */
 export type LoadBalancerSpec = Pick<AppServersSpec, 'names' | 'subnets' | 'elbSecurityGroupId' | 'appPort' | 'healthCheckPath'>;
@@ -30,8 +31,6 @@ export interface LoadBalancerResult extends EnsureResult {
   dnsName: string;
 }
 
-/** The wire code, and the SDK's exception name (what mocks raise). */
-const NOT_FOUND = ['LoadBalancerNotFound', 'AccessPointNotFoundException'];
 const MAX_NAME_LENGTH = 32;
 /** Connection draining: how long in-flight requests may finish on an instance leaving the group. */
 const DRAINING_TIMEOUT_SECONDS = 60;
@@ -52,13 +51,12 @@ export async function findLoadBalancer(
   elb: ElasticLoadBalancingClient,
   name: string,
 ): Promise<LoadBalancerDescription | undefined> {
-  try {
-    const response = await elb.send(new DescribeLoadBalancersCommand({ LoadBalancerNames: [name] }));
-    return response.LoadBalancerDescriptions?.[0];
-  } catch (error) {
-    if (NOT_FOUND.includes(errorCode(error) ?? '')) return undefined;
-    throw error;
-  }
+  const response = await catchCodes(
+    () => elb.send(new DescribeLoadBalancersCommand({ LoadBalancerNames: [name] })),
+    ELB_ERRORS.loadBalancerNotFound,
+    undefined,
+  );
+  return response?.LoadBalancerDescriptions?.[0];
 }
 
 /**
@@ -70,7 +68,7 @@ export async function findLoadBalancer(
 export async function ensureLoadBalancer(
   elb: ElasticLoadBalancingClient,
   spec: LoadBalancerSpec,
-  options: RunOptions,
+  options: Progress,
 ): Promise<LoadBalancerResult> {
   const name = spec.names.loadBalancer;
   if (name.length > MAX_NAME_LENGTH) {
@@ -120,11 +118,11 @@ async function configure(
   elb: ElasticLoadBalancingClient,
   name: string,
   spec: LoadBalancerSpec,
-  options: RunOptions,
+  options: Progress,
   what: { healthCheck: boolean; attributes: boolean },
 ): Promise<void> {
   const retry = <T>(call: () => Promise<T>, doing: string): Promise<T> =>
-    retryOnCodes(call, NOT_FOUND, {
+    retryOnCodes(call, ELB_ERRORS.loadBalancerNotFound, {
       what: `the load balancer ${name} to accept its ${doing}`,
       timeoutMs: 2 * 60_000,
       intervalMs: 2_000,
@@ -215,7 +213,7 @@ async function converge(
   elb: ElasticLoadBalancingClient,
   existing: LoadBalancerDescription,
   spec: LoadBalancerSpec,
-  options: RunOptions,
+  options: Progress,
 ): Promise<string[]> {
   const name = spec.names.loadBalancer;
   const diff = await diffLoadBalancer(elb, existing, spec);

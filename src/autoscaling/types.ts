@@ -1,9 +1,11 @@
 /**
- * What the app-server functions take: one plain spec of the environment's app
- * tier, and the options of a run (interruption, clock, progress).
+ * What the app-server functions share: one plain spec of the environment's
+ * app tier, the clients it is built with, and what an `ensure…` call reports it did.
  */
+import type { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import type { EC2Client } from '@aws-sdk/client-ec2';
+import type { ElasticLoadBalancingClient } from '@aws-sdk/client-elastic-load-balancing';
 import type { EnvNames } from '../names.js';
-import type { Clock } from '../wait.js';
 
 /** One subnet of the default VPC, as {@link findDefaultVpc} returns it. */
 export interface SubnetRef {
@@ -43,14 +45,11 @@ export interface AppServersSpec {
   scalingTargetCpu: number;
 }
 
-/** How a call that may wait runs. */
-export interface RunOptions {
-  /** Aborted by Ctrl-C: every wait stops at once. */
-  signal: AbortSignal;
-  /** Says what is happening now (the command wires it to a step note). */
-  onProgress?: ((note: string) => void) | undefined;
-  /** Virtual time in tests. */
-  clock?: Clock | undefined;
+/** The clients the app servers need. */
+export interface AppServerClients {
+  ec2: EC2Client;
+  autoScaling: AutoScalingClient;
+  elb: ElasticLoadBalancingClient;
 }
 
 /** What an `ensure…` call did to one resource. */

@@ -11,25 +11,18 @@ import {
   TerminateInstancesCommand,
   type EC2Client,
   type Instance,
+  type InstanceStateName,
 } from '@aws-sdk/client-ec2';
 import { ArgosError } from '../errors.js';
 import { toTagSpecifications, type Tag } from '../names.js';
-import { retryOnCodes, waitFor, type Clock } from '../wait.js';
-
-/** States of an instance that still exists (or is about to). */
-export const LIVE_STATES = ['pending', 'running', 'stopping', 'stopped'] as const;
+import { catchCodes, retryOnCodes, waitFor, type Progress } from '../wait.js';
+import { EC2_ERRORS } from './error-codes.js';
+import { ALL_STATES, ENDING_STATES, isInState, LIVE_STATES, NOT_TERMINATED_STATES, RUNNING_STATES } from './instance-states.js';
 
 /** Bound for an instance to be running (safety.md: at least 10 minutes). */
 export const INSTANCE_RUNNING_TIMEOUT_MS = 10 * 60_000;
 /** Bound for instances to be terminated. */
 export const INSTANCE_TERMINATED_TIMEOUT_MS = 15 * 60_000;
-
-/** What every wait of this module takes. */
-export interface WaitContext {
-  signal: AbortSignal;
-  onProgress?: ((note: string) => void) | undefined;
-  clock?: Clock | undefined;
-}
 
 /** An instance as argos needs it. */
 export interface InstanceInfo {
@@ -62,7 +55,7 @@ export function toInstanceInfo(instance: Instance): InstanceInfo {
 export async function findInstances(
   ec2: EC2Client,
   filters: { Name: string; Values: string[] }[],
-  states: readonly string[] = LIVE_STATES,
+  states: readonly InstanceStateName[] = LIVE_STATES,
 ): Promise<InstanceInfo[]> {
   const found: InstanceInfo[] = [];
   let NextToken: string | undefined;
@@ -130,19 +123,19 @@ async function findRootDeviceName(ec2: EC2Client, imageId: string): Promise<stri
  * Waits until each instance is running and returns them. A freshly launched id
  * may not be visible yet (eventual consistency): `InvalidInstanceID.NotFound` is retried.
  */
-export async function waitForInstancesRunning(ec2: EC2Client, instanceIds: string[], wait: WaitContext): Promise<InstanceInfo[]> {
+export async function waitForInstancesRunning(ec2: EC2Client, instanceIds: string[], wait: Progress): Promise<InstanceInfo[]> {
   return waitFor(
     async () => {
       const instances = await retryOnCodes(
-        () => findInstances(ec2, [{ Name: 'instance-id', Values: instanceIds }], ['pending', 'running', 'stopping', 'stopped', 'shutting-down', 'terminated']),
-        ['InvalidInstanceID.NotFound'],
+        () => findInstances(ec2, [{ Name: 'instance-id', Values: instanceIds }], ALL_STATES),
+        EC2_ERRORS.instanceNotFound,
         { what: `instances ${instanceIds.join(', ')} to be visible`, timeoutMs: 2 * 60_000, intervalMs: 2_000, signal: wait.signal, clock: wait.clock },
       );
-      const gone = instances.filter((instance) => ['shutting-down', 'terminated'].includes(instance.state));
+      const gone = instances.filter((instance) => isInState(instance.state, ENDING_STATES));
       if (gone.length > 0) {
         throw new ArgosError('FAILED', `instance ${gone.map((i) => i.instanceId).join(', ')} was terminated while starting: check the EC2 console for the reason (capacity, limits) and run the command again`);
       }
-      const running = instances.filter((instance) => instance.state === 'running');
+      const running = instances.filter((instance) => isInState(instance.state, RUNNING_STATES));
       if (running.length === instanceIds.length) return { done: true, value: running };
       return { done: false, state: instances.map((i) => `${i.instanceId} ${i.state}`).join(', ') || 'not visible yet' };
     },
@@ -158,17 +151,13 @@ export async function waitForInstancesRunning(ec2: EC2Client, instanceIds: strin
 }
 
 /** Terminates the instances and waits until they are terminated. Nothing to do for an empty list. */
-export async function terminateInstances(ec2: EC2Client, instanceIds: string[], wait: WaitContext): Promise<void> {
+export async function terminateInstances(ec2: EC2Client, instanceIds: string[], wait: Progress): Promise<void> {
   if (instanceIds.length === 0) return;
-  try {
-    await ec2.send(new TerminateInstancesCommand({ InstanceIds: instanceIds }));
-  } catch (error) {
-    // Already gone counts as done.
-    if ((error as Error).name !== 'InvalidInstanceID.NotFound') throw error;
-  }
+  // Already gone counts as done.
+  await catchCodes(() => ec2.send(new TerminateInstancesCommand({ InstanceIds: instanceIds })), EC2_ERRORS.instanceNotFound, undefined);
   await waitFor(
     async () => {
-      const alive = await findInstances(ec2, [{ Name: 'instance-id', Values: instanceIds }], [...LIVE_STATES, 'shutting-down']);
+      const alive = await findInstances(ec2, [{ Name: 'instance-id', Values: instanceIds }], NOT_TERMINATED_STATES);
       if (alive.length === 0) return { done: true, value: undefined };
       return { done: false, state: alive.map((i) => `${i.instanceId} ${i.state}`).join(', ') };
     },

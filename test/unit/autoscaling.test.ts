@@ -35,19 +35,12 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-vitest/extend';
 import { beforeEach, describe, expect, it } from 'vitest';
-import {
-  buildLaunchTemplateData,
-  deleteAutoScalingGroup,
-  ensureAutoScalingGroup,
-  ensureLaunchTemplate,
-  ensureLoadBalancer,
-  ensureScalingPolicy,
-  launchTemplateName,
-  replaceOutdatedInstances,
-  waitForInService,
-  type AutoScalingGroupSpec,
-  type LaunchTemplateSpec,
-} from '../../src/autoscaling.js';
+import { deleteAutoScalingGroup, ensureAutoScalingGroup, type AutoScalingGroupSpec } from '../../src/autoscaling/group.js';
+import { waitForInService } from '../../src/autoscaling/in-service.js';
+import { buildLaunchTemplateData, ensureLaunchTemplate, launchTemplateName, type LaunchTemplateSpec } from '../../src/autoscaling/launch-template.js';
+import { ensureLoadBalancer } from '../../src/autoscaling/load-balancer.js';
+import { replaceOutdatedInstances } from '../../src/autoscaling/replace-instances.js';
+import { ensureScalingPolicy } from '../../src/autoscaling/scaling-policy.js';
 import { ArgosError } from '../../src/errors.js';
 import { makeNames } from '../../src/names.js';
 import { VirtualClock } from '../support/virtual-clock.js';
@@ -427,7 +420,7 @@ describe('deleteAutoScalingGroup', () => {
     expect(ec2Mock).toHaveReceivedCommandWith(DescribeInstancesCommand, {
       Filters: [
         { Name: 'tag:aws:autoscaling:groupName', Values: ['argos-staging-app'] },
-        { Name: 'instance-state-name', Values: ['pending', 'running', 'shutting-down', 'stopping', 'stopped'] },
+        { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped', 'shutting-down'] },
       ],
     });
     expect(notes).toContain('group gone; instances not terminated yet: i-1, i-2');
@@ -498,6 +491,13 @@ describe('replaceOutdatedInstances', () => {
     );
     // THEN the group grew to 4 (max raised), the old two went with the capacity decremented, and max is back at 2
     expect(replaced).toEqual(['i-old1', 'i-old2']);
+    // (the group's instances are looked up by an id filter, so one EC2 has already forgotten cannot fail the call)
+    expect(ec2Mock).toHaveReceivedCommandWith(DescribeInstancesCommand, {
+      Filters: [
+        { Name: 'instance-id', Values: ['i-old1', 'i-old2'] },
+        { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped', 'shutting-down'] },
+      ],
+    });
     const updates = autoScalingMock.commandCalls(UpdateAutoScalingGroupCommand).map((call) => call.args[0].input);
     expect(updates).toEqual([
       { AutoScalingGroupName: 'argos-staging-app', DesiredCapacity: 4, MaxSize: 4 },

@@ -9,11 +9,18 @@ import {
   EC2Client,
   RevokeSecurityGroupIngressCommand,
 } from '@aws-sdk/client-ec2';
-import { CreateDBInstanceCommand, CreateDBSubnetGroupCommand, DescribeDBInstancesCommand, DescribeDBSubnetGroupsCommand, RDSClient } from '@aws-sdk/client-rds';
+import {
+  CreateDBInstanceCommand,
+  CreateDBSubnetGroupCommand,
+  DeleteDBInstanceCommand,
+  DescribeDBInstancesCommand,
+  DescribeDBSubnetGroupsCommand,
+  RDSClient,
+} from '@aws-sdk/client-rds';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-vitest/extend';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { ensureDatabase, type DatabaseSpec } from '../../src/database.js';
+import { deleteDatabase, ensureDatabase, type DatabaseSpec } from '../../src/database.js';
 import { makeNames, makeTags } from '../../src/names.js';
 import { Secret } from '../../src/secret.js';
 import { deleteSecurityGroups } from '../../src/security.js';
@@ -122,5 +129,21 @@ describe('ensureDatabase', () => {
     expect(error.message).toBe('could not create the database argos-staging-database: MasterUserPassword *** is not valid');
     expect(JSON.stringify(error)).not.toContain(CANARY);
     expect(rdsMock).toHaveReceivedCommandWith(CreateDBInstanceCommand, { MasterUserPassword: CANARY, StorageEncrypted: true, PubliclyAccessible: false });
+  });
+});
+
+describe('deleteDatabase', () => {
+  it('counts a database deleted between the lookup and the delete as deleted, with the SDK\'s real error shape', async () => {
+    // GIVEN a database found once, then gone: the SDK throws `DBInstanceNotFoundFault` carrying the wire code `DBInstanceNotFound`
+    rdsMock.on(DescribeDBInstancesCommand).resolvesOnce({ DBInstances: [{ DBInstanceIdentifier: names.database, DBInstanceStatus: 'available' }] });
+    rdsMock.on(DeleteDBInstanceCommand).rejects(Object.assign(awsError('DBInstanceNotFoundFault'), { Code: 'DBInstanceNotFound' }));
+    // WHEN deleting it
+    const existed = await deleteDatabase(
+      new RDSClient({}),
+      { identifier: names.database, finalSnapshot: undefined, liftDeletionProtection: false },
+      { signal: new AbortController().signal, clock: new VirtualClock() },
+    );
+    // THEN the delete succeeds: it existed when looked up
+    expect(existed).toBe(true);
   });
 });

@@ -1,0 +1,104 @@
+/**
+ * The app servers of one environment, end to end: a launch template, a
+ * classic load balancer and an autoscaling group with a CPU target-tracking
+ * policy. `ensureAppServers` builds or converges all of it in the order each
+ * part needs the one before; `deleteAppServers` removes it in the order AWS
+ * needs (group and instances, templates, load balancer).
+ */
+import type { EnvNames } from '../names.js';
+import { throwIfInterrupted, type BoundedProgress } from '../wait.js';
+import { deleteAutoScalingGroup, ensureAutoScalingGroup, findAutoScalingGroup } from './group.js';
+import { waitForInService } from './in-service.js';
+import { deleteLaunchTemplates, ensureLaunchTemplate, type LaunchTemplateResult } from './launch-template.js';
+import { buildHealthCheck, deleteLoadBalancer, ensureLoadBalancer, type LoadBalancerResult } from './load-balancer.js';
+import { replaceOutdatedInstances } from './replace-instances.js';
+import { ensureScalingPolicy } from './scaling-policy.js';
+import type { AppServerClients, AppServersSpec, EnsureResult } from './types.js';
+
+/** What {@link ensureAppServers} did, part by part. */
+export interface AppServersResult {
+  launchTemplate: LaunchTemplateResult;
+  loadBalancer: LoadBalancerResult;
+  group: EnsureResult;
+  scalingPolicy: EnsureResult;
+  /** Instances launched from an earlier template, replaced by this run. */
+  replacedInstanceIds: string[];
+  /** Earlier templates deleted once the group had moved off them. */
+  deletedLaunchTemplates: string[];
+  /** Instances in service behind the load balancer at the end, sorted. */
+  instanceIds: string[];
+  /** `http://<load balancer DNS name>`: where the app is reached. */
+  url: string;
+}
+
+/**
+ * Builds the app servers of `spec`, or converges existing ones to it: the
+ * launch template for the current settings, the load balancer, the group
+ * (pointed at that template) and its scaling policy; replaces instances still
+ * on an earlier template, deletes templates no longer used, and waits until at
+ * least `minSize` instances are in service behind the load balancer
+ * (`timeoutMs`, default 15 minutes).
+ */
+export async function ensureAppServers(
+  clients: AppServerClients,
+  spec: AppServersSpec,
+  options: BoundedProgress,
+): Promise<AppServersResult> {
+  const { names } = spec;
+  const before = await findAutoScalingGroup(clients.autoScaling, names.appServers);
+  const launchTemplate = await ensureLaunchTemplate(clients.ec2, spec, { previous: before?.LaunchTemplate?.LaunchTemplateName });
+  throwIfInterrupted(options.signal);
+  const loadBalancer = await ensureLoadBalancer(clients.elb, spec, options);
+  throwIfInterrupted(options.signal);
+  const group = await ensureAutoScalingGroup(clients.autoScaling, { ...spec, launchTemplateName: launchTemplate.name }, options);
+  const scalingPolicy = await ensureScalingPolicy(clients.autoScaling, spec);
+  throwIfInterrupted(options.signal);
+  const healthCheckTarget = buildHealthCheck(spec).Target;
+  const replacedInstanceIds = group.created
+    ? []
+    : await replaceOutdatedInstances(clients, { names, launchTemplateId: launchTemplate.id, healthCheckTarget }, options);
+  // Only now that no group launches from them: instances still running an old
+  // template keep running, a template is not needed after launch.
+  const deletedLaunchTemplates = await deleteLaunchTemplates(clients.ec2, names, { keep: launchTemplate.name });
+  const instanceIds = await waitForInService(
+    clients.autoScaling,
+    clients.elb,
+    { groupName: names.appServers, loadBalancerName: names.loadBalancer, count: spec.minSize, healthCheckTarget },
+    options,
+  );
+  return {
+    launchTemplate,
+    loadBalancer,
+    group,
+    scalingPolicy,
+    replacedInstanceIds,
+    deletedLaunchTemplates,
+    instanceIds,
+    url: `http://${loadBalancer.dnsName}`,
+  };
+}
+
+/** What {@link deleteAppServers} removed; `false` / empty for what was already gone. */
+export interface AppServersDeleteResult {
+  group: boolean;
+  instanceIds: string[];
+  launchTemplates: string[];
+  loadBalancer: boolean;
+}
+
+/**
+ * Deletes the app servers: the group with force (waiting until its instances
+ * are terminated and it is gone), then every app-server template of the
+ * environment, then the load balancer. Succeeds on whatever is already gone.
+ */
+export async function deleteAppServers(
+  clients: AppServerClients,
+  names: EnvNames,
+  options: BoundedProgress,
+): Promise<AppServersDeleteResult> {
+  const group = await deleteAutoScalingGroup(clients, names, options);
+  throwIfInterrupted(options.signal);
+  const launchTemplates = await deleteLaunchTemplates(clients.ec2, names);
+  const loadBalancer = await deleteLoadBalancer(clients.elb, names.loadBalancer);
+  return { group: group.existed, instanceIds: group.instanceIds, launchTemplates, loadBalancer };
+}

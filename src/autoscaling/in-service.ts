@@ -1,0 +1,95 @@
+/**
+ * The wait until the group's instances are in service: healthy in the group
+ * and InService behind the load balancer, which is when the app is really reachable.
+ */
+import type { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import { DescribeInstanceHealthCommand, type ElasticLoadBalancingClient } from '@aws-sdk/client-elastic-load-balancing';
+import { ArgosError } from '../errors.js';
+import { formatDuration } from '../reporter.js';
+import { systemClock, waitFor, type BoundedProgress } from '../wait.js';
+import { findAutoScalingGroup } from './group.js';
+
+/** Instances InService behind the load balancer: the bound the safety notes promise (at least 15 minutes). */
+export const IN_SERVICE_TIMEOUT_MS = 15 * 60_000;
+
+/** What {@link waitForInService} waits for. */
+export interface InServiceTarget {
+  groupName: string;
+  loadBalancerName: string;
+  /** How many instances must be in service. */
+  count: number;
+  /** Instances that do not count (those being replaced). */
+  exclude?: readonly string[] | undefined;
+  /** The load balancer's health-check target (`HTTP:8000/health`), named in the timeout message. */
+  healthCheckTarget?: string | undefined;
+}
+
+/**
+ * Waits until at least `count` instances of the group are InService and
+ * healthy in the group and InService behind the load balancer; returns their
+ * ids, sorted. Bounded (15 minutes unless `timeoutMs` says otherwise) and
+ * abortable; the timeout error names each instance and its health.
+ */
+export async function waitForInService(
+  autoScaling: AutoScalingClient,
+  elb: ElasticLoadBalancingClient,
+  target: InServiceTarget,
+  options: BoundedProgress,
+): Promise<string[]> {
+  const clock = options.clock ?? systemClock;
+  const started = clock.now();
+  const timeoutMs = options.timeoutMs ?? IN_SERVICE_TIMEOUT_MS;
+  const exclude = new Set(target.exclude ?? []);
+  let lastSeen = 'no instance launched yet';
+  const check = async (): Promise<{ done: true; value: string[] } | { done: false; state: string }> => {
+    const group = await findAutoScalingGroup(autoScaling, target.groupName);
+    if (!group) {
+      throw new ArgosError('FAILED', `the autoscaling group ${target.groupName} disappeared while waiting for its instances: run the command again`);
+    }
+    const instances = (group.Instances ?? []).filter((instance) => instance.InstanceId && !exclude.has(instance.InstanceId));
+    // One call for every instance the load balancer knows; instances not registered yet are simply absent.
+    const health = new Map(
+      (await elb.send(new DescribeInstanceHealthCommand({ LoadBalancerName: target.loadBalancerName }))).InstanceStates?.map(
+        (state) => [state.InstanceId ?? '', state],
+      ) ?? [],
+    );
+    const ready: string[] = [];
+    const described: string[] = [];
+    for (const instance of instances) {
+      const id = instance.InstanceId ?? '';
+      const atElb = health.get(id);
+      const inGroup = instance.LifecycleState === 'InService' && instance.HealthStatus === 'Healthy';
+      if (inGroup && atElb?.State === 'InService') ready.push(id);
+      const elbState = atElb
+        ? `${atElb.State ?? 'Unknown'}${atElb.Description && atElb.Description !== 'N/A' ? ` (${atElb.Description})` : ''}`
+        : 'not registered';
+      described.push(`${id} group ${instance.LifecycleState ?? '?'}/${instance.HealthStatus ?? '?'}, load balancer ${elbState}`);
+    }
+    if (ready.length >= target.count) return { done: true, value: ready.sort() };
+    lastSeen = described.length > 0 ? described.join('; ') : 'no instance launched yet';
+    return { done: false, state: `${ready.length} of ${target.count} in service: ${lastSeen}` };
+  };
+  try {
+    return await waitFor(check, {
+      what: `${target.count} instance(s) of ${target.groupName} to be in service behind ${target.loadBalancerName}`,
+      timeoutMs,
+      intervalMs: 10_000,
+      maxIntervalMs: 30_000,
+      signal: options.signal,
+      onPoll: options.onProgress,
+      clock: options.clock,
+    });
+  } catch (error) {
+    if (!(error instanceof ArgosError) || error.code !== 'TIMEOUT') throw error;
+    const check = target.healthCheckTarget ? ` (${target.healthCheckTarget})` : '';
+    throw new ArgosError(
+      'TIMEOUT',
+      `timed out after ${formatDuration(clock.now() - started)}: fewer than ${target.count} instance(s) of ${target.groupName} ` +
+        `are in service behind ${target.loadBalancerName}. Last seen: ${lastSeen}. ` +
+        `Check that the app answers the load balancer's health check${check} with HTTP 200 on the instances ` +
+        '(see the app log there), then run the command again: it picks up where it stopped',
+      { cause: error },
+    );
+  }
+}
+

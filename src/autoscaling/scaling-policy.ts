@@ -1,0 +1,46 @@
+/**
+ * The app servers' CPU target-tracking scaling policy: AWS adds and removes
+ * instances to hold the group's average CPU at the configured percentage.
+ */
+import { DescribePoliciesCommand, PutScalingPolicyCommand, type AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import type { EnvNames } from '../names.js';
+import type { AppServersSpec, EnsureResult } from './types.js';
+
+/** The policy's name: policy names are unique per region, so it carries the group's name. */
+export function scalingPolicyName(names: EnvNames): string {
+  return `${names.appServers}-cpu-target`;
+}
+
+/**
+ * Makes sure the group has its target-tracking policy on average CPU at
+ * `scalingTargetCpu` percent (PutScalingPolicy only when missing or different).
+ */
+export async function ensureScalingPolicy(
+  autoScaling: AutoScalingClient,
+  spec: Pick<AppServersSpec, 'names' | 'scalingTargetCpu'>,
+): Promise<EnsureResult> {
+  const name = scalingPolicyName(spec.names);
+  const group = spec.names.appServers;
+  const found = (await autoScaling.send(new DescribePoliciesCommand({ AutoScalingGroupName: group, PolicyNames: [name] })))
+    .ScalingPolicies?.[0];
+  const config = found?.TargetTrackingConfiguration;
+  const matches =
+    found?.PolicyType === 'TargetTrackingScaling' &&
+    config?.PredefinedMetricSpecification?.PredefinedMetricType === 'ASGAverageCPUUtilization' &&
+    config.TargetValue === spec.scalingTargetCpu;
+  if (matches) return { name, created: false, changes: [] };
+  await autoScaling.send(
+    new PutScalingPolicyCommand({
+      AutoScalingGroupName: group,
+      PolicyName: name,
+      PolicyType: 'TargetTrackingScaling',
+      TargetTrackingConfiguration: {
+        PredefinedMetricSpecification: { PredefinedMetricType: 'ASGAverageCPUUtilization' },
+        TargetValue: spec.scalingTargetCpu,
+      },
+    }),
+  );
+  if (!found) return { name, created: true, changes: [] };
+  return { name, created: false, changes: [`CPU target ${config?.TargetValue ?? 'none'}% → ${spec.scalingTargetCpu}%`] };
+}
+
