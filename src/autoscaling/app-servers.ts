@@ -7,12 +7,12 @@
  */
 import type { EnvNames } from '../names.js';
 import { throwIfInterrupted, type BoundedProgress } from '../wait.js';
-import { deleteAutoScalingGroup, ensureAutoScalingGroup, findAutoScalingGroup } from './group.js';
+import { deleteAutoScalingGroup, diffAutoScalingGroup, ensureAutoScalingGroup, findAutoScalingGroup } from './group.js';
 import { waitForInService } from './in-service.js';
-import { deleteLaunchTemplates, ensureLaunchTemplate, type LaunchTemplateResult } from './launch-template.js';
+import { deleteLaunchTemplates, ensureLaunchTemplate, findLaunchTemplate, planLaunchTemplate, type LaunchTemplateResult } from './launch-template.js';
 import { buildHealthCheck, deleteLoadBalancer, ensureLoadBalancer, type LoadBalancerResult } from './load-balancer.js';
-import { replaceOutdatedInstances } from './replace-instances.js';
-import { ensureScalingPolicy } from './scaling-policy.js';
+import { findOutdatedInstances, replaceOutdatedInstances } from './replace-instances.js';
+import { ensureScalingPolicy, planScalingPolicy } from './scaling-policy.js';
 import type { AppServerClients, AppServersSpec, EnsureResult } from './types.js';
 
 /** What {@link ensureAppServers} did, part by part. */
@@ -76,6 +76,38 @@ export async function ensureAppServers(
     instanceIds,
     url: `http://${loadBalancer.dnsName}`,
   };
+}
+
+/**
+ * What {@link ensureAppServers} would create or change, from Describe calls
+ * only, in the words its run reports: e.g. `max size 4 → 6` and
+ * `instance type t3.small → t3.large: 2 instances replaced`. Without an image
+ * (`spec.imageId` empty: it is still to be baked) the launch settings cannot
+ * be compared, and a new image means new templates anyway.
+ */
+export async function planAppServers(clients: AppServerClients, spec: AppServersSpec): Promise<string[]> {
+  const { names } = spec;
+  const group = await findAutoScalingGroup(clients.autoScaling, names.appServers);
+  if (!group) {
+    return [`create the launch template and the autoscaling group ${names.appServers} (min ${spec.minSize}, max ${spec.maxSize}, ${spec.instanceType}) with its CPU policy`];
+  }
+  const previous = group.LaunchTemplate?.LaunchTemplateName;
+  const template = spec.imageId ? await planLaunchTemplate(clients.ec2, spec, previous) : { name: previous ?? '', changes: ['launch settings for the new image'] };
+  const actions: string[] = [];
+  const instances = (group.Instances ?? []).length;
+  if (template.name !== previous || !spec.imageId) {
+    // A new template: every instance of the group is launched from another one.
+    const replaced = instances > 0 ? `: ${instances} instance${instances === 1 ? '' : 's'} replaced` : '';
+    actions.push(...template.changes.map((change, index) => (index === template.changes.length - 1 ? `${change}${replaced}` : change)));
+  } else {
+    const existing = await findLaunchTemplate(clients.ec2, template.name);
+    const outdated = existing ? await findOutdatedInstances(clients.ec2, group, existing.id) : [];
+    if (outdated.length > 0) actions.push(`${outdated.length} instance${outdated.length === 1 ? '' : 's'} on an earlier template replaced`);
+  }
+  // The template line of the group's own diff is said above, in terms of settings.
+  const groupChanges = diffAutoScalingGroup(group, { ...spec, launchTemplateName: template.name }).changes.filter((change) => !change.startsWith('launch template '));
+  actions.push(...groupChanges, ...(await planScalingPolicy(clients.autoScaling, spec)).changes);
+  return actions;
 }
 
 /** What {@link deleteAppServers} removed; `false` / empty for what was already gone. */

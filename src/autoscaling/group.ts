@@ -94,14 +94,17 @@ function subnetList(spec: Pick<AutoScalingGroupSpec, 'subnets'>): string {
   return spec.subnets.map((subnet) => subnet.subnetId).join(',');
 }
 
-async function converge(autoScaling: AutoScalingClient, group: AutoScalingGroup, spec: AutoScalingGroupSpec): Promise<string[]> {
+/** How an existing group differs from `spec`: the update that fixes it, and each difference in words. */
+export interface GroupDiff {
+  /** UpdateAutoScalingGroup's input; only the name when nothing differs. */
+  update: UpdateAutoScalingGroupCommandInput;
+  attachLoadBalancer: boolean;
+  changes: string[];
+}
+
+/** Compares an existing group with `spec` (no call). */
+export function diffAutoScalingGroup(group: AutoScalingGroup, spec: AutoScalingGroupSpec): GroupDiff {
   const name = spec.names.appServers;
-  if (group.Status?.startsWith('Delete')) {
-    throw new ArgosError(
-      'FAILED',
-      `the autoscaling group ${name} is being deleted: wait for that to finish (argos ${spec.names.env} status), then run the command again`,
-    );
-  }
   const update: UpdateAutoScalingGroupCommandInput = { AutoScalingGroupName: name };
   const changes: string[] = [];
   const current = group.LaunchTemplate?.LaunchTemplateName;
@@ -137,12 +140,25 @@ async function converge(autoScaling: AutoScalingClient, group: AutoScalingGroup,
     update.TerminationPolicies = TERMINATION_POLICIES;
     changes.push(`termination policies → ${TERMINATION_POLICIES.join(', ')}`);
   }
-  if (Object.keys(update).length > 1) await autoScaling.send(new UpdateAutoScalingGroupCommand(update));
-  if (!(group.LoadBalancerNames ?? []).includes(spec.names.loadBalancer)) {
-    await autoScaling.send(new AttachLoadBalancersCommand({ AutoScalingGroupName: name, LoadBalancerNames: [spec.names.loadBalancer] }));
-    changes.push(`load balancer ${spec.names.loadBalancer} attached`);
+  const attachLoadBalancer = !(group.LoadBalancerNames ?? []).includes(spec.names.loadBalancer);
+  if (attachLoadBalancer) changes.push(`load balancer ${spec.names.loadBalancer} attached`);
+  return { update, attachLoadBalancer, changes };
+}
+
+async function converge(autoScaling: AutoScalingClient, group: AutoScalingGroup, spec: AutoScalingGroupSpec): Promise<string[]> {
+  const name = spec.names.appServers;
+  if (group.Status?.startsWith('Delete')) {
+    throw new ArgosError(
+      'FAILED',
+      `the autoscaling group ${name} is being deleted: wait for that to finish (argos ${spec.names.env} status), then run the command again`,
+    );
   }
-  return changes;
+  const diff = diffAutoScalingGroup(group, spec);
+  if (Object.keys(diff.update).length > 1) await autoScaling.send(new UpdateAutoScalingGroupCommand(diff.update));
+  if (diff.attachLoadBalancer) {
+    await autoScaling.send(new AttachLoadBalancersCommand({ AutoScalingGroupName: name, LoadBalancerNames: [spec.names.loadBalancer] }));
+  }
+  return diff.changes;
 }
 
 /** What {@link deleteAutoScalingGroup} did. */

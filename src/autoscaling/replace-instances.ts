@@ -72,7 +72,7 @@ export async function replaceOutdatedInstances(
  * template there for every instance. The ids go in a filter, not `InstanceIds`,
  * so an instance EC2 has already forgotten is skipped instead of failing the call.
  */
-async function findOutdatedInstances(ec2: EC2Client, group: AutoScalingGroup, launchTemplateId: string): Promise<string[]> {
+export async function findOutdatedInstances(ec2: EC2Client, group: AutoScalingGroup, launchTemplateId: string): Promise<string[]> {
   const ids = (group.Instances ?? []).map((instance) => instance.InstanceId).filter((id): id is string => id !== undefined);
   if (ids.length === 0) return [];
   const instances = await findInstances(ec2, [{ Name: 'instance-id', Values: ids }], NOT_TERMINATED_STATES);

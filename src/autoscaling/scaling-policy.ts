@@ -21,14 +21,8 @@ export async function ensureScalingPolicy(
 ): Promise<EnsureResult> {
   const name = scalingPolicyName(spec.names);
   const group = spec.names.appServers;
-  const found = (await autoScaling.send(new DescribePoliciesCommand({ AutoScalingGroupName: group, PolicyNames: [name] })))
-    .ScalingPolicies?.[0];
-  const config = found?.TargetTrackingConfiguration;
-  const matches =
-    found?.PolicyType === 'TargetTrackingScaling' &&
-    config?.PredefinedMetricSpecification?.PredefinedMetricType === 'ASGAverageCPUUtilization' &&
-    config.TargetValue === spec.scalingTargetCpu;
-  if (matches) return { name, created: false, changes: [] };
+  const plan = await planScalingPolicy(autoScaling, spec);
+  if (plan.matches) return { name, created: false, changes: [] };
   await autoScaling.send(
     new PutScalingPolicyCommand({
       AutoScalingGroupName: group,
@@ -40,7 +34,32 @@ export async function ensureScalingPolicy(
       },
     }),
   );
-  if (!found) return { name, created: true, changes: [] };
-  return { name, created: false, changes: [`CPU target ${config?.TargetValue ?? 'none'}% → ${spec.scalingTargetCpu}%`] };
+  return { name, created: !plan.exists, changes: plan.exists ? plan.changes : [] };
+}
+
+/** Whether the policy exists and matches `spec`, and what putting it would change. */
+export interface ScalingPolicyPlan {
+  exists: boolean;
+  matches: boolean;
+  /** E.g. `CPU target 60% → 70%`, or `create …` when missing. */
+  changes: string[];
+}
+
+/** Compares the group's policy with `spec` (one Describe call). */
+export async function planScalingPolicy(
+  autoScaling: AutoScalingClient,
+  spec: Pick<AppServersSpec, 'names' | 'scalingTargetCpu'>,
+): Promise<ScalingPolicyPlan> {
+  const name = scalingPolicyName(spec.names);
+  const found = (await autoScaling.send(new DescribePoliciesCommand({ AutoScalingGroupName: spec.names.appServers, PolicyNames: [name] })))
+    .ScalingPolicies?.[0];
+  const config = found?.TargetTrackingConfiguration;
+  const matches =
+    found?.PolicyType === 'TargetTrackingScaling' &&
+    config?.PredefinedMetricSpecification?.PredefinedMetricType === 'ASGAverageCPUUtilization' &&
+    config.TargetValue === spec.scalingTargetCpu;
+  if (matches) return { exists: true, matches, changes: [] };
+  if (!found) return { exists: false, matches, changes: [`create the scaling policy ${name} (CPU target ${spec.scalingTargetCpu}%)`] };
+  return { exists: true, matches, changes: [`CPU target ${config?.TargetValue ?? 'none'}% → ${spec.scalingTargetCpu}%`] };
 }
 

@@ -136,7 +136,7 @@ describe('decommission', () => {
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toContain('will delete:');
     expect(result.stdout).toMatch(/database argos-staging-database \(available\), lifting its deletion protection/);
-    expect(result.stdout).toMatch(/will keep:\n.*image argos-image .*\n.*final snapshot argos-staging-database-final-\d{8}-\d{6}/);
+    expect(result.stdout).toMatch(/will keep:\n.*final snapshot argos-staging-database-final-\d{8}-\d{6}\n.*image argos-image \(ami-[0-9a-f]+\)/);
     expect(await snapshotAccount(clients)).toEqual(before);
   });
 
