@@ -13,7 +13,7 @@ import { parseSshCidr } from './cidr.js';
 import type { CommonOptions } from './options.js';
 import type { Reporter, StepHandle } from './reporter.js';
 import { defaultRuntime, type Runtime } from './runtime.js';
-import type { Clock } from './wait.js';
+import type { Progress } from './wait.js';
 
 /** Files argos reads and writes for one environment. */
 export interface Paths {
@@ -131,6 +131,6 @@ function resolveSshCidr(flag: string | undefined, variable: string | undefined, 
  * The wait options of one step: the run's Ctrl-C signal and clock, and the
  * step's note for progress (`prefix` names the host or resource waited on).
  */
-export function progressOf(ctx: Pick<Context, 'signal' | 'runtime'>, step?: StepHandle, prefix = ''): { signal: AbortSignal; onProgress: (note: string) => void; clock: Clock } {
+export function progressOf(ctx: Pick<Context, 'signal' | 'runtime'>, step?: StepHandle, prefix = ''): Progress {
   return { signal: ctx.signal, clock: ctx.runtime.clock, onProgress: (note) => step?.note(`${prefix}${note}`) };
 }

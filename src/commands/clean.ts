@@ -6,7 +6,7 @@ import { confirmOrExit } from '../confirm.js';
 import { progressOf, type Context } from '../context.js';
 import type { CleanOptions } from '../options.js';
 import { deleteImage, findBakeLeftovers, findImage } from '../image.js';
-import { previewSteps, runSteps, type Step } from './steps.js';
+import { previewSteps, runSteps, type Step, stepHostOf } from './steps.js';
 
 /** The one step of clean: its preview is what the prompt lists, its run deletes. */
 function cleanSteps(ctx: Context<CleanOptions>): Step<object>[] {
@@ -57,5 +57,5 @@ export async function clean(ctx: Context<CleanOptions>): Promise<void> {
     return;
   }
   await confirmOrExit(reporter, `This will delete the base image for [${ctx.env}]. Are you sure?`, { yes: ctx.options.yes, action: `clean ${ctx.env}`, signal: ctx.signal });
-  await runSteps(steps, {}, { reporter, now: () => ctx.runtime.clock.now(), signal: ctx.signal });
+  await runSteps(steps, {}, stepHostOf(ctx));
 }

@@ -21,7 +21,7 @@ import { ensureSecurityGroups, planSecurityGroups, type SecurityGroupIds } from 
 import { errorCode } from '../wait.js';
 import { deploySteps, type DeployState } from './deploy.js';
 import { prepareBake } from './prepare-bake.js';
-import { previewSteps, renderPreview, runSteps, StepRun, type Step } from './steps.js';
+import { previewSteps, renderPreview, runSteps, StepRun, type Step, stepHostOf } from './steps.js';
 
 /** What the steps find or make and hand on to one another. */
 interface CommissionState extends DeployState {
@@ -48,7 +48,7 @@ export async function commission(ctx: Context<CommissionOptions>): Promise<void>
   }
   const run = new StepRun();
   try {
-    await runSteps(steps, state, { reporter: ctx.reporter, now: () => ctx.runtime.clock.now(), signal: ctx.signal }, run);
+    await runSteps(steps, state, stepHostOf(ctx), run);
   } catch (error) {
     // A bake's cleanup may still be under way: let it finish before saying what exists.
     await Promise.allSettled(state.bakeCleanup);

@@ -15,7 +15,7 @@ import { deleteDatabase, deleteDatabaseSubnetGroup, finalSnapshotName, findDatab
 import { deleteImage, findBakeLeftovers, findImage } from '../image.js';
 import type { DecommissionOptions } from '../options.js';
 import { deleteSecurityGroups, findSecurityGroups } from '../security.js';
-import { previewSteps, runSteps, type Step } from './steps.js';
+import { previewSteps, runSteps, type Step, stepHostOf } from './steps.js';
 
 /** What the teardown steps find and hand on to one another. */
 interface TeardownState {
@@ -150,7 +150,7 @@ export async function decommission(ctx: Context<DecommissionOptions>): Promise<v
   const protection = state.liftsDeletionProtection ? ' The database has deletion protection on: this lifts it.' : '';
   await confirmOrExit(reporter, `This will dismantle the application infrastructure for [${ctx.env}].${protection} Are you sure?`, { yes: options.yes, action: `decommission ${ctx.env}`, signal: ctx.signal });
   try {
-    await runSteps(steps, state, { reporter, now: () => ctx.runtime.clock.now(), signal: ctx.signal });
+    await runSteps(steps, state, stepHostOf(ctx));
   } catch (error) {
     reporter.info(`${ctx.signal.aborted ? 'interrupted' : 'stopped'}: run \`argos ${ctx.env} decommission\` again to finish what is left`);
     throw error;

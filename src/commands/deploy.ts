@@ -13,7 +13,7 @@ import { checkKeyFile } from '../keys.js';
 import type { DeployOptions } from '../options.js';
 import { closeSsh, openSsh } from '../security.js';
 import { configVarsFiles, sshSettings } from './connection.js';
-import { runSteps, type Step } from './steps.js';
+import { runSteps, type Step, stepHostOf } from './steps.js';
 
 /** Which inventory group each role's playbook runs on. */
 const ROLE_GROUPS: Record<RoleName, InventoryGroup> = { app: 'appservers', database: 'appservers', broker: 'brokers', worker: 'workers' };
@@ -33,7 +33,7 @@ export interface DeployState {
 
 /** Runs `argos <env> deploy`. */
 export async function deploy(ctx: Context<DeployOptions>): Promise<void> {
-  await runSteps(deploySteps(ctx, { roles: ctx.options.roles, playbooks: true }), {} as DeployState, { reporter: ctx.reporter, now: () => ctx.runtime.clock.now(), signal: ctx.signal });
+  await runSteps(deploySteps(ctx, { roles: ctx.options.roles, playbooks: true }), {} as DeployState, stepHostOf(ctx));
 }
 
 /** The roles to run: those asked for (each must have hosts), else every role that has hosts. */

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findDefaultVpc } from '../aws/vpc.js';
 import type { Fetch } from '../caller.js';
-import type { Context } from '../context.js';
+import { progressOf, type Context } from '../context.js';
 import type { BakeSpec } from '../image.js';
 import { configVarsFiles, sshSettings } from './connection.js';
 import { assertKeysReady } from '../keys.js';
@@ -38,7 +38,7 @@ export async function prepareBake(ctx: Context, options: { fetch?: Fetch } = {})
     keyName: ctx.config.keyName,
     rootVolumeSize: ctx.config.rootVolumeSize,
     sshCidr,
-    waitForSsh: (host) => ctx.runtime.waitForSsh(host, ssh, { signal: ctx.signal, clock: ctx.runtime.clock }),
+    waitForSsh: (host) => ctx.runtime.waitForSsh(host, ssh, progressOf(ctx)),
     provision: async (host) => {
       const dir = await mkdtemp(join(tmpdir(), 'argos-bake-'));
       try {

@@ -7,6 +7,8 @@
 import { readFile } from 'node:fs/promises';
 import { DescribeInstanceHealthCommand } from '@aws-sdk/client-elastic-load-balancing';
 import { findAutoScalingGroup, findLaunchTemplates, findLoadBalancer } from '../autoscaling.js';
+import { ELB_ERRORS } from '../aws/error-codes.js';
+import { LIVE_STATES } from '../aws/instance-states.js';
 import { findInstances } from '../aws/instances.js';
 import { findDefaultVpc } from '../aws/vpc.js';
 import type { Context } from '../context.js';
@@ -15,7 +17,7 @@ import { findBakeLeftovers, findImage } from '../image.js';
 import { toTagFilters } from '../names.js';
 import type { StatusOptions } from '../options.js';
 import { findSecurityGroups } from '../security.js';
-import { errorCode } from '../wait.js';
+import { catchCodes } from '../wait.js';
 
 /** One row of the status table. */
 export interface StatusRow {
@@ -47,7 +49,7 @@ export async function gatherStatus(ctx: Context): Promise<EnvironmentStatus> {
     findAutoScalingGroup(autoScaling, names.appServers),
     findLaunchTemplates(ec2, names),
     findSecurityGroups(ec2, names, vpc.vpcId),
-    findInstances(ec2, toTagFilters({ app: names.app, env: names.env }), ['pending', 'running', 'stopping', 'stopped']),
+    findInstances(ec2, toTagFilters({ app: names.app, env: names.env }), LIVE_STATES),
     findBakeLeftovers(ec2, names),
   ]);
   const health = loadBalancer ? await describeHealth(ctx, names.loadBalancer) : new Map<string, string>();
@@ -93,13 +95,9 @@ export async function gatherStatus(ctx: Context): Promise<EnvironmentStatus> {
 
 /** Instance id → state as the load balancer sees it ("InService", "OutOfService"). */
 async function describeHealth(ctx: Context, name: string): Promise<Map<string, string>> {
-  try {
-    const response = await ctx.clients.elb.send(new DescribeInstanceHealthCommand({ LoadBalancerName: name }));
-    return new Map((response.InstanceStates ?? []).map((state) => [state.InstanceId ?? '', state.State ?? 'Unknown']));
-  } catch (error) {
-    if (errorCode(error) === 'LoadBalancerNotFound' || errorCode(error) === 'AccessPointNotFound') return new Map();
-    throw error;
-  }
+  // Deleted between the lookup and this call: nothing is registered.
+  const response = await catchCodes(() => ctx.clients.elb.send(new DescribeInstanceHealthCommand({ LoadBalancerName: name })), ELB_ERRORS.loadBalancerNotFound, undefined);
+  return new Map((response?.InstanceStates ?? []).map((state) => [state.InstanceId ?? '', state.State ?? 'Unknown']));
 }
 
 /** Drift between hosts/hosts_<env> and the instances running now. */

@@ -12,6 +12,7 @@
  * starts, but the running ones finish (a bake must clean up after itself), and
  * `always` steps still run (closing temporary SSH).
  */
+import type { Context } from '../context.js';
 import { ArgosError } from '../errors.js';
 import type { Reporter, StepHandle } from '../reporter.js';
 
@@ -72,6 +73,11 @@ export interface StepHost {
   reporter: Reporter;
   now: () => number;
   signal: AbortSignal;
+}
+
+/** A run's reporter, clock and Ctrl-C signal, as the step runner needs them. */
+export function stepHostOf(ctx: Pick<Context, 'reporter' | 'runtime' | 'signal'>): StepHost {
+  return { reporter: ctx.reporter, now: () => ctx.runtime.clock.now(), signal: ctx.signal };
 }
 
 /** The result of {@link runSteps}: every step that ran, in the order they ended. */
