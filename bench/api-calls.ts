@@ -23,7 +23,7 @@ import { clean } from '../src/commands/clean.js';
 import { commission } from '../src/commands/commission.js';
 import { decommission } from '../src/commands/decommission.js';
 import { deploy } from '../src/commands/deploy.js';
-import type { CommandName } from '../src/commands/names.js';
+import type { CommandName } from '../src/command-names.js';
 import { status } from '../src/commands/status.js';
 import { createContext, type Context } from '../src/context.js';
 import { parseOptions } from '../src/options.js';

@@ -7,7 +7,7 @@
 import { createRequire } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
 import { ArgosError, ExitCode, usageError } from './errors.js';
-import { COMMANDS, isCommandName, ROLES, type CommandName } from './commands/names.js';
+import { COMMANDS, isCommandName, ROLES, type CommandName } from './command-names.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { parseSshCidr } from './cidr.js';
 import { usageError } from './errors.js';
-import { ROLES, type CommandName, type RoleName } from './commands/names.js';
+import { ROLES, type CommandName, type RoleName } from './command-names.js';
 
 /** Options every command takes. */
 export interface CommonOptions {

@@ -9,7 +9,7 @@ import { checkEnvName } from './names.js';
 import { parseOptions, type CommonOptions } from './options.js';
 import { createContext, type Context } from './context.js';
 import { TerminalReporter, type Reporter } from './reporter.js';
-import type { CommandName } from './commands/names.js';
+import type { CommandName } from './command-names.js';
 
 type CommandFunction = (ctx: Context<never>) => Promise<void>;
 

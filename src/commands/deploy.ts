@@ -10,7 +10,7 @@ import { allHosts, discoverInventory, pruneKnownHosts, renderInventory, summariz
 import { checkKeyFile } from '../keys.js';
 import type { DeployOptions } from '../options.js';
 import { closeSsh, openSsh } from '../security.js';
-import { ROLES, type RoleName } from './names.js';
+import { ROLES, type RoleName } from '../command-names.js';
 import { configVarsFiles, sshSettings } from './connection.js';
 
 /** Which inventory group each role's playbook runs on. */

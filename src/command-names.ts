@@ -1,6 +1,8 @@
 /**
- * The command names, kept apart from the commands themselves so the CLI can
- * list and check them without loading any command (or the AWS SDK).
+ * The command and role names, kept apart from the commands themselves so the
+ * CLI can list and check them without loading any command (or the AWS SDK).
+ * It sits above `commands/` so that the modules the commands build on never
+ * import from `commands/`.
  */
 export const COMMANDS = ['commission', 'deploy', 'decommission', 'clean', 'status'] as const;
 
