@@ -17,3 +17,8 @@ export function isCommandName(word: string): word is CommandName {
 export const ROLES = ['app', 'database', 'broker', 'worker'] as const;
 
 export type RoleName = (typeof ROLES)[number];
+
+/** Whether `word` names a role `deploy --roles` takes. */
+export function isRoleName(word: string): word is RoleName {
+  return (ROLES as readonly string[]).includes(word);
+}
