@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
- * The entrypoint only wires: it declares commands and options, reorders
- * `argos <env> <command>` for commander, and hands over to run.ts, which it
- * imports lazily so `argos --help` never loads the AWS SDK.
+ * The entrypoint only wires: it declares the commands, adds the options
+ * declared in command-options.ts, reorders `argos <env> <command>` for
+ * commander, and hands over to run.ts, which it imports lazily so `argos --help`
+ * never loads the AWS SDK (nor zod).
  */
 import { createRequire } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';

@@ -10,7 +10,7 @@
  */
 import type { z } from 'zod';
 import { parseSshCidr } from './cidr.js';
-import { isRoleName, ROLES, type CommandName } from './command-names.js';
+import { isRoleName, ROLES, type CommandName, type RoleName } from './command-names.js';
 
 /** The zod namespace, as handed to each validator. */
 export type Zod = typeof z;
@@ -36,12 +36,38 @@ function toggle(flags: string, description: string): OptionDeclaration<z.ZodDefa
   return { flags, description, schema: (zod) => zod.boolean().default(unlessGiven) };
 }
 
+/** A count given as text, as a number. */
 const wholeNumber = (zod: Zod, flag: string) =>
   zod
     .string()
     // abort: a size that is not a number must not reach the min/max comparison.
     .regex(/^\d+$/, { error: (issue) => `${flag} must be a whole number, not '${String(issue.input)}'`, abort: true })
     .transform(Number);
+
+/** An optional value parsed from its text by `parse`, whose error becomes the usage message. */
+function parsedText<T>(zod: Zod, parse: (text: string) => { value: T } | { error: string }) {
+  return zod
+    .string()
+    .optional()
+    .transform((text, ctx) => {
+      if (text === undefined) return undefined;
+      const parsed = parse(text);
+      if ('value' in parsed) return parsed.value;
+      ctx.addIssue({ code: 'custom', message: parsed.error });
+      return zod.NEVER;
+    });
+}
+
+/** `--roles app, worker,app` → `['app', 'worker']`; an unknown or no role is an error listing the valid ones. */
+function parseRoles(text: string, flag: string): { value: RoleName[] } | { error: string } {
+  const given = text.split(',').map((role) => role.trim()).filter((role) => role !== '');
+  const unknown = given.filter((role) => !isRoleName(role));
+  if (given.length === 0 || unknown.length > 0) {
+    const problem = given.length === 0 ? 'no role given' : `unknown role ${unknown.map((role) => `'${role}'`).join(', ')}`;
+    return { error: `${flag}: ${problem}; valid roles: ${ROLES.join(', ')}` };
+  }
+  return { value: [...new Set(given.filter(isRoleName))] };
+}
 
 /** Options every command takes, listed in `--help` after the command's own. */
 export const COMMON_OPTIONS = {
@@ -57,16 +83,10 @@ export const COMMON_OPTIONS = {
     flags: '--ssh-cidr <cidr>',
     description: 'open temporary SSH only from this CIDR (default: ARGOS_SSH_CIDR, ssh_cidr, or your public address as a /32)',
     schema: (zod, flag) =>
-      zod
-        .string()
-        .optional()
-        .transform((value, ctx) => {
-          if (value === undefined) return undefined;
-          const parsed = parseSshCidr(value);
-          if ('cidr' in parsed) return parsed.cidr;
-          ctx.addIssue({ code: 'custom', message: `${flag}: ${parsed.error}` });
-          return zod.NEVER;
-        }),
+      parsedText(zod, (text) => {
+        const parsed = parseSshCidr(text);
+        return 'cidr' in parsed ? { value: parsed.cidr } : { error: `${flag}: ${parsed.error}` };
+      }),
   },
   sshConfig: {
     flags: '--ssh-config <file>',
@@ -99,24 +119,7 @@ export const COMMAND_OPTIONS = {
     roles: {
       flags: '--roles <list>',
       description: `comma-separated roles to deploy (${ROLES.join(', ')}; default: every role that has hosts)`,
-      schema: (zod, flag) =>
-        zod
-          .string()
-          .optional()
-          .transform((value, ctx) => {
-            if (value === undefined) return undefined;
-            const given = value.split(',').map((role) => role.trim()).filter((role) => role !== '');
-            const roles = given.filter(isRoleName);
-            const unknown = given.filter((role) => !isRoleName(role));
-            if (given.length === 0 || unknown.length > 0) {
-              ctx.addIssue({
-                code: 'custom',
-                message: `${flag}: ${given.length === 0 ? 'no role given' : `unknown role ${unknown.map((r) => `'${r}'`).join(', ')}`}; valid roles: ${ROLES.join(', ')}`,
-              });
-              return zod.NEVER;
-            }
-            return [...new Set(roles)];
-          }),
+      schema: (zod, flag) => parsedText(zod, (text) => parseRoles(text, flag)),
     },
   },
   decommission: {
