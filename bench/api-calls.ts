@@ -23,10 +23,10 @@ import { clean } from '../src/commands/clean.js';
 import { commission } from '../src/commands/commission.js';
 import { decommission } from '../src/commands/decommission.js';
 import { deploy } from '../src/commands/deploy.js';
-import type { CommandName } from '../src/commands/names.js';
+import type { CommandName } from '../src/command-names.js';
 import { status } from '../src/commands/status.js';
 import { createContext, type Context } from '../src/context.js';
-import { parseOptions } from '../src/options.js';
+import { parseOptions, type OptionsByCommand } from '../src/options.js';
 import { TerminalReporter, type Reporter } from '../src/reporter.js';
 import { MOTO_AMI } from '../test/support/aws-fixtures.js';
 import { makeProject } from '../test/support/cli.js';
@@ -56,13 +56,7 @@ export interface CallCount {
 }
 
 /** The command functions, as src/run.ts loads them. */
-const COMMANDS: Record<CommandName, (ctx: Context<never>) => Promise<void>> = {
-  commission: commission as (ctx: Context<never>) => Promise<void>,
-  deploy: deploy as (ctx: Context<never>) => Promise<void>,
-  decommission: decommission as (ctx: Context<never>) => Promise<void>,
-  clean: clean as (ctx: Context<never>) => Promise<void>,
-  status: status as (ctx: Context<never>) => Promise<void>,
-};
+const COMMANDS: { [C in CommandName]: (ctx: Context<OptionsByCommand[C]>) => Promise<void> } = { commission, deploy, decommission, clean, status };
 
 /** A stream that drops what it is given (the commands' screen output). */
 function discard(): Writable {
@@ -83,7 +77,7 @@ function countCalls(clients: AwsClients, calls: string[]): void {
 }
 
 /** Runs `argos bench <name>` in this process, as src/run.ts does, and returns the calls it made. */
-async function runCounted(root: string, name: CommandName, options: Record<string, unknown>): Promise<string[]> {
+async function runCounted<C extends CommandName>(root: string, name: C, options: Record<string, unknown>): Promise<string[]> {
   const calls: string[] = [];
   const parsed = parseOptions(name, { yes: true, config: 'playbooks/group_vars/all.yml', sshCidr: '203.0.113.7/32', ...options });
   let reporter: Reporter | undefined;
@@ -96,13 +90,13 @@ async function runCounted(root: string, name: CommandName, options: Record<strin
     createReporter: (logFile, secrets) => (reporter = new TerminalReporter({ stream: discard(), interactive: false, verbose: false, logFile, secrets })),
   });
   // Ansible and SSH are not what is counted: deploy's playbook run and SSH wait do nothing.
-  const counted: Context = {
+  const counted = {
     ...ctx,
     runtime: { ...ctx.runtime, runPlaybook: async () => undefined, waitForSsh: async () => undefined, findAnsiblePlaybook: async () => 'ansible-playbook (stubbed)' },
   };
   countCalls(counted.clients, calls);
   try {
-    await COMMANDS[name](counted as Context<never>);
+    await COMMANDS[name](counted);
     return calls;
   } finally {
     counted.clients.destroy();

@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 /**
- * The entrypoint only wires: it declares commands and options, reorders
- * `argos <env> <command>` for commander, and hands over to run.ts, which it
- * imports lazily so `argos --help` never loads the AWS SDK.
+ * The entrypoint only wires: it declares the commands, adds the options
+ * declared in command-options.ts, reorders `argos <env> <command>` for
+ * commander, and hands over to run.ts, which it imports lazily so `argos --help`
+ * never loads the AWS SDK (nor zod).
  */
 import { createRequire } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
 import { ArgosError, ExitCode, usageError } from './errors.js';
-import { COMMANDS, isCommandName, ROLES, type CommandName } from './commands/names.js';
+import { COMMANDS, isCommandName, type CommandName } from './command-names.js';
+import { COMMAND_OPTIONS, COMMON_OPTIONS, type OptionTable } from './command-options.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
@@ -40,15 +42,13 @@ const outputConfiguration = {
     write(`argos: ${text.trim().replace(/^error: /, '')} (see argos <env> <command> --help)\n`),
 };
 
-/** Options every command takes. */
-function addCommonOptions(command: Command): Command {
-  return command
-    .option('-y, --yes', 'skip confirmations (required when there is no terminal to ask on)')
-    .option('--config <file>', 'config file shared with Ansible', 'playbooks/group_vars/all.yml')
-    .option('--ssh-cidr <cidr>', 'open temporary SSH only from this CIDR (default: ARGOS_SSH_CIDR, ssh_cidr, or your public address as a /32)')
-    .option('--ssh-config <file>', 'OpenSSH client config for Ansible (bastion hosts, ProxyJump)')
-    .option('-v, --verbose', 'show Ansible output and stack traces')
-    .helpOption('-h, --help', 'show help for this command');
+/** Adds a table's options to `command`, as declared in command-options.ts. */
+function addOptions(command: Command, table: OptionTable): Command {
+  for (const declaration of Object.values(table)) {
+    const option = new Option(declaration.flags, declaration.description);
+    command.addOption(declaration.default === undefined ? option : option.default(declaration.default));
+  }
+  return command;
 }
 
 /** Declares `commission`, `deploy`, … and their options. */
@@ -77,26 +77,10 @@ function buildProgram(): Command {
       ].join('\n'),
     );
 
-  const commands: Record<CommandName, Command> = {
-    commission: new Command('commission')
-      .addOption(new Option('--min_size, --min-size <n>', 'fewest app servers').default('1'))
-      .addOption(new Option('--max_size, --max-size <n>', 'most app servers').default('4'))
-      .option('--instance_type, --instance-type <type>', 'app server instance type (default: app_instance_type)')
-      .option('--db-instance-type <class>', 'RDS instance class (default: db_instance_type)')
-      .option('--with-broker', 'also create the broker instance (RabbitMQ + Redis)')
-      .option('--no-deploy', 'create the infrastructure but do not run the playbooks')
-      .option('--dry-run', 'show what would be created or changed, and change nothing'),
-    deploy: new Command('deploy').option('--roles <list>', `comma-separated roles to deploy (${ROLES.join(', ')}; default: every role that has hosts)`),
-    decommission: new Command('decommission')
-      .option('--delete-image', 'also delete the base image (as clean does)')
-      .option('--skip-final-snapshot', 'delete the database without a final snapshot (its data is lost)')
-      .option('--dry-run', 'show what would be deleted, and delete nothing'),
-    clean: new Command('clean').option('--dry-run', 'show what would be deleted, and delete nothing'),
-    status: new Command('status').option('--json', 'print the status as JSON, for scripts'),
-  };
-
   for (const name of COMMANDS) {
-    const command = addCommonOptions(commands[name])
+    // The command's own options first, then the common ones, as `--help` lists them.
+    const command = addOptions(addOptions(new Command(name), COMMAND_OPTIONS[name]), COMMON_OPTIONS)
+      .helpOption('-h, --help', 'show help for this command')
       .description(DESCRIPTIONS[name])
       .argument('<env>', 'environment name')
       .addHelpText('after', `\nExample:\n  $ ${EXAMPLES[name]}`)

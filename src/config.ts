@@ -26,59 +26,59 @@ const optionalString = z
   .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim()));
 
 /** The keys the CLI reads; other keys are Ansible's and pass through untouched. */
-const schema = z.object({
-  app_name: name,
-  region: z.string().regex(/^[a-z]{2}(?:-[a-z]+)+-\d$/, { message: 'must be an AWS region such as us-east-1' }),
-  base_ami: z.string().regex(/^ami-[0-9a-f]{8,17}$/, { message: 'must be an AMI id such as ami-0123456789abcdef0' }),
-  key_name: nonEmpty,
-  remote_user: nonEmpty,
-  db_user: z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,62}$/, {
-    message: 'must start with a letter and hold only letters, digits and underscores (at most 63)',
-  }),
-  db_pass: z.string().optional(),
-  app_instance_type: instanceType.default('t3.small'),
-  image_instance_type: instanceType.default('t3.small'),
-  broker_instance_type: instanceType.default('t3.small'),
-  db_instance_type: z.string().regex(/^db\.[a-z0-9]+\.[a-z0-9]+$/, { message: 'must be an RDS class such as db.t3.micro' }).default('db.t3.micro'),
-  db_allocated_storage: z.number().int().min(20).max(65536).default(20),
-  db_engine_version: z.string({ message: 'must be a string: quote it, for example "16.4"' }).regex(/^\d+(?:\.\d+)*$/, { message: 'must be a PostgreSQL version such as "16.4"' }).default('16.4'),
-  db_multi_az: z.boolean().default(false),
-  db_deletion_protection: z.boolean().default(true),
-  app_port: z.number().int().min(1).max(65535).default(8000),
-  health_check_path: z.string().startsWith('/', { message: 'must start with /' }).default('/'),
-  broker_enabled: z.boolean().default(false),
-  ssh_cidr: optionalString,
-  ssh_config: optionalString,
-  root_volume_size: z.number().int().min(8).max(16384).default(16),
-  scaling_target_cpu: z.number().min(1).max(100).default(60),
-});
+const schema = z
+  .object({
+    app_name: name,
+    region: z.string().regex(/^[a-z]{2}(?:-[a-z]+)+-\d$/, { message: 'must be an AWS region such as us-east-1' }),
+    base_ami: z.string().regex(/^ami-[0-9a-f]{8,17}$/, { message: 'must be an AMI id such as ami-0123456789abcdef0' }),
+    key_name: nonEmpty,
+    remote_user: nonEmpty,
+    db_user: z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,62}$/, {
+      message: 'must start with a letter and hold only letters, digits and underscores (at most 63)',
+    }),
+    db_pass: z.string().optional(),
+    app_instance_type: instanceType.default('t3.small'),
+    image_instance_type: instanceType.default('t3.small'),
+    broker_instance_type: instanceType.default('t3.small'),
+    db_instance_type: z.string().regex(/^db\.[a-z0-9]+\.[a-z0-9]+$/, { message: 'must be an RDS class such as db.t3.micro' }).default('db.t3.micro'),
+    db_allocated_storage: z.number().int().min(20).max(65536).default(20),
+    db_engine_version: z.string({ message: 'must be a string: quote it, for example "16.4"' }).regex(/^\d+(?:\.\d+)*$/, { message: 'must be a PostgreSQL version such as "16.4"' }).default('16.4'),
+    db_multi_az: z.boolean().default(false),
+    db_deletion_protection: z.boolean().default(true),
+    app_port: z.number().int().min(1).max(65535).default(8000),
+    health_check_path: z.string().startsWith('/', { message: 'must start with /' }).default('/'),
+    broker_enabled: z.boolean().default(false),
+    ssh_cidr: optionalString,
+    ssh_config: optionalString,
+    root_volume_size: z.number().int().min(8).max(16384).default(16),
+    scaling_target_cpu: z.number().min(1).max(100).default(60),
+  })
+  // Unknown keys are already stripped; the TypeScript code uses camelCase names.
+  .transform(camelizeKeys);
 
-/** The validated configuration, in the names the TypeScript code uses. */
-export interface Config {
-  readonly file: string;
-  readonly appName: string;
-  readonly region: string;
-  readonly baseAmi: string;
-  readonly keyName: string;
-  readonly remoteUser: string;
-  readonly dbUser: string;
-  readonly dbPassword: Secret;
-  readonly appInstanceType: string;
-  readonly imageInstanceType: string;
-  readonly brokerInstanceType: string;
-  readonly dbInstanceType: string;
-  readonly dbAllocatedStorage: number;
-  readonly dbEngineVersion: string;
-  readonly dbMultiAz: boolean;
-  readonly dbDeletionProtection: boolean;
-  readonly appPort: number;
-  readonly healthCheckPath: string;
-  readonly brokerEnabled: boolean;
-  readonly sshCidr: string | undefined;
-  readonly sshConfig: string | undefined;
-  readonly rootVolumeSize: number;
-  readonly scalingTargetCpu: number;
+/** `app_instance_type` → `appInstanceType`, at the type level. */
+type Camelize<S extends string> = S extends `${infer Head}_${infer Tail}` ? `${Head}${Capitalize<Camelize<Tail>>}` : S;
+
+/** An object with its snake_case keys in camelCase, read-only. */
+type CamelizeKeys<T> = { readonly [K in keyof T & string as Camelize<K>]: T[K] };
+
+/** The runtime twin of {@link CamelizeKeys}, so no key is ever mapped by hand. */
+function camelizeKeys<T extends Record<string, unknown>>(values: T): CamelizeKeys<T> {
+  const entries = Object.entries(values).map(([key, value]) => [key.replace(/_([a-z0-9])/g, (_, letter: string) => letter.toUpperCase()), value]);
+  // Object.fromEntries cannot type the renamed keys; CamelizeKeys states them.
+  return Object.fromEntries(entries) as CamelizeKeys<T>;
 }
+
+/**
+ * The validated configuration, in the names the TypeScript code uses: every
+ * schema key camelCased, except `db_pass`, which becomes {@link Secret}
+ * `dbPassword` (it may come from ARGOS_DB_PASSWORD instead).
+ */
+export type Config = Omit<z.output<typeof schema>, 'dbPass'> & {
+  /** The file as messages name it. */
+  readonly file: string;
+  readonly dbPassword: Secret;
+};
 
 /** What the config may take from the environment instead of the file. */
 export interface ConfigOverrides {
@@ -126,37 +126,13 @@ export function parseConfig(text: string, file: string, overrides: ConfigOverrid
     const problems = result.error.issues.map((issue) => describeIssue(issue, raw as Record<string, unknown>));
     throw configError(`config file ${file}: ${problems.join('; ')}`);
   }
-  const values = result.data;
-  const password = overrides.dbPassword !== undefined && overrides.dbPassword !== '' ? overrides.dbPassword : values.db_pass;
+  const { dbPass, ...values } = result.data;
+  const password = overrides.dbPassword !== undefined && overrides.dbPassword !== '' ? overrides.dbPassword : dbPass;
   if (password === undefined || password === '') {
     throw configError(`no database password: set db_pass in ${file} or the ARGOS_DB_PASSWORD environment variable`);
   }
   checkDatabasePassword(password, file);
-  return {
-    file,
-    appName: values.app_name,
-    region: values.region,
-    baseAmi: values.base_ami,
-    keyName: values.key_name,
-    remoteUser: values.remote_user,
-    dbUser: values.db_user,
-    dbPassword: new Secret(password),
-    appInstanceType: values.app_instance_type,
-    imageInstanceType: values.image_instance_type,
-    brokerInstanceType: values.broker_instance_type,
-    dbInstanceType: values.db_instance_type,
-    dbAllocatedStorage: values.db_allocated_storage,
-    dbEngineVersion: values.db_engine_version,
-    dbMultiAz: values.db_multi_az,
-    dbDeletionProtection: values.db_deletion_protection,
-    appPort: values.app_port,
-    healthCheckPath: values.health_check_path,
-    brokerEnabled: values.broker_enabled,
-    sshCidr: values.ssh_cidr,
-    sshConfig: values.ssh_config,
-    rootVolumeSize: values.root_volume_size,
-    scalingTargetCpu: values.scaling_target_cpu,
-  };
+  return { file, ...values, dbPassword: new Secret(password) };
 }
 
 /** RDS's rules for a master password, checked without ever echoing the value. */

@@ -1,132 +1,58 @@
 /**
  * Validates each command's options once, at the boundary, into typed values.
- * Commander has already rejected unknown options; this checks the values.
+ * Commander has already rejected unknown options; this checks the values, with
+ * the validators declared in command-options.ts, from which the types derive too.
+ * Loaded only once the usage checks passed (it loads zod), never the AWS SDK.
  */
 import { z } from 'zod';
-import { parseSshCidr } from './cidr.js';
+import { COMMAND_OPTIONS, COMMON_OPTIONS, displayFlag, type OptionDeclaration, type OptionTable } from './command-options.js';
+import type { CommandName } from './command-names.js';
 import { usageError } from './errors.js';
-import { ROLES, type CommandName, type RoleName } from './commands/names.js';
+
+/** The zod shape of a table: what each option's validator builds. */
+type ShapeOf<T> = { -readonly [K in keyof T]: T[K] extends OptionDeclaration<infer S> ? S : never };
+
+/** The validated options of a table, read-only. */
+type OptionsOf<T> = Readonly<z.output<z.ZodObject<ShapeOf<T>>>>;
+
+
+/** Builds the zod object of a table from its declarations. */
+function objectOf<T extends OptionTable>(table: T): z.ZodObject<ShapeOf<T>> {
+  const shape = Object.fromEntries(Object.entries(table).map(([key, option]) => [key, option.schema(z, displayFlag(option.flags))]));
+  // Object.fromEntries cannot type the keys; ShapeOf states what each entry holds.
+  return z.object(shape as ShapeOf<T>);
+}
 
 /** Options every command takes. */
-export interface CommonOptions {
-  readonly yes: boolean;
-  readonly config: string;
-  readonly sshCidr: string | undefined;
-  readonly sshConfig: string | undefined;
-  readonly verbose: boolean;
-}
-
-export interface CommissionOptions extends CommonOptions {
-  readonly minSize: number;
-  readonly maxSize: number;
-  readonly instanceType: string | undefined;
-  readonly dbInstanceType: string | undefined;
-  readonly withBroker: boolean;
-  readonly deploy: boolean;
-  readonly dryRun: boolean;
-}
-
-export interface DeployOptions extends CommonOptions {
-  /** Undefined: every role that has hosts. */
-  readonly roles: readonly RoleName[] | undefined;
-}
-
-export interface DecommissionOptions extends CommonOptions {
-  readonly deleteImage: boolean;
-  readonly skipFinalSnapshot: boolean;
-  readonly dryRun: boolean;
-}
-
-export interface CleanOptions extends CommonOptions {
-  readonly dryRun: boolean;
-}
-
-export interface StatusOptions extends CommonOptions {
-  readonly json: boolean;
-}
+export type CommonOptions = OptionsOf<typeof COMMON_OPTIONS>;
 
 /** Each command's validated options. */
-export interface OptionsByCommand {
-  commission: CommissionOptions;
-  deploy: DeployOptions;
-  decommission: DecommissionOptions;
-  clean: CleanOptions;
-  status: StatusOptions;
+export type OptionsByCommand = { [C in CommandName]: OptionsOf<typeof COMMON_OPTIONS & (typeof COMMAND_OPTIONS)[C]> };
+
+export type CommissionOptions = OptionsByCommand['commission'];
+export type DeployOptions = OptionsByCommand['deploy'];
+export type DecommissionOptions = OptionsByCommand['decommission'];
+export type CleanOptions = OptionsByCommand['clean'];
+export type StatusOptions = OptionsByCommand['status'];
+
+/** A command's options object: the common options, then `own`; before the checks that span options. */
+function commandObject<T extends OptionTable>(own: T): z.ZodObject<ShapeOf<typeof COMMON_OPTIONS & T>> {
+  return objectOf({ ...COMMON_OPTIONS, ...own });
 }
 
-const wholeNumber = (flag: string) =>
-  z
-    .string()
-    // abort: a size that is not a number must not reach the min/max comparison.
-    .regex(/^\d+$/, { error: (issue) => `${flag} must be a whole number, not '${String(issue.input)}'`, abort: true })
-    .transform(Number);
-
-const optionalText = z.string().optional();
-
-const common = z.object({
-  yes: z.boolean().default(false),
-  config: z.string().min(1, { message: '--config must name a file' }),
-  sshCidr: z
-    .string()
-    .optional()
-    .superRefine((value, ctx) => {
-      const parsed = value === undefined ? undefined : parseSshCidr(value);
-      if (parsed && 'error' in parsed) ctx.addIssue({ code: 'custom', message: `--ssh-cidr: ${parsed.error}` });
-    })
-    .transform((value) => {
-      const parsed = value === undefined ? undefined : parseSshCidr(value);
-      return parsed && 'cidr' in parsed ? parsed.cidr : undefined;
-    }),
-  sshConfig: optionalText,
-  verbose: z.boolean().default(false),
-});
-
-const instanceType = (flag: string) =>
-  z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, { message: `${flag} must be an instance type such as t3.small` }).optional();
-
-const schemas = {
-  commission: common
-    .extend({
-      minSize: wholeNumber('--min-size'),
-      maxSize: wholeNumber('--max-size'),
-      instanceType: instanceType('--instance-type'),
-      dbInstanceType: z.string().regex(/^db\.[a-z0-9]+\.[a-z0-9]+$/, { message: '--db-instance-type must be an RDS class such as db.t3.micro' }).optional(),
-      withBroker: z.boolean().default(false),
-      deploy: z.boolean().default(true),
-      dryRun: z.boolean().default(false),
-    })
-    .superRefine((value, ctx) => {
-      if (value.maxSize < 1) ctx.addIssue({ code: 'custom', message: '--max-size must be at least 1' });
-      if (value.minSize > value.maxSize) {
-        ctx.addIssue({ code: 'custom', message: `--min-size (${value.minSize}) must not be greater than --max-size (${value.maxSize})` });
-      }
-    }),
-  deploy: common.extend({
-    roles: z
-      .string()
-      .optional()
-      .transform((value, ctx) => {
-        if (value === undefined) return undefined;
-        const roles = value.split(',').map((role) => role.trim()).filter((role) => role !== '');
-        const unknown = roles.filter((role) => !(ROLES as readonly string[]).includes(role));
-        if (roles.length === 0 || unknown.length > 0) {
-          ctx.addIssue({
-            code: 'custom',
-            message: `--roles: ${roles.length === 0 ? 'no role given' : `unknown role ${unknown.map((r) => `'${r}'`).join(', ')}`}; valid roles: ${ROLES.join(', ')}`,
-          });
-          return z.NEVER;
-        }
-        return [...new Set(roles)] as RoleName[];
-      }),
+/** Each command's schema: its options' validators, plus the checks that span options. */
+const schemas: { [C in CommandName]: z.ZodType<OptionsByCommand[C]> } = {
+  commission: commandObject(COMMAND_OPTIONS.commission).superRefine((value, ctx) => {
+    if (value.maxSize < 1) ctx.addIssue({ code: 'custom', message: '--max-size must be at least 1' });
+    if (value.minSize > value.maxSize) {
+      ctx.addIssue({ code: 'custom', message: `--min-size (${value.minSize}) must not be greater than --max-size (${value.maxSize})` });
+    }
   }),
-  decommission: common.extend({
-    deleteImage: z.boolean().default(false),
-    skipFinalSnapshot: z.boolean().default(false),
-    dryRun: z.boolean().default(false),
-  }),
-  clean: common.extend({ dryRun: z.boolean().default(false) }),
-  status: common.extend({ json: z.boolean().default(false) }),
-} satisfies Record<CommandName, z.ZodType>;
+  deploy: commandObject(COMMAND_OPTIONS.deploy),
+  decommission: commandObject(COMMAND_OPTIONS.decommission),
+  clean: commandObject(COMMAND_OPTIONS.clean),
+  status: commandObject(COMMAND_OPTIONS.status),
+};
 
 /** Validates commander's raw options for `command`; a bad value is a usage error (exit 2). */
 export function parseOptions<C extends CommandName>(command: C, raw: Record<string, unknown>): OptionsByCommand[C] {
@@ -134,5 +60,5 @@ export function parseOptions<C extends CommandName>(command: C, raw: Record<stri
   if (!result.success) {
     throw usageError(result.error.issues.map((issue) => issue.message).join('; '));
   }
-  return result.data as unknown as OptionsByCommand[C];
+  return result.data;
 }

@@ -6,35 +6,29 @@
 import { ArgosError, ExitCode, type ExitCodeValue } from './errors.js';
 import { createInterruptHandler } from './interrupts.js';
 import { checkEnvName } from './names.js';
-import { parseOptions, type CommonOptions } from './options.js';
+import { parseOptions, type CommonOptions, type OptionsByCommand } from './options.js';
 import { createContext, type Context } from './context.js';
 import { TerminalReporter, type Reporter } from './reporter.js';
-import type { CommandName } from './commands/names.js';
+import type { CommandName } from './command-names.js';
 
-type CommandFunction = (ctx: Context<never>) => Promise<void>;
+/** A command's module export: it takes the Context of that command's options. */
+type CommandFunction<C extends CommandName> = (ctx: Context<OptionsByCommand[C]>) => Promise<void>;
 
-/** Imports only the command being run. */
-async function loadCommand(name: CommandName): Promise<CommandFunction> {
-  switch (name) {
-    case 'commission':
-      return (await import('./commands/commission.js')).commission as CommandFunction;
-    case 'deploy':
-      return (await import('./commands/deploy.js')).deploy as CommandFunction;
-    case 'decommission':
-      return (await import('./commands/decommission.js')).decommission as CommandFunction;
-    case 'clean':
-      return (await import('./commands/clean.js')).clean as CommandFunction;
-    case 'status':
-      return (await import('./commands/status.js')).status as CommandFunction;
-  }
-}
+/** Imports only the command being run; the mapped type ties each module to its command's options. */
+const COMMAND_MODULES: { [C in CommandName]: () => Promise<CommandFunction<C>> } = {
+  commission: async () => (await import('./commands/commission.js')).commission,
+  deploy: async () => (await import('./commands/deploy.js')).deploy,
+  decommission: async () => (await import('./commands/decommission.js')).decommission,
+  clean: async () => (await import('./commands/clean.js')).clean,
+  status: async () => (await import('./commands/status.js')).status,
+};
 
 /**
  * Runs `argos <env> <name>` with commander's raw options and returns the exit code.
  * The first Ctrl-C aborts the run's signal (waits stop, cleanup runs, exit 130);
  * a second one exits at once.
  */
-export async function runCommand(name: CommandName, env: string, rawOptions: Record<string, unknown>): Promise<ExitCodeValue> {
+export async function runCommand<C extends CommandName>(name: C, env: string, rawOptions: Record<string, unknown>): Promise<ExitCodeValue> {
   const controller = new AbortController();
   const onSigint = createInterruptHandler(
     controller,
@@ -53,8 +47,10 @@ export async function runCommand(name: CommandName, env: string, rawOptions: Rec
   try {
     checkEnvName(env);
     const options = parseOptions(name, rawOptions);
+    // TypeScript does not resolve a property of OptionsByCommand[C] for a generic C; of CommonOptions it does.
+    const commonOptions: CommonOptions = options;
     const interactive = Boolean(process.stdout.isTTY) && !process.env['CI'];
-    ctx = await createContext<CommonOptions>({
+    const commandCtx = await createContext({
       env,
       options,
       environment: {
@@ -72,7 +68,7 @@ export async function runCommand(name: CommandName, env: string, rawOptions: Rec
           input: process.stdin,
           canAsk: Boolean(process.stdin.isTTY) && Boolean(process.stdout.isTTY),
           interactive,
-          verbose: options.verbose,
+          verbose: commonOptions.verbose,
           logFile,
           secrets,
           runLabel: `pid ${process.pid}`,
@@ -80,10 +76,11 @@ export async function runCommand(name: CommandName, env: string, rawOptions: Rec
         return reporter;
       },
     });
+    ctx = commandCtx; // for the catch and finally blocks, whichever the command
     // Fail early and clearly when there are no credentials, before any step starts.
     await ctx.clients.ec2.config.credentials();
-    const command = await loadCommand(name);
-    await command(ctx as Context<never>);
+    const command = await COMMAND_MODULES[name]();
+    await command(commandCtx);
     return ExitCode.ok;
   } catch (error) {
     return reportFailure(error, { verbose, reporter, interrupted: controller.signal.aborted, logFile: ctx?.paths.logFile });

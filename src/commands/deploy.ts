@@ -5,7 +5,7 @@
  * the last steps of `commission`.
  */
 import { join } from 'node:path';
-import { ROLES, type RoleName } from './names.js';
+import { ROLES, type RoleName } from '../command-names.js';
 import { progressOf, type Context } from '../context.js';
 import { ArgosError } from '../errors.js';
 import { allHosts, discoverInventory, pruneKnownHosts, renderInventory, summarizeInventory, writeFileAtomic, type Inventory, type InventoryGroup, type InventoryHost } from '../hosts.js';

@@ -5,6 +5,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { COMMANDS } from '../../src/command-names.js';
+import { COMMAND_OPTIONS, COMMON_OPTIONS } from '../../src/command-options.js';
 import { fakeAwsEnvironment } from '../support/aws-env.js';
 import { makeProject, REPO_ROOT, runCli, sampleConfig } from '../support/cli.js';
 
@@ -37,13 +39,24 @@ describe('help', () => {
     }
   });
 
+  it.each(COMMANDS)("lists each of %s's declared options with its description and default", async (command) => {
+    const result = await run(['staging', command, '--help']);
+    expect(result.exitCode).toBe(0);
+    const help = result.stdout.replace(/\s+/g, ' ');
+    for (const declaration of Object.values({ ...COMMAND_OPTIONS[command], ...COMMON_OPTIONS })) {
+      const shown = 'default' in declaration ? `${declaration.description} (default: "${declaration.default}")` : declaration.description;
+      expect(help).toContain(`${declaration.flags} `);
+      expect(help).toContain(shown);
+    }
+  });
+
   it('prints the version', async () => {
     const { version } = JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
     const result = await run(['--version']);
     expect(result).toMatchObject({ exitCode: 0, stdout: version });
   });
 
-  it('loads no AWS SDK module for --help', async () => {
+  it('loads no AWS SDK module, nor zod, for --help', async () => {
     const traceFile = join(await mkdtemp(join(tmpdir(), 'argos-trace-')), 'imports.txt');
     const result = await runCli(['--help'], {
       cwd: project,
@@ -55,6 +68,9 @@ describe('help', () => {
     expect(loaded).toContain('/dist/cli.js'); // the trace works
     expect(loaded).toContain('commander');
     expect(loaded).not.toMatch(/@aws-sdk|@smithy/);
+    // The option declarations are read for --help; their validators are built only to run a command.
+    expect(loaded).toContain('/dist/command-options.js');
+    expect(loaded).not.toMatch(/\/node_modules\/zod\//);
   });
 });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config.js';
+import { Secret } from '../../src/secret.js';
 import { readSampleConfig, sampleConfig } from '../support/cli.js';
 
 const CANARY = 'canary-Secret-9f3b2c';
@@ -44,6 +45,56 @@ describe('parseConfig', () => {
       healthCheckPath: '/',
       scalingTargetCpu: 60,
     });
+  });
+
+  it('gives each key its camelCase field, with no mapping written for it', () => {
+    // GIVEN every key the CLI reads set to a non-default value
+    const given = {
+      app_instance_type: 't3.large',
+      image_instance_type: 'c5.xlarge',
+      broker_instance_type: 't3.micro',
+      db_instance_type: 'db.r6g.large',
+      db_allocated_storage: 50,
+      db_engine_version: '15.7',
+      db_multi_az: true,
+      db_deletion_protection: false,
+      app_port: 8080,
+      health_check_path: '/health',
+      broker_enabled: true,
+      ssh_cidr: '198.51.100.0/24',
+      ssh_config: 'ssh/config',
+      root_volume_size: 30,
+      scaling_target_cpu: 45,
+    };
+    // WHEN the config is parsed
+    const config = parseConfig(yaml(sampleConfig(given)), FILE);
+    // THEN each value sits under the key's camelCase name, and nothing else is there
+    expect(config).toEqual({
+      file: FILE,
+      appName: 'argos',
+      region: 'us-east-1',
+      baseAmi: 'ami-04681a1dbd79675a5',
+      keyName: 'argos-test',
+      remoteUser: 'ubuntu',
+      dbUser: 'argos',
+      dbPassword: expect.any(Secret),
+      appInstanceType: 't3.large',
+      imageInstanceType: 'c5.xlarge',
+      brokerInstanceType: 't3.micro',
+      dbInstanceType: 'db.r6g.large',
+      dbAllocatedStorage: 50,
+      dbEngineVersion: '15.7',
+      dbMultiAz: true,
+      dbDeletionProtection: false,
+      appPort: 8080,
+      healthCheckPath: '/health',
+      brokerEnabled: true,
+      sshCidr: '198.51.100.0/24',
+      sshConfig: 'ssh/config',
+      rootVolumeSize: 30,
+      scalingTargetCpu: 45,
+    });
+    expect(config.dbPassword.reveal()).toBe(CANARY);
   });
 
   it('keeps unknown keys out of the way (they are Ansible variables)', () => {

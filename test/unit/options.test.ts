@@ -1,5 +1,8 @@
+import { Option } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { parseSshCidr } from '../../src/cidr.js';
+import { COMMANDS } from '../../src/command-names.js';
+import { COMMAND_OPTIONS, COMMON_OPTIONS } from '../../src/command-options.js';
 import { parseOptions } from '../../src/options.js';
 
 const base = { config: 'playbooks/group_vars/all.yml' };
@@ -35,6 +38,26 @@ describe('parseOptions', () => {
   it('normalises --ssh-cidr and refuses the world', () => {
     expect(parseOptions('status', { ...base, sshCidr: '203.0.113.7' }).sshCidr).toBe('203.0.113.7/32');
     expect(() => parseOptions('status', { ...base, sshCidr: '0.0.0.0/0' })).toThrowError(/too wide for SSH ingress/);
+  });
+});
+
+describe('the option declarations', () => {
+  it.each(COMMANDS)("key each of %s's options by the attribute commander gives its flags", (command) => {
+    // A key that differed would be validated under one name and filled in by commander under another.
+    for (const [key, declaration] of Object.entries({ ...COMMON_OPTIONS, ...COMMAND_OPTIONS[command] })) {
+      expect(new Option(declaration.flags).attributeName(), declaration.flags).toBe(key);
+    }
+  });
+
+  it.each(COMMANDS)('accept for %s what commander fills in when no flag is given', (command) => {
+    // GIVEN the declared defaults only
+    const defaults = Object.fromEntries(
+      Object.entries({ ...COMMON_OPTIONS, ...COMMAND_OPTIONS[command] }).flatMap(([key, declaration]) =>
+        'default' in declaration ? [[key, declaration.default]] : [],
+      ),
+    );
+    // WHEN validated THEN they pass, so a default can never be a usage error
+    expect(() => parseOptions(command, defaults)).not.toThrow();
   });
 });
 

@@ -1,6 +1,8 @@
 /**
- * The command names, kept apart from the commands themselves so the CLI can
- * list and check them without loading any command (or the AWS SDK).
+ * The command and role names, kept apart from the commands themselves so the
+ * CLI can list and check them without loading any command (or the AWS SDK).
+ * It sits above `commands/` so that the modules the commands build on never
+ * import from `commands/`.
  */
 export const COMMANDS = ['commission', 'deploy', 'decommission', 'clean', 'status'] as const;
 
@@ -15,3 +17,8 @@ export function isCommandName(word: string): word is CommandName {
 export const ROLES = ['app', 'database', 'broker', 'worker'] as const;
 
 export type RoleName = (typeof ROLES)[number];
+
+/** Whether `word` names a role `deploy --roles` takes. */
+export function isRoleName(word: string): word is RoleName {
+  return (ROLES as readonly string[]).includes(word);
+}
