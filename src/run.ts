@@ -7,7 +7,7 @@ import { ArgosError, ExitCode, type ExitCodeValue } from './errors.js';
 import { createInterruptHandler } from './interrupts.js';
 import { checkEnvName } from './names.js';
 import { parseOptions, type CommonOptions, type OptionsByCommand } from './options.js';
-import { createContext, type Context } from './context.js';
+import type { Context } from './context.js';
 import { TerminalReporter, type Reporter } from './reporter.js';
 import type { CommandName } from './command-names.js';
 
@@ -50,6 +50,8 @@ export async function runCommand<C extends CommandName>(name: C, env: string, ra
     // TypeScript does not resolve a property of OptionsByCommand[C] for a generic C; of CommonOptions it does.
     const commonOptions: CommonOptions = options;
     const interactive = Boolean(process.stdout.isTTY) && !process.env['CI'];
+    // Only now, with the input valid: the Context builds the AWS clients, and loading the SDK takes time.
+    const { createContext } = await import('./context.js');
     const commandCtx = await createContext({
       env,
       options,

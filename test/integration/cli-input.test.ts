@@ -72,6 +72,19 @@ describe('help', () => {
     expect(loaded).toContain('/dist/command-options.js');
     expect(loaded).not.toMatch(/\/node_modules\/zod\//);
   });
+
+  it('rejects a bad option value before loading the AWS SDK', async () => {
+    const traceFile = join(await mkdtemp(join(tmpdir(), 'argos-trace-')), 'imports.txt');
+    const result = await runCli(['staging', 'commission', '--min-size', 'two'], {
+      cwd: project,
+      env: { ARGOS_TRACE_FILE: traceFile },
+      nodeArgs: ['--import', join(REPO_ROOT, 'test', 'support', 'trace-imports.mjs')],
+    });
+    expect(result).toMatchObject({ exitCode: 2, stderr: "argos: --min-size must be a whole number, not 'two'" });
+    const loaded = await readFile(traceFile, 'utf8');
+    expect(loaded).toContain('/dist/run.js'); // the trace works: the command ran as far as validation
+    expect(loaded).not.toMatch(/@aws-sdk|@smithy/);
+  });
 });
 
 describe('usage errors exit 2 with one line saying what to do', () => {
