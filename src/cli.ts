@@ -46,7 +46,9 @@ const outputConfiguration = {
 function addOptions(command: Command, table: OptionTable): Command {
   for (const declaration of Object.values(table)) {
     const option = new Option(declaration.flags, declaration.description);
-    command.addOption(declaration.default === undefined ? option : option.default(declaration.default));
+    if (declaration.hidden) option.hideHelp();
+    // The second argument is what --help shows: `(default: 1)`, not commander's quoted `(default: "1")`.
+    command.addOption(declaration.default === undefined ? option : option.default(declaration.default, declaration.default));
   }
   return command;
 }

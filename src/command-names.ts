@@ -13,6 +13,12 @@ export function isCommandName(word: string): word is CommandName {
   return (COMMANDS as readonly string[]).includes(word);
 }
 
+/**
+ * The commands that need the database password: commission creates the
+ * database with it, deploy hands it to Ansible. The others never read it.
+ */
+export const NEEDS_DATABASE_PASSWORD: ReadonlySet<CommandName> = new Set(['commission', 'deploy']);
+
 /** The roles `deploy --roles` takes: one playbook each. */
 export const ROLES = ['app', 'database', 'broker', 'worker'] as const;
 

@@ -24,6 +24,8 @@ export interface OptionDeclaration<S extends z.ZodType = z.ZodType> {
   readonly default?: string;
   /** Builds the validator of the raw value; `flag` is the flag to name in messages. */
   readonly schema: (zod: Zod, flag: string) => S;
+  /** Accepted but not listed in `--help`: it does nothing for this command (kept so existing scripts run). */
+  readonly hidden?: boolean;
 }
 
 /** Options keyed by commander's attribute name (`--min-size` → `minSize`). */
@@ -71,7 +73,6 @@ function parseRoles(text: string, flag: string): { value: RoleName[] } | { error
 
 /** Options every command takes, listed in `--help` after the command's own. */
 export const COMMON_OPTIONS = {
-  yes: toggle('-y, --yes', 'skip confirmations (required when there is no terminal to ask on)'),
   config: {
     flags: '--config <file>',
     description: 'config file shared with Ansible',
@@ -79,6 +80,11 @@ export const COMMON_OPTIONS = {
     default: 'playbooks/group_vars/all.yml',
     schema: (zod, flag) => zod.string().min(1, { message: `${flag} must name a file` }),
   },
+  verbose: toggle('-v, --verbose', 'show Ansible output and stack traces'),
+} satisfies OptionTable;
+
+/** How the commands that reach the servers over SSH (commission, deploy) reach them. */
+export const SSH_OPTIONS = {
   sshCidr: {
     flags: '--ssh-cidr <cidr>',
     description: 'open temporary SSH only from this CIDR (default: ARGOS_SSH_CIDR, ssh_cidr, or your public address as a /32)',
@@ -93,8 +99,13 @@ export const COMMON_OPTIONS = {
     description: 'OpenSSH client config for Ansible (bastion hosts, ProxyJump)',
     schema: (zod) => zod.string().optional(),
   },
-  verbose: toggle('-v, --verbose', 'show Ansible output and stack traces'),
 } satisfies OptionTable;
+
+/** `--yes` of the commands that ask before deleting. */
+const CONFIRM_OPTIONS = { yes: toggle('-y, --yes', 'skip confirmations (required when there is no terminal to ask on)') } satisfies OptionTable;
+
+/** `--yes` where nothing is asked: accepted, since every command once took it, but not listed. */
+const IGNORED_YES = { yes: { ...CONFIRM_OPTIONS.yes, hidden: true } } satisfies OptionTable;
 
 /** Each command's own options, in `--help` order. */
 export const COMMAND_OPTIONS = {
@@ -114,6 +125,8 @@ export const COMMAND_OPTIONS = {
     withBroker: toggle('--with-broker', 'also create the broker instance (RabbitMQ + Redis)'),
     deploy: toggle('--no-deploy', 'create the infrastructure but do not run the playbooks'),
     dryRun: toggle('--dry-run', 'show what would be created or changed, and change nothing'),
+    ...SSH_OPTIONS,
+    ...IGNORED_YES,
   },
   deploy: {
     roles: {
@@ -121,14 +134,17 @@ export const COMMAND_OPTIONS = {
       description: `comma-separated roles to deploy (${ROLES.join(', ')}; default: every role that has hosts)`,
       schema: (zod, flag) => parsedText(zod, (text) => parseRoles(text, flag)),
     },
+    ...SSH_OPTIONS,
+    ...IGNORED_YES,
   },
   decommission: {
     deleteImage: toggle('--delete-image', 'also delete the base image (as clean does)'),
     skipFinalSnapshot: toggle('--skip-final-snapshot', 'delete the database without a final snapshot (its data is lost)'),
     dryRun: toggle('--dry-run', 'show what would be deleted, and delete nothing'),
+    ...CONFIRM_OPTIONS,
   },
-  clean: { dryRun: toggle('--dry-run', 'show what would be deleted, and delete nothing') },
-  status: { json: toggle('--json', 'print the status as JSON, for scripts') },
+  clean: { dryRun: toggle('--dry-run', 'show what would be deleted, and delete nothing'), ...CONFIRM_OPTIONS },
+  status: { json: toggle('--json', 'print the status as JSON, for scripts'), ...IGNORED_YES },
 } satisfies Record<CommandName, OptionTable>;
 
 /** The long flag messages name: the last one, so `--min_size, --min-size <n>` → `--min-size`. */

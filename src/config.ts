@@ -2,10 +2,10 @@
  * The one reader of `playbooks/group_vars/all.yml`: the file Ansible reads as
  * group variables, so the CLI and the playbooks share one set of values.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { configError } from './errors.js';
+import { ArgosError, configError } from './errors.js';
 import { isValidName } from './names.js';
 import { Secret } from './secret.js';
 
@@ -77,6 +77,7 @@ function camelizeKeys<T extends Record<string, unknown>>(values: T): CamelizeKey
 export type Config = Omit<z.output<typeof schema>, 'dbPass'> & {
   /** The file as messages name it. */
   readonly file: string;
+  /** Unset only for a command that needs none ({@link ConfigOverrides.requirePassword}): revealing it then fails. */
   readonly dbPassword: Secret;
 };
 
@@ -86,13 +87,33 @@ export interface ConfigOverrides {
   dbPassword?: string | undefined;
   /** How messages name the file (the path as the user typed it); defaults to `file`. */
   shownAs?: string | undefined;
+  /**
+   * Whether the run needs the database password (commission creates the
+   * database with it, deploy hands it to Ansible); default true. status, clean
+   * and decommission never use it, so they do not ask for it.
+   */
+  requirePassword?: boolean | undefined;
 }
+
+/**
+ * A config is a few dozen lines; a file far larger is a mistake (the wrong
+ * path), and parsing one of tens of megabytes takes minutes and gigabytes.
+ */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
 
 /** Reads, parses and validates the config file. Every problem becomes a one-line {@link configError}. */
 export async function loadConfig(path: string, overrides: ConfigOverrides = {}): Promise<Config> {
   const file = overrides.shownAs ?? path;
   let text: string;
   try {
+    // Checked before reading: a FIFO or a device would block the read forever.
+    const info = await stat(path);
+    if (!info.isFile()) {
+      throw configError(`config file ${file} is not a regular file (${describeFileType(info)}): pass the path of a YAML file with --config`);
+    }
+    if (info.size > MAX_CONFIG_BYTES) {
+      throw configError(`config file ${file} has ${info.size} bytes, more than a config can hold (${MAX_CONFIG_BYTES}): is --config pointing at the right file?`);
+    }
     text = await readFile(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
@@ -101,6 +122,7 @@ export async function loadConfig(path: string, overrides: ConfigOverrides = {}):
         error,
       );
     }
+    if (error instanceof ArgosError) throw error;
     throw configError(`cannot read config file ${file}: ${(error as Error).message}`, error);
   }
   return parseConfig(text, file, overrides);
@@ -128,11 +150,20 @@ export function parseConfig(text: string, file: string, overrides: ConfigOverrid
   }
   const { dbPass, ...values } = result.data;
   const password = overrides.dbPassword !== undefined && overrides.dbPassword !== '' ? overrides.dbPassword : dbPass;
-  if (password === undefined || password === '') {
-    throw configError(`no database password: set db_pass in ${file} or the ARGOS_DB_PASSWORD environment variable`);
-  }
+  const missing = configError(`no database password: set db_pass in ${file} or the ARGOS_DB_PASSWORD environment variable`);
+  if (overrides.requirePassword === false) return { file, ...values, dbPassword: password ? new Secret(password) : Secret.unset(missing) };
+  if (password === undefined || password === '') throw missing;
   checkDatabasePassword(password, file);
   return { file, ...values, dbPassword: new Secret(password) };
+}
+
+/** What a non-regular file is, in a word a person knows. */
+function describeFileType(info: Awaited<ReturnType<typeof stat>>): string {
+  if (info.isDirectory()) return 'a folder';
+  if (info.isFIFO()) return 'a named pipe';
+  if (info.isSocket()) return 'a socket';
+  if (info.isCharacterDevice() || info.isBlockDevice()) return 'a device';
+  return 'not a file';
 }
 
 /** RDS's rules for a master password, checked without ever echoing the value. */
@@ -152,10 +183,26 @@ function describeIssue(issue: z.core.$ZodIssue, raw: Record<string, unknown>): s
   const value = issue.path.length > 0 ? raw[String(issue.path[0])] : raw;
   if (issue.code === 'invalid_type') {
     if (value === undefined || value === null) return `missing key '${key}' (expected ${issue.expected})`;
-    const hint = key === 'db_engine_version' ? ': quote it, for example "16.4"' : '';
-    return `key '${key}' must be ${article(issue.expected)}, not ${describeType(value)}${hint}`;
+    return `key '${key}' must be ${article(issue.expected)}, not ${describeType(value)}${quoteHint(key, issue.expected, value)}`;
+  }
+  // zod's own wording ("Too small: expected number to be >=8") reads as a library's, not argos's.
+  if ((issue.code === 'too_small' || issue.code === 'too_big') && /^Too (small|big)/.test(issue.message)) {
+    const bound = String(issue.code === 'too_small' ? issue.minimum : issue.maximum);
+    const inclusive = issue.inclusive !== false;
+    const relation = issue.code === 'too_small' ? (inclusive ? 'at least' : 'more than') : inclusive ? 'at most' : 'less than';
+    return `key '${key}' must be ${relation} ${bound}${issue.origin === 'string' ? ' characters long' : ''}`;
   }
   return `key '${key}' ${issue.message}`;
+}
+
+/**
+ * YAML reads `db_pass: 12345678` as a number and `db_engine_version: 16.4` as
+ * one: say to quote the value (with an example, never the value itself).
+ */
+function quoteHint(key: string, expected: string, value: unknown): string {
+  if (expected !== 'string' || (typeof value !== 'number' && typeof value !== 'boolean')) return '';
+  const example = key === 'db_engine_version' ? '"16"' : key === 'db_pass' ? '"…" around the password' : '"…"';
+  return `: quote it, for example ${key}: ${example}`;
 }
 
 function article(type: string): string {

@@ -10,7 +10,7 @@ import { loadConfig, type Config } from './config.js';
 import { configError } from './errors.js';
 import { checkDerivedNames, makeNames, type EnvNames } from './names.js';
 import { parseSshCidr } from './cidr.js';
-import type { CommonOptions } from './options.js';
+import type { CommonOptions, SshOptions } from './options.js';
 import type { Reporter, StepHandle } from './reporter.js';
 import { defaultRuntime, type Runtime } from './runtime.js';
 import type { Progress } from './wait.js';
@@ -64,6 +64,8 @@ export interface Environment {
 /** Inputs to {@link createContext}. */
 export interface ContextInputs<O extends CommonOptions> {
   env: string;
+  /** Whether the command needs the database password (see NEEDS_DATABASE_PASSWORD); default true. */
+  requirePassword?: boolean;
   options: O;
   environment: Environment;
   root: string;
@@ -78,7 +80,7 @@ export async function createContext<O extends CommonOptions>(inputs: ContextInpu
   const configPath = resolve(root, options.config);
   // Messages name the file as the user would type it.
   const shownPath = relative(root, configPath).startsWith('..') ? configPath : relative(root, configPath);
-  const config = await loadConfig(configPath, { dbPassword: environment.ARGOS_DB_PASSWORD, shownAs: shownPath });
+  const config = await loadConfig(configPath, { dbPassword: environment.ARGOS_DB_PASSWORD, shownAs: shownPath, requirePassword: inputs.requirePassword });
   checkDerivedNames(config.appName, env);
   const paths: Paths = {
     root,
@@ -94,8 +96,9 @@ export async function createContext<O extends CommonOptions>(inputs: ContextInpu
       ? { accessKeyId: environment.AWS_ACCESS_KEY, secretAccessKey: environment.AWS_SECRET_KEY }
       : undefined;
   const region = environment.AWS_REGION || config.region;
-  const sshConfig = options.sshConfig ?? config.sshConfig;
-  const reporter = inputs.createReporter(paths.logFile, [config.dbPassword.reveal()]);
+  const ssh = sshOptionsOf(options);
+  const sshConfig = ssh ? (ssh.sshConfig ?? config.sshConfig) : undefined;
+  const reporter = inputs.createReporter(paths.logFile, config.dbPassword.isSet ? [config.dbPassword.reveal()] : []);
   return {
     env,
     options,
@@ -103,13 +106,20 @@ export async function createContext<O extends CommonOptions>(inputs: ContextInpu
     names: makeNames(config.appName, env),
     region,
     paths,
-    sshCidr: resolveSshCidr(options.sshCidr, environment.ARGOS_SSH_CIDR, config),
+    // Only a command that opens SSH checks where from: status need not fail on an ARGOS_SSH_CIDR it never uses.
+    sshCidr: ssh ? resolveSshCidr(ssh.sshCidr, environment.ARGOS_SSH_CIDR, config) : undefined,
     sshConfig: sshConfig === undefined ? undefined : resolve(root, sshConfig),
     reporter,
     clients: createClients({ region, credentials: createCredentialProvider(legacy) }),
     signal: inputs.signal,
     runtime: defaultRuntime,
   };
+}
+
+/** The SSH options of a command that takes them (commission, deploy); `undefined` for the others. */
+function sshOptionsOf(options: CommonOptions): Partial<SshOptions> | undefined {
+  // The option tables decide which commands take them; their values are validated already.
+  return 'sshCidr' in options || 'sshConfig' in options ? (options as Partial<SshOptions>) : undefined;
 }
 
 /** `--ssh-cidr` (already validated) wins over ARGOS_SSH_CIDR, which wins over `ssh_cidr`. */

@@ -5,7 +5,7 @@
  * Loaded only once the usage checks passed (it loads zod), never the AWS SDK.
  */
 import { z } from 'zod';
-import { COMMAND_OPTIONS, COMMON_OPTIONS, displayFlag, type OptionDeclaration, type OptionTable } from './command-options.js';
+import { COMMAND_OPTIONS, COMMON_OPTIONS, displayFlag, type OptionDeclaration, type OptionTable, type SSH_OPTIONS } from './command-options.js';
 import type { CommandName } from './command-names.js';
 import { usageError } from './errors.js';
 
@@ -25,6 +25,9 @@ function objectOf<T extends OptionTable>(table: T): z.ZodObject<ShapeOf<T>> {
 
 /** Options every command takes. */
 export type CommonOptions = OptionsOf<typeof COMMON_OPTIONS>;
+
+/** The SSH options of the commands that reach the servers (commission, deploy). */
+export type SshOptions = OptionsOf<typeof SSH_OPTIONS>;
 
 /** Each command's validated options. */
 export type OptionsByCommand = { [C in CommandName]: OptionsOf<typeof COMMON_OPTIONS & (typeof COMMAND_OPTIONS)[C]> };

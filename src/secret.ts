@@ -5,13 +5,26 @@
  */
 export class Secret {
   readonly #value: string;
+  readonly #unset: Error | undefined;
 
-  constructor(value: string) {
+  constructor(value: string, unset?: Error) {
     this.#value = value;
+    this.#unset = unset;
   }
 
-  /** The secret value itself: pass it only to the API call that needs it. */
+  /** A secret that was not given: {@link reveal} throws `error`, which says where to set it. */
+  static unset(error: Error): Secret {
+    return new Secret('', error);
+  }
+
+  /** Whether a value was given. */
+  get isSet(): boolean {
+    return this.#unset === undefined;
+  }
+
+  /** The secret value itself: pass it only to the API call that needs it. Throws when it was not given. */
   reveal(): string {
+    if (this.#unset) throw this.#unset;
     return this.#value;
   }
 

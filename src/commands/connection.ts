@@ -3,6 +3,8 @@
  * key, known_hosts file and ssh_config of the run, and the config file when
  * Ansible would not find it by itself.
  */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_CONFIG_PATH } from '../config.js';
 import type { Context } from '../context.js';
@@ -18,3 +20,22 @@ export function configVarsFiles(ctx: Context): string[] {
   return ctx.paths.config === join(ctx.paths.root, DEFAULT_CONFIG_PATH) ? [] : [ctx.paths.config];
 }
 
+
+/**
+ * Runs `run` with the extra-vars files the playbooks need: the config (when not
+ * group_vars/all.yml) and a private file holding `db_pass`, removed afterwards.
+ * The password may come from ARGOS_DB_PASSWORD rather than the config file, and
+ * Ansible reads neither argos's environment nor its argv for it (by design: a
+ * secret there is visible to every process of the user), so it gets a 0600 file.
+ */
+export async function withPlaybookVars<T>(ctx: Context, run: (varsFiles: string[]) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), 'argos-vars-'));
+  try {
+    const secrets = join(dir, 'secrets.json');
+    // JSON is YAML, and JSON.stringify quotes any character the password may hold.
+    await writeFile(secrets, JSON.stringify({ db_pass: ctx.config.dbPassword.reveal() }), { mode: 0o600 });
+    return await run([...configVarsFiles(ctx), secrets]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

@@ -12,7 +12,7 @@ import { allHosts, discoverInventory, pruneKnownHosts, renderInventory, summariz
 import { checkKeyFile } from '../keys.js';
 import type { DeployOptions } from '../options.js';
 import { closeSsh, openSsh } from '../security.js';
-import { configVarsFiles, sshSettings } from './connection.js';
+import { sshSettings, withPlaybookVars } from './connection.js';
 import { runSteps, type Step, stepHostOf } from './steps.js';
 
 /** Which inventory group each role's playbook runs on. */
@@ -138,16 +138,18 @@ export function deploySteps<S extends DeployState>(ctx: Context, scope: DeploySc
         const everything = ROLES.every((role) => roles.includes(role)) || scope.roles === undefined;
         const playbooks = everything ? ['site.yml'] : roles.map((role) => `${role}.yml`);
         step.note(`${playbooks.join(' ')} (${roles.join(', ')})`);
-        await ctx.runtime.runPlaybook({
-          playbooks: playbooks.map((name) => join(ctx.paths.playbooks, name)),
-          inventory: ctx.paths.hostsFile,
-          ssh,
-          varsFiles: configVarsFiles(ctx),
-          forks: Math.max(5, allHosts(need(state.inventory)).length),
-          verbose: ctx.options.verbose,
-          signal: ctx.signal,
-          onLine: (line) => reporter.detail(line),
-        });
+        await withPlaybookVars(ctx, (varsFiles) =>
+          ctx.runtime.runPlaybook({
+            playbooks: playbooks.map((name) => join(ctx.paths.playbooks, name)),
+            inventory: ctx.paths.hostsFile,
+            ssh,
+            varsFiles,
+            forks: Math.max(5, allHosts(need(state.inventory)).length),
+            verbose: ctx.options.verbose,
+            signal: ctx.signal,
+            onLine: (line) => reporter.detail(line),
+          }),
+        );
         return {};
       },
     },

@@ -1,5 +1,9 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, mkdir, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../src/config.js';
+import { loadConfig, MAX_CONFIG_BYTES, parseConfig } from '../../src/config.js';
 import { Secret } from '../../src/secret.js';
 import { readSampleConfig, sampleConfig } from '../support/cli.js';
 
@@ -160,3 +164,55 @@ describe('parseConfig', () => {
     expect(error.message).not.toContain(CANARY);
   });
 });
+
+describe("config messages in argos's words", () => {
+  it.each([
+    [{ root_volume_size: 4 }, "key 'root_volume_size' must be at least 8"],
+    [{ db_allocated_storage: 70000 }, "key 'db_allocated_storage' must be at most 65536"],
+    [{ scaling_target_cpu: 0 }, "key 'scaling_target_cpu' must be at least 1"],
+  ])('says %j is out of range without zod wording', (values, message) => {
+    const error = errorOf(() => parseConfig(yaml(sampleConfig(values)), FILE));
+    expect(error.message).toBe(`config file ${FILE}: ${message}`);
+    expect(error.message).not.toMatch(/Too (small|big)|expected number/);
+  });
+
+  it('tells to quote a numeric password, without echoing it', () => {
+    const { db_pass: _omitted, ...rest } = sampleConfig();
+    const error = errorOf(() => parseConfig(`${yaml(rest)}\ndb_pass: 12345678`, FILE));
+    expect(error.message).toBe(`config file ${FILE}: key 'db_pass' must be a string, not a number: quote it, for example db_pass: "…" around the password`);
+    expect(error.message).not.toContain('12345678');
+  });
+});
+
+describe('loadConfig', () => {
+  it('refuses a named pipe at once instead of waiting on it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'argos-config-'));
+    const fifo = join(dir, 'all.yml');
+    execFileSync('mkfifo', [fifo]);
+    await expect(loadConfig(fifo, { shownAs: 'all.yml' })).rejects.toThrow('config file all.yml is not a regular file (a named pipe): pass the path of a YAML file with --config');
+  });
+
+  it('refuses a folder', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'argos-config-'));
+    await mkdir(join(dir, 'all.yml'));
+    await expect(loadConfig(join(dir, 'all.yml'), { shownAs: 'all.yml' })).rejects.toMatchObject({ code: 'CONFIG', message: expect.stringContaining('(a folder)') });
+  });
+
+  it('refuses a file far larger than a config without reading it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'argos-config-'));
+    const file = join(dir, 'all.yml');
+    await writeFile(file, '');
+    await truncate(file, 58 * 1024 * 1024);
+    const started = Date.now();
+    await expect(loadConfig(file, { shownAs: 'all.yml' })).rejects.toThrow(`config file all.yml has ${58 * 1024 * 1024} bytes, more than a config can hold (${MAX_CONFIG_BYTES})`);
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  it('lets a command that needs no password run without one, and fails only where it is used', () => {
+    const { db_pass: _omitted, ...rest } = sampleConfig();
+    const config = parseConfig(yaml(rest), FILE, { requirePassword: false });
+    expect(config.dbPassword.isSet).toBe(false);
+    expect(() => config.dbPassword.reveal()).toThrow(`no database password: set db_pass in ${FILE} or the ARGOS_DB_PASSWORD environment variable`);
+  });
+});
+

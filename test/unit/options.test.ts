@@ -36,8 +36,8 @@ describe('parseOptions', () => {
   });
 
   it('normalises --ssh-cidr and refuses the world', () => {
-    expect(parseOptions('status', { ...base, sshCidr: '203.0.113.7' }).sshCidr).toBe('203.0.113.7/32');
-    expect(() => parseOptions('status', { ...base, sshCidr: '0.0.0.0/0' })).toThrowError(/too wide for SSH ingress/);
+    expect(parseOptions('deploy', { ...base, sshCidr: '203.0.113.7' }).sshCidr).toBe('203.0.113.7/32');
+    expect(() => parseOptions('deploy', { ...base, sshCidr: '0.0.0.0/0' })).toThrowError(/too wide for SSH ingress/);
   });
 });
 
