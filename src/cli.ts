@@ -8,6 +8,7 @@
 import { createRequire } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
 import { ArgosError, ExitCode, usageError } from './errors.js';
+import { checkEnvName } from './names.js';
 import { COMMANDS, isCommandName, type CommandName } from './command-names.js';
 import { COMMAND_OPTIONS, COMMON_OPTIONS, type OptionTable } from './command-options.js';
 
@@ -104,10 +105,17 @@ function buildProgram(): Command {
  */
 function reorderArgs(args: readonly string[]): string[] {
   const [first, second, ...rest] = args;
-  if (first === undefined || first.startsWith('-')) return [...args];
+  if (first === undefined) return [];
+  if (first.startsWith('-')) {
+    if (['-h', '--help', '--version'].includes(first)) return [...args];
+    // `argos --yes staging status`: commander would call --yes unknown, which it is not.
+    const words = args.filter((arg) => !arg.startsWith('-'));
+    throw usageError(`options go after the environment and the command: argos ${words[0] ?? '<env>'} ${words[1] ?? '<command>'} ${first}`);
+  }
   if (first === 'help') return second !== undefined && isCommandName(second) ? [second, '--help'] : ['--help'];
   const valid = COMMANDS.join(', ');
   if (isCommandName(first)) {
+    if (second !== undefined && isCommandName(second)) checkEnvName(first);
     throw usageError(`missing environment name: type it before the command, e.g. argos staging ${first}`);
   }
   if (second === undefined) throw usageError(`missing command after '${first}': use one of ${valid} (e.g. argos ${first} status)`);

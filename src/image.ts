@@ -207,7 +207,18 @@ export async function bakeImage(ec2: EC2Client, spec: BakeSpec, wait: Progress):
     cleanup.catch(() => undefined);
     return { image: available, instanceId: instance.instanceId, cleanup };
   } catch (error) {
-    await undoBake(ec2, created, wait);
+    try {
+      await undoBake(ec2, created, wait);
+    } catch (cleanupError) {
+      // The user must learn what is left, not only why the bake stopped.
+      const left = [created.instanceId && `instance ${created.instanceId}`, created.groupId && `security group ${created.groupId}`, created.imageId && `image ${created.imageId}`].filter(Boolean);
+      throw new ArgosError(
+        'FAILED',
+        `${(error as Error).message}; removing what the bake created then failed too (${(cleanupError as Error).message}): ` +
+          `left ${left.join(', ')}: run argos ${spec.names.env} clean to remove them`,
+        { cause: error },
+      );
+    }
     throw error;
   }
 }

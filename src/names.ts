@@ -3,6 +3,7 @@
  * Every command finds resources again through these names and tags, so a
  * re-run after a failure picks up what an earlier run made.
  */
+import { COMMANDS } from './command-names.js';
 import { usageError } from './errors.js';
 
 /** The parts of an environment; each becomes `<app>-<env>-<group>`. */
@@ -43,6 +44,10 @@ export function isValidName(name: string): boolean {
  * Derived-name lengths need the app name: see {@link checkDerivedNames}.
  */
 export function checkEnvName(env: string): void {
+  if (RESERVED_ENV_NAMES.has(env)) {
+    // `argos status status` reads as a missing environment: the word is taken by the command line itself.
+    throw usageError(`'${env}' cannot name an environment: it is ${env === 'help' ? 'argos help' : 'the name of a command'}; choose another name (for example: staging)`);
+  }
   if (!isValidName(env)) {
     throw usageError(
       `invalid environment name '${env}': use lowercase letters, digits and single hyphens, ` +
@@ -51,12 +56,25 @@ export function checkEnvName(env: string): void {
   }
 }
 
-/** Throws a usage error naming the first AWS name limit that `<app>` + `<env>` would break. */
+/** Words the command line takes for itself, so no environment can be called by them. */
+const RESERVED_ENV_NAMES: ReadonlySet<string> = new Set([...COMMANDS, 'help']);
+
+/**
+ * Throws a usage error naming the first AWS name limit that `<app>` + `<env>`
+ * would break: blaming the app name when even a one-letter environment would not fit.
+ */
 export function checkDerivedNames(app: string, env: string): void {
   for (const limit of LIMITS) {
     const name = limit.derive(app, env);
     if (name.length > limit.max) {
       const allowed = limit.max - (name.length - env.length);
+      if (allowed < 1) {
+        const shortest = limit.derive(app, 'x');
+        throw usageError(
+          `app_name '${app}' is too long: even with a one-letter environment the ${limit.what} '${shortest}' would have ` +
+            `${shortest.length} characters and AWS allows ${limit.max}; use an app_name of at most ${limit.max - (shortest.length - app.length)} characters`,
+        );
+      }
       throw usageError(
         `environment name '${env}' is too long: the ${limit.what} '${name}' would have ` +
           `${name.length} characters and AWS allows ${limit.max}; with app '${app}' use an ` +

@@ -95,8 +95,7 @@ export class TerminalReporter implements Reporter {
       this.#live = createLogUpdate(options.stream as NodeJS.WriteStream, { showCursor: true });
     }
     if (options.logFile) {
-      mkdirSync(dirname(options.logFile), { recursive: true });
-      this.#logFd = openSync(options.logFile, 'a', 0o600);
+      this.#logFd = openLog(options.logFile);
       this.#log(`---- argos run started${this.#options.runLabel ? `, ${this.#options.runLabel}` : ''}`);
     }
   }
@@ -284,6 +283,25 @@ export class TerminalReporter implements Reporter {
 
   #now(): number {
     return this.#options.now();
+  }
+}
+
+/** Opens the run's log for appending (its folder made first), or says plainly why it cannot be written. */
+function openLog(logFile: string): number {
+  try {
+    mkdirSync(dirname(logFile), { recursive: true });
+    return openSync(logFile, 'a', 0o600);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why =
+      code === 'EEXIST' || code === 'ENOTDIR'
+        ? `${dirname(logFile)} is a file, not a folder: move it out of the way`
+        : code === 'EACCES' || code === 'EPERM'
+          ? 'permission denied: make the project folder writable for you'
+          : code === 'EISDIR'
+            ? `${logFile} is a folder: remove it`
+            : (error as Error).message;
+    throw new ArgosError('CONFIG', `cannot write the log ${logFile}: ${why}`, { cause: error });
   }
 }
 

@@ -86,7 +86,7 @@ export async function runCommand<C extends CommandName>(name: C, env: string, ra
     await command(commandCtx);
     return ExitCode.ok;
   } catch (error) {
-    return reportFailure(error, { verbose, reporter, interrupted: controller.signal.aborted, logFile: ctx?.paths.logFile });
+    return reportFailure(error, { verbose, reporter, interrupted: controller.signal.aborted, env, logFile: ctx?.paths.logFile });
   } finally {
     process.off('SIGINT', onSigint);
     ctx?.clients.destroy();
@@ -97,12 +97,16 @@ export async function runCommand<C extends CommandName>(name: C, env: string, ra
 /** Prints one line for the user (the stack only with --verbose) and picks the exit code. */
 function reportFailure(
   error: unknown,
-  state: { verbose: boolean; reporter: Reporter | undefined; interrupted: boolean; logFile: string | undefined },
+  state: { verbose: boolean; reporter: Reporter | undefined; interrupted: boolean; env: string; logFile: string | undefined },
 ): ExitCodeValue {
   const known = error instanceof ArgosError ? error : undefined;
   let message: string;
-  if (state.interrupted && (!known || known.code === 'INTERRUPTED' || known.code === 'FAILED')) {
-    message = known && known.message !== 'interrupted' ? known.message : 'interrupted';
+  if (state.interrupted && known?.code === 'INTERRUPTED') {
+    message = known.message;
+  } else if (state.interrupted && !known) {
+    // Something failed after the Ctrl-C, most likely cleaning up: say what, not only "interrupted".
+    const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    message = `interrupted, and then ${text}. Run argos ${state.env} status to see what is left; a re-run continues where it stopped`;
   } else if (known) {
     message = known.message;
   } else {

@@ -1,12 +1,12 @@
 /**
  * The CLI as a user runs it: a spawned process, its one-line messages and exit codes.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { COMMANDS } from '../../src/command-names.js';
-import { COMMAND_OPTIONS, COMMON_OPTIONS } from '../../src/command-options.js';
+import { COMMAND_OPTIONS, COMMON_OPTIONS, type OptionDeclaration } from '../../src/command-options.js';
 import { fakeAwsEnvironment } from '../support/aws-env.js';
 import { makeProject, REPO_ROOT, runCli, sampleConfig } from '../support/cli.js';
 
@@ -34,17 +34,21 @@ describe('help', () => {
     const result = await run(['staging', 'commission', '--help']);
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toContain('Usage: argos <env> commission [options]');
-    for (const flag of ['--min-size', '--min_size', '--max-size', '--instance-type', '--db-instance-type', '--with-broker', '--no-deploy', '--yes', '--config', '--ssh-cidr', '--ssh-config', '--verbose']) {
+    for (const flag of ['--min-size', '--min_size', '--max-size', '--instance-type', '--db-instance-type', '--with-broker', '--no-deploy', '--config', '--ssh-cidr', '--ssh-config', '--verbose']) {
       expect(result.stdout).toContain(flag);
     }
   });
 
-  it.each(COMMANDS)("lists each of %s's declared options with its description and default", async (command) => {
+  it.each(COMMANDS)("lists each of %s's declared options with its description and default, and hides the ones that do nothing", async (command) => {
     const result = await run(['staging', command, '--help']);
     expect(result.exitCode).toBe(0);
     const help = result.stdout.replace(/\s+/g, ' ');
-    for (const declaration of Object.values({ ...COMMAND_OPTIONS[command], ...COMMON_OPTIONS })) {
-      const shown = 'default' in declaration ? `${declaration.description} (default: "${declaration.default}")` : declaration.description;
+    for (const declaration of Object.values<OptionDeclaration>({ ...COMMAND_OPTIONS[command], ...COMMON_OPTIONS })) {
+      if (declaration.hidden) {
+        expect(help).not.toContain(`${declaration.flags} `);
+        continue;
+      }
+      const shown = declaration.default !== undefined ? `${declaration.description} (default: ${declaration.default})` : declaration.description;
       expect(help).toContain(`${declaration.flags} `);
       expect(help).toContain(shown);
     }
@@ -98,7 +102,11 @@ describe('usage errors exit 2 with one line saying what to do', () => {
     [['staging', 'commission', '--min_size', '5', '--max_size', '3'], 'argos: --min-size (5) must not be greater than --max-size (3)'],
     [['staging', 'commission', '--instance-type', 'huge'], 'argos: --instance-type must be an instance type such as t3.small'],
     [['staging', 'deploy', '--roles', 'app,web'], "argos: --roles: unknown role 'web'; valid roles: app, database, broker, worker"],
-    [['staging', 'status', '--ssh-cidr', '0.0.0.0/0'], "argos: --ssh-cidr: '0.0.0.0/0' is too wide for SSH ingress"],
+    [['staging', 'deploy', '--ssh-cidr', '0.0.0.0/0'], "argos: --ssh-cidr: '0.0.0.0/0' is too wide for SSH ingress"],
+    // status opens no SSH: it takes no SSH option at all.
+    [['staging', 'status', '--ssh-cidr', '203.0.113.7'], "argos: unknown option '--ssh-cidr' (see argos <env> <command> --help)"],
+    [['--yes', 'staging', 'decommission'], 'argos: options go after the environment and the command: argos staging decommission --yes'],
+    [['status', 'status'], "argos: 'status' cannot name an environment: it is the name of a command; choose another name (for example: staging)"],
     [['staging', 'commission', '--bogus'], "argos: unknown option '--bogus' (see argos <env> <command> --help)"],
     [['staging', 'deploy', '--roles'], "argos: option '--roles <list>' argument missing"],
   ])('argos %j', async (args, message) => {
@@ -114,6 +122,27 @@ describe('usage errors exit 2 with one line saying what to do', () => {
     expect(result.stderr.trim()).toBe(
       `argos: environment name 'a${'b'.repeat(22)}' is too long: the load balancer name 'argos-a${'b'.repeat(22)}-elb' would have 33 characters and AWS allows 32; with app 'argos' use an environment name of at most 22 characters`,
     );
+  });
+
+  it('blames the app name when even a one-letter environment would not fit', async () => {
+    const long = await makeProject(sampleConfig({ app_name: 'averyveryverylongapplicationname' }));
+    const result = await run(['x', 'status'], fakeAwsEnvironment, long);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr.trim()).toBe(
+      "argos: app_name 'averyveryverylongapplicationname' is too long: even with a one-letter environment the load balancer name 'averyveryverylongapplicationname-x-elb' would have 38 characters and AWS allows 32; use an app_name of at most 26 characters",
+    );
+    await rm(long, { recursive: true });
+  });
+
+  it('shows numeric defaults unquoted, and no option that does nothing for the command', async () => {
+    const commission = await run(['staging', 'commission', '--help']);
+    expect(commission.stdout).toContain('fewest app servers (default: 1)');
+    expect(commission.stdout).not.toContain('"1"');
+    for (const command of ['status', 'clean', 'decommission']) {
+      const help = (await run(['staging', command, '--help'])).stdout;
+      expect(help, command).not.toMatch(/--ssh-cidr|--ssh-config/);
+      expect(help.includes('--yes'), command).toBe(command !== 'status');
+    }
   });
 
   it('prints help and exits 2 when given nothing', async () => {
@@ -142,6 +171,27 @@ describe('configuration errors exit 2', () => {
       "argos: config file playbooks/group_vars/all.yml: missing key 'key_name' (expected string); key 'app_port' must be a number, not a string",
     );
     expect(result.stdout + result.stderr).not.toContain(CANARY);
+  });
+
+  it('says a file is in the way of the log folder instead of a raw EEXIST', async () => {
+    const blocked = await makeProject();
+    await writeFile(join(blocked, 'logs'), 'not a folder\n');
+    const result = await run(['staging', 'status'], fakeAwsEnvironment, blocked);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr.trim()).toBe(`argos: cannot write the log ${join(blocked, 'logs', 'argos-staging.log')}: ${join(blocked, 'logs')} is a file, not a folder: move it out of the way`);
+    await rm(blocked, { recursive: true });
+  });
+
+  it('runs status without a database password, which it never uses', async () => {
+    const { db_pass: _omitted, ...rest } = sampleConfig();
+    const passwordless = await makeProject(rest);
+    const result = await run(['staging', 'status'], fakeAwsEnvironment, passwordless);
+    expect(result.stderr).toBe('');
+    expect(result.exitCode).toBe(0);
+    const commission = await run(['staging', 'commission', '--dry-run'], fakeAwsEnvironment, passwordless);
+    expect(commission.exitCode).toBe(2);
+    expect(commission.stderr).toContain('no database password: set db_pass in playbooks/group_vars/all.yml or the ARGOS_DB_PASSWORD environment variable');
+    await rm(passwordless, { recursive: true });
   });
 
   it('reads the file --config names', async () => {

@@ -146,6 +146,28 @@ describe('bakeImage', () => {
     expect(ec2Mock).toHaveReceivedCommandWith(DeleteSecurityGroupCommand, { GroupId: 'sg-bake' });
   });
 
+  it('when the cleanup after Ctrl-C fails too, names what is left and how to remove it', async () => {
+    const controller = new AbortController();
+    const denied = Object.assign(new Error('You are not authorized to perform this operation.'), { name: 'UnauthorizedOperation', $metadata: {} });
+    ec2Mock.on(TerminateInstancesCommand).rejects(denied);
+    const bake = bakeImage(
+      new EC2Client({}),
+      spec({
+        provision: async () => {
+          controller.abort(new ArgosError('INTERRUPTED', 'interrupted'));
+          throw new ArgosError('INTERRUPTED', 'interrupted while running playbooks/image.yml');
+        },
+      }),
+      { signal: controller.signal, clock: new VirtualClock() },
+    );
+    await expect(bake).rejects.toMatchObject({
+      code: 'FAILED',
+      message:
+        'interrupted while running playbooks/image.yml; removing what the bake created then failed too (You are not authorized to perform this operation.): ' +
+        'left instance i-bake, security group sg-bake: run argos staging clean to remove them',
+    });
+  });
+
   it('on Ctrl-C while waiting for the image, removes the half-made image too', async () => {
     const controller = new AbortController();
     ec2Mock.on(CreateImageCommand).resolves({ ImageId: 'ami-new' });

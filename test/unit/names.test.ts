@@ -18,6 +18,10 @@ describe('checkEnvName', () => {
   it.each(['Staging', '1st', 'prod--eu', 'prod-', '-prod', 'prod_eu', 'pröd', ''])('rejects %s with a usage error', (env) => {
     expect(() => checkEnvName(env)).toThrowError(expect.objectContaining({ code: 'USAGE', exitCode: 2 }));
   });
+
+  it.each(['status', 'clean', 'commission', 'help'])('rejects %s, a word the command line takes, saying why', (env) => {
+    expect(() => checkEnvName(env)).toThrowError(`'${env}' cannot name an environment`);
+  });
 });
 
 describe('checkDerivedNames', () => {
