@@ -25,11 +25,14 @@ const optionalString = z
   .optional()
   .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim()));
 
+/** An AWS region's shape: `us-east-1`, `ap-southeast-2`, `us-gov-west-1`. */
+export const REGION_PATTERN = /^[a-z]{2}(?:-[a-z]+)+-\d$/;
+
 /** The keys the CLI reads; other keys are Ansible's and pass through untouched. */
 const schema = z
   .object({
     app_name: name,
-    region: z.string().regex(/^[a-z]{2}(?:-[a-z]+)+-\d$/, { message: 'must be an AWS region such as us-east-1' }),
+    region: z.string().regex(REGION_PATTERN, { message: 'must be an AWS region such as us-east-1' }),
     base_ami: z.string().regex(/^ami-[0-9a-f]{8,17}$/, { message: 'must be an AMI id such as ami-0123456789abcdef0' }),
     key_name: nonEmpty,
     remote_user: nonEmpty,

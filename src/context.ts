@@ -6,7 +6,7 @@
 import { join, relative, resolve } from 'node:path';
 import { createClients, type AwsClients } from './aws/clients.js';
 import { createCredentialProvider, type LegacyCredentials } from './aws/credentials.js';
-import { loadConfig, type Config } from './config.js';
+import { loadConfig, REGION_PATTERN, type Config } from './config.js';
 import { configError } from './errors.js';
 import { checkDerivedNames, makeNames, type EnvNames } from './names.js';
 import { parseSshCidr } from './cidr.js';
@@ -59,6 +59,10 @@ export interface Environment {
   ARGOS_SSH_CIDR?: string | undefined;
   AWS_ACCESS_KEY?: string | undefined;
   AWS_SECRET_KEY?: string | undefined;
+  /** Read by the SDK itself; checked here so a typo is a clear error, not a TypeError deep in the SDK. */
+  AWS_ENDPOINT_URL?: string | undefined;
+  /** Bound of one AWS call attempt in ms, for slow links (default: the clients' own). */
+  ARGOS_AWS_TIMEOUT_MS?: string | undefined;
 }
 
 /** Inputs to {@link createContext}. */
@@ -96,6 +100,11 @@ export async function createContext<O extends CommonOptions>(inputs: ContextInpu
       ? { accessKeyId: environment.AWS_ACCESS_KEY, secretAccessKey: environment.AWS_SECRET_KEY }
       : undefined;
   const region = environment.AWS_REGION || config.region;
+  if (!REGION_PATTERN.test(region)) {
+    throw configError(`AWS_REGION '${region}' is not an AWS region such as us-east-1: fix it, or unset it to use the config's region (${config.region})`);
+  }
+  checkEndpoint(environment.AWS_ENDPOINT_URL);
+  const requestTimeoutMs = parseTimeout(environment.ARGOS_AWS_TIMEOUT_MS);
   const ssh = sshOptionsOf(options);
   const sshConfig = ssh ? (ssh.sshConfig ?? config.sshConfig) : undefined;
   const reporter = inputs.createReporter(paths.logFile, config.dbPassword.isSet ? [config.dbPassword.reveal()] : []);
@@ -110,10 +119,32 @@ export async function createContext<O extends CommonOptions>(inputs: ContextInpu
     sshCidr: ssh ? resolveSshCidr(ssh.sshCidr, environment.ARGOS_SSH_CIDR, config) : undefined,
     sshConfig: sshConfig === undefined ? undefined : resolve(root, sshConfig),
     reporter,
-    clients: createClients({ region, credentials: createCredentialProvider(legacy) }),
+    clients: createClients({ region, credentials: createCredentialProvider(legacy), requestTimeoutMs }),
     signal: inputs.signal,
     runtime: defaultRuntime,
   };
+}
+
+/** AWS_ENDPOINT_URL must be an http(s) URL: the SDK would fail later with a bare "Invalid URL". */
+function checkEndpoint(endpoint: string | undefined): void {
+  if (endpoint === undefined || endpoint === '') return;
+  let url: URL | undefined;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
+    throw configError(`AWS_ENDPOINT_URL '${endpoint}' is not a URL such as https://ec2.us-east-1.amazonaws.com: fix it, or unset it to use AWS's own endpoints`);
+  }
+}
+
+/** ARGOS_AWS_TIMEOUT_MS: a whole number of milliseconds, at least 100. */
+function parseTimeout(value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const ms = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!(ms >= 100)) throw configError(`ARGOS_AWS_TIMEOUT_MS '${value}' must be a whole number of milliseconds, at least 100`);
+  return ms;
 }
 
 /** The SSH options of a command that takes them (commission, deploy); `undefined` for the others. */

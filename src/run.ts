@@ -3,6 +3,7 @@
  * command's module, and turns whatever happens into a message and an exit code.
  * Imported lazily by cli.ts, so nothing here loads for `--help`.
  */
+import { describeUnreachable } from './aws/error-codes.js';
 import { ArgosError, ExitCode, type ExitCodeValue } from './errors.js';
 import { createInterruptHandler } from './interrupts.js';
 import { checkEnvName } from './names.js';
@@ -62,6 +63,8 @@ export async function runCommand<C extends CommandName>(name: C, env: string, ra
         ARGOS_SSH_CIDR: process.env['ARGOS_SSH_CIDR'],
         AWS_ACCESS_KEY: process.env['AWS_ACCESS_KEY'],
         AWS_SECRET_KEY: process.env['AWS_SECRET_KEY'],
+        AWS_ENDPOINT_URL: process.env['AWS_ENDPOINT_URL'],
+        ARGOS_AWS_TIMEOUT_MS: process.env['ARGOS_AWS_TIMEOUT_MS'],
       },
       root: process.cwd(),
       signal: controller.signal,
@@ -86,7 +89,7 @@ export async function runCommand<C extends CommandName>(name: C, env: string, ra
     await command(commandCtx);
     return ExitCode.ok;
   } catch (error) {
-    return reportFailure(error, { verbose, reporter, interrupted: controller.signal.aborted, env, logFile: ctx?.paths.logFile });
+    return reportFailure(error, { verbose, reporter, interrupted: controller.signal.aborted, env, region: ctx?.region, logFile: ctx?.paths.logFile });
   } finally {
     process.off('SIGINT', onSigint);
     ctx?.clients.destroy();
@@ -97,7 +100,7 @@ export async function runCommand<C extends CommandName>(name: C, env: string, ra
 /** Prints one line for the user (the stack only with --verbose) and picks the exit code. */
 function reportFailure(
   error: unknown,
-  state: { verbose: boolean; reporter: Reporter | undefined; interrupted: boolean; env: string; logFile: string | undefined },
+  state: { verbose: boolean; reporter: Reporter | undefined; interrupted: boolean; env: string; region: string | undefined; logFile: string | undefined },
 ): ExitCodeValue {
   const known = error instanceof ArgosError ? error : undefined;
   let message: string;
@@ -112,9 +115,12 @@ function reportFailure(
   } else {
     const { name, message: text } = error instanceof Error ? error : { name: 'Error', message: String(error) };
     const where = state.logFile ? ` (details in ${state.logFile}; run with --verbose for the stack)` : '';
+    const unreachable = describeUnreachable(error);
+    const endpoint = process.env['AWS_ENDPOINT_URL'] || (state.region ? `the AWS endpoints of ${state.region}` : 'AWS');
     // An AWS service error (it carries $metadata): say so, and that a re-run resumes.
-    message =
-      typeof error === 'object' && error !== null && '$metadata' in error
+    message = unreachable
+      ? `could not reach ${endpoint} (${unreachable}): check AWS_ENDPOINT_URL, AWS_REGION and your network, then run the command again${where}`
+      : typeof error === 'object' && error !== null && '$metadata' in error
         ? `AWS refused a call with ${name}: ${text}. Fix the cause and run the command again: it continues where it stopped${where}`
         : `unexpected ${name}: ${text}${where}`;
   }

@@ -15,7 +15,17 @@ export interface AwsSettings {
   credentials: AwsCredentialIdentityProvider;
   /** Attempts per call, with the SDK's `standard` retry mode (backoff and jitter on throttling). */
   maxAttempts?: number;
+  /**
+   * Bound of one attempt, in ms (connection and answer): an endpoint that takes
+   * the connection and never answers must not hang a run. Default {@link DEFAULT_REQUEST_TIMEOUT_MS}.
+   */
+  requestTimeoutMs?: number;
 }
+
+/** An AWS API call answers in well under a second; 30 s means the endpoint is not answering. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+/** Opening the connection: seconds at most anywhere, unless nothing is listening or packets are dropped. */
+const CONNECTION_TIMEOUT_MS = 10_000;
 
 /** The clients of one run, each built on first use. */
 export interface AwsClients {
@@ -40,6 +50,12 @@ export function createClients(settings: AwsSettings): AwsClients {
     credentials: settings.credentials,
     retryMode: 'standard',
     maxAttempts: settings.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+    requestHandler: {
+      requestTimeout: settings.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      // Without it the SDK only warns when the bound passes, and the call waits on.
+      throwOnRequestTimeout: true,
+      connectionTimeout: Math.min(CONNECTION_TIMEOUT_MS, settings.requestTimeoutMs ?? CONNECTION_TIMEOUT_MS),
+    },
   };
   const built: { destroy(): void }[] = [];
   const lazy = <T extends { destroy(): void }>(make: () => T): (() => T) => {

@@ -53,3 +53,19 @@ export const AUTO_SCALING_ERRORS = {
 export const ELB_ERRORS = {
   loadBalancerNotFound: ['LoadBalancerNotFound', 'AccessPointNotFoundException'],
 } as const;
+
+/** Node's codes for a connection that could not be made or was cut: AWS was never reached. */
+const NETWORK_CODES = ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EPIPE'];
+
+/**
+ * Why a call never reached AWS (`ECONNREFUSED 127.0.0.1:4566`, `no answer within 30s`),
+ * or `undefined` when AWS answered (an access error, a throttle: AWS's own codes).
+ */
+export function describeUnreachable(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const { code, name, message } = error as { code?: unknown; name?: unknown; message?: unknown };
+  // The SDK's request timeout: the endpoint took the connection and never answered.
+  if (name === 'TimeoutError' || name === 'RequestTimeout') return 'no answer in time';
+  if (typeof code === 'string' && NETWORK_CODES.includes(code)) return typeof message === 'string' ? message : code;
+  return undefined;
+}

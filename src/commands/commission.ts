@@ -8,6 +8,7 @@
  */
 import { DescribeAvailabilityZonesCommand, DescribeImagesCommand } from '@aws-sdk/client-ec2';
 import { ensureAppServers, ensureLoadBalancer, planAppServers, planLoadBalancer, type AppServersResult, type AppServersSpec, type LoadBalancerResult } from '../autoscaling.js';
+import { describeUnreachable } from '../aws/error-codes.js';
 import { findDefaultVpc, type DefaultVpc } from '../aws/vpc.js';
 import { ensureBroker, findBrokers, isBrokerWanted, type EnsureBrokerResult } from '../broker.js';
 import { progressOf, type Context } from '../context.js';
@@ -86,6 +87,8 @@ export async function preflight(ctx: Context<CommissionOptions>): Promise<void> 
   try {
     await ec2.send(new DescribeAvailabilityZonesCommand({}));
   } catch (error) {
+    // Not reaching AWS at all is not a credentials problem: the CLI says which endpoint did not answer.
+    if (describeUnreachable(error)) throw error;
     throw new ArgosError('CREDENTIALS', `AWS refused the credentials (${errorCode(error) ?? 'error'}: ${(error as Error).message}): check AWS_PROFILE or the access keys`, { cause: error });
   }
   problems.push(...(await checkKeyFile(ctx.paths.keyFile, ctx.paths.root)));

@@ -2,6 +2,7 @@
  * The CLI as a user runs it: a spawned process, its one-line messages and exit codes.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -194,6 +195,53 @@ describe('configuration errors exit 2', () => {
     await rm(passwordless, { recursive: true });
   });
 
+  it.each([
+    [{ AWS_ENDPOINT_URL: 'notaurl' }, "argos: AWS_ENDPOINT_URL 'notaurl' is not a URL such as https://ec2.us-east-1.amazonaws.com: fix it, or unset it to use AWS's own endpoints"],
+    [{ AWS_REGION: 'mars-1' }, "argos: AWS_REGION 'mars-1' is not an AWS region such as us-east-1: fix it, or unset it to use the config's region (us-east-1)"],
+    [{ ARGOS_AWS_TIMEOUT_MS: 'soon' }, "argos: ARGOS_AWS_TIMEOUT_MS 'soon' must be a whole number of milliseconds, at least 100"],
+  ])('says what is wrong with %j before calling AWS', async (variables, message) => {
+    const result = await run(['staging', 'status'], { ...fakeAwsEnvironment, ...variables });
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr.trim()).toBe(message);
+  });
+});
+
+describe('an endpoint that does not answer', () => {
+  it('names a closed endpoint instead of blaming the credentials or promising a resume', async () => {
+    const closed = await listen(() => undefined);
+    const url = `http://127.0.0.1:${closed.port}`;
+    await closed.close();
+    for (const args of [['staging', 'status'], ['staging', 'commission', '--dry-run']]) {
+      const result = await run(args, { ...fakeAwsEnvironment, AWS_ENDPOINT_URL: url });
+      expect(result.exitCode, args.join(' ')).toBe(1);
+      expect(result.stderr, args.join(' ')).toContain(`argos: could not reach ${url} (connect ECONNREFUSED 127.0.0.1:${closed.port}): check AWS_ENDPOINT_URL, AWS_REGION and your network`);
+      expect(result.stderr).not.toMatch(/credentials|continues where it stopped/);
+    }
+  });
+
+  it('gives up on an endpoint that takes the connection and never answers, saying so', async () => {
+    // Holds every connection open without a byte of answer, as a frozen proxy does.
+    const sockets: Socket[] = [];
+    const frozen = await listen((socket) => void sockets.push(socket));
+    const started = Date.now();
+    const result = await run(['staging', 'status'], { ...fakeAwsEnvironment, AWS_ENDPOINT_URL: `http://127.0.0.1:${frozen.port}`, ARGOS_AWS_TIMEOUT_MS: '300' });
+    for (const socket of sockets) socket.destroy();
+    await frozen.close();
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain(`argos: could not reach http://127.0.0.1:${frozen.port} (no answer in time)`);
+    expect(Date.now() - started).toBeLessThan(25_000);
+  });
+});
+
+/** A TCP server on 127.0.0.1 with `onConnection`, on a free port. */
+async function listen(onConnection: (socket: Socket) => void): Promise<{ port: number; close(): Promise<void> }> {
+  const server = createServer(onConnection);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { port, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+describe('configuration errors exit 2 (files)', () => {
   it('reads the file --config names', async () => {
     const result = await run(['staging', 'status', '--config', 'elsewhere.yml']);
     expect(result.exitCode).toBe(2);
