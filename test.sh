@@ -6,10 +6,13 @@
 #   ./test.sh [--provider local|vagrant] --all     every role
 #   ./test.sh site                            site.yml, every role on one target
 #
-# For each role: bring up a target, run playbooks/tests/ROLE/prepare.yml (if any),
-# run playbooks/ROLE.yml, run it again and fail if any task reports `changed`
-# (idempotence), run playbooks/tests/ROLE/verify.yml, and tear the target down,
-# also on failure and on Ctrl-C.
+# For each role, dev-sec's sequence: bring up a target, run
+# playbooks/tests/ROLE/prepare.yml (if any), then playbooks/ROLE.yml
+#   check        with --check on the fresh target: a dry run must not fail
+#   converge     for real
+#   idempotence  again, failing if any task reports `changed`
+# then playbooks/tests/ROLE/verify.yml, and tear the target down, also on failure
+# and on Ctrl-C.
 #
 # Providers:
 #   vagrant  the top-level Vagrantfile (Ubuntu 22.04): vagrant up, provision with
@@ -210,9 +213,11 @@ on_signal() {
   exit 130
 }
 
-# Runs one playbook against the target; $2 is the log file.
+# Runs one playbook against the target; $2 is the log file, the rest are more
+# ansible-playbook options.
 run_playbook() {
   local playbook="$1" logfile="$2"
+  shift 2
   ANSIBLE_PIPELINING=true \
   ANSIBLE_RETRY_FILES_ENABLED=false \
   ANSIBLE_SSH_CONTROL_PATH_DIR="$STATE_DIR/cp" \
@@ -222,7 +227,7 @@ run_playbook() {
       -e "@$PLAYBOOKS/group_vars/all-sample.yml" \
       -e "@$TESTS/vars.yml" \
       -e "@$STATE_DIR/provider-vars.yml" \
-      "$playbook" 2>&1 | tee "$logfile"
+      "$@" "$playbook" 2>&1 | tee "$logfile"
 }
 
 # Runs one phase and prints its time. A failing phase exits the script (set -e),
@@ -238,6 +243,10 @@ phase() {
   log "$ROLE: $name ok in $(fmt_ms $(($(now_ms) - started)))"
   TIMINGS+=("$ROLE $name $(fmt_ms $(($(now_ms) - started)))")
 }
+
+# A dry run on the prepared target, before the role's first real run: it may
+# report changes; it must not fail.
+check() { run_playbook "$PLAYBOOKS/$ROLE.yml" "$STATE_DIR/check.log" --check; }
 
 converge() { run_playbook "$PLAYBOOKS/$ROLE.yml" "$STATE_DIR/converge.log"; }
 
@@ -280,6 +289,7 @@ test_role() {
   started=$(now_ms)
   phase "up ($PROVIDER)" target_up "$ROLE"
   phase prepare prepare
+  phase check check
   phase converge converge
   phase idempotence idempotence
   phase verify verify

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Lints the Ansible side: syntax-check of every playbook, ansible-lint (config in
-# .ansible-lint), and shellcheck of test.sh and scripts/*.sh. `npm test` runs it.
+# .ansible-lint), the roles' contracts (scripts/check-role-specs.py: every
+# defaults/main.yml variable typed in meta/argument_specs.yml, with the same
+# default), and shellcheck of test.sh and scripts/*.sh. `npm test` runs it.
 # Exit status: 0 clean, 1 findings, 2 a tool is missing.
 set -euo pipefail
 
@@ -33,6 +35,9 @@ fi
 
 echo "==> ansible-lint"
 ansible-lint --nocolor -q || status=1
+
+echo "==> role contracts (defaults/main.yml and meta/argument_specs.yml)"
+python3 scripts/check-role-specs.py || status=1
 
 echo "==> shellcheck"
 shellcheck test.sh scripts/*.sh || status=1
