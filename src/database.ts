@@ -19,7 +19,7 @@ import { RDS_ERRORS } from './aws/error-codes.js';
 import { ArgosError } from './errors.js';
 import { makeTags, type EnvNames } from './names.js';
 import type { Secret } from './secret.js';
-import { catchCodes, errorCode, hasErrorCode, waitFor, type Progress } from './wait.js';
+import { catchCodes, errorCode, hasErrorCode, waitFor, type Progress, type WaitOptions } from './wait.js';
 
 /** Bound for the database to become available or to be deleted (safety.md: at least 40 minutes). */
 export const DATABASE_TIMEOUT_MS = 45 * 60_000;
@@ -31,6 +31,9 @@ export interface DatabaseInfo {
   address: string | undefined;
   port: number | undefined;
   deletionProtection: boolean;
+  instanceClass: string;
+  /** The class a modification waits to apply in the next maintenance window, if any. */
+  pendingInstanceClass: string | undefined;
 }
 
 /** What {@link ensureDatabase} creates. */
@@ -40,7 +43,12 @@ export interface DatabaseSpec {
   securityGroupId: string;
   user: string;
   password: Secret;
+  /** The class a new database is created with. */
   instanceClass: string;
+  /** The class asked for (`--db-instance-type`); on an existing database `undefined` keeps its class. */
+  requestedClass: string | undefined;
+  /** Apply a change of class at once rather than in the next maintenance window (`--apply-now`). */
+  applyNow: boolean;
   allocatedStorage: number;
   engineVersion: string;
   multiAz: boolean;
@@ -55,6 +63,8 @@ export interface EnsureDatabaseResult {
   created: boolean;
   /** Whether it already existed but was still being created (this run waited for it). */
   waited: boolean;
+  /** What this run changed on an existing database, e.g. its instance class; empty when nothing. */
+  changes: string[];
 }
 
 function toInfo(instance: DBInstance): DatabaseInfo {
@@ -64,7 +74,34 @@ function toInfo(instance: DBInstance): DatabaseInfo {
     address: instance.Endpoint?.Address,
     port: instance.Endpoint?.Port,
     deletionProtection: instance.DeletionProtection ?? false,
+    instanceClass: instance.DBInstanceClass ?? 'unknown',
+    pendingInstanceClass: instance.PendingModifiedValues?.DBInstanceClass,
   };
+}
+
+/** A change of instance class on an existing database, as the plan and the step say it. */
+export interface InstanceClassChange {
+  /** E.g. `instance class db.t3.micro → db.t3.small (applied in the next maintenance window)`. */
+  description: string;
+  /** Whether ModifyDBInstance must be called (false: the same change is already pending). */
+  modify: boolean;
+}
+
+/**
+ * How an existing database's class differs from the one asked for (no call);
+ * `undefined` when nothing was asked or it already has it. RDS applies a
+ * class change in the next maintenance window unless ApplyImmediately is set,
+ * and the change causes an outage (ModifyDBInstance, DBInstanceClass); until
+ * then it shows as PendingModifiedValues.DBInstanceClass.
+ */
+export function diffInstanceClass(info: DatabaseInfo, spec: Pick<DatabaseSpec, 'requestedClass' | 'applyNow'>): InstanceClassChange | undefined {
+  const wanted = spec.requestedClass;
+  if (wanted === undefined || (wanted === info.instanceClass && info.pendingInstanceClass === undefined)) return undefined;
+  const from = `instance class ${info.instanceClass}${info.pendingInstanceClass ? ` (${info.pendingInstanceClass} pending)` : ''} → ${wanted}`;
+  if (wanted === info.pendingInstanceClass && !spec.applyNow) {
+    return { description: `${from} (already pending for the next maintenance window; --apply-now applies it now)`, modify: false };
+  }
+  return { description: `${from} (${spec.applyNow ? 'applied now: the database restarts' : 'applied in the next maintenance window'})`, modify: true };
 }
 
 /** The database, or `undefined` when there is none. */
@@ -126,11 +163,44 @@ export async function ensureDatabase(rds: RDSClient, spec: DatabaseSpec, wait: P
     created = await createDatabase(rds, spec);
   }
   const waited = !created && existing?.status !== 'available';
-  const available = await waitForDatabase(rds, identifier, wait);
+  let available = await waitForDatabase(rds, identifier, wait);
+  const changes: string[] = [];
+  // Only once available: RDS refuses ModifyDBInstance while the instance is creating or modifying.
+  const change = created ? undefined : diffInstanceClass(available, spec);
+  if (change) changes.push(change.description);
+  if (change?.modify && spec.requestedClass !== undefined) {
+    available = await modifyInstanceClass(rds, identifier, spec.requestedClass, spec.applyNow, wait);
+  }
   if (!available.address || available.port === undefined) {
     throw new ArgosError('FAILED', `the database ${identifier} is available but has no endpoint yet: run the command again in a minute`);
   }
-  return { identifier, address: available.address, port: available.port, created, waited };
+  return { identifier, address: available.address, port: available.port, created, waited, changes };
+}
+
+/**
+ * Changes the instance class: in the next maintenance window, or now (then
+ * waits until RDS reports the new class and the instance available again: the
+ * status may read `available` for a moment before it turns `modifying`).
+ */
+async function modifyInstanceClass(rds: RDSClient, identifier: string, instanceClass: string, applyNow: boolean, wait: Progress): Promise<DatabaseInfo> {
+  wait.onProgress?.(`changing the instance class to ${instanceClass}${applyNow ? ' now' : ' in the next maintenance window'}`);
+  await rds.send(new ModifyDBInstanceCommand({ DBInstanceIdentifier: identifier, DBInstanceClass: instanceClass, ApplyImmediately: applyNow }));
+  const current = await findDatabase(rds, identifier);
+  if (!current) throw new ArgosError('FAILED', `the database ${identifier} disappeared while argos changed its class: run the command again`);
+  if (!applyNow) return current;
+  return waitFor(
+    async () => {
+      const info = await findDatabase(rds, identifier);
+      if (!info) throw new ArgosError('FAILED', `the database ${identifier} disappeared while argos changed its class: run the command again`);
+      return info.status === 'available' && info.instanceClass === instanceClass ? { done: true, value: info } : { done: false, state: `${info.status}, class ${info.instanceClass}` };
+    },
+    databaseWait(`the database ${identifier} to run as ${instanceClass}`, wait),
+  );
+}
+
+/** The bound and pace of every database wait (safety.md: RDS at least 40 minutes). */
+function databaseWait(what: string, wait: Progress): WaitOptions {
+  return { what, timeoutMs: DATABASE_TIMEOUT_MS, intervalMs: 15_000, maxIntervalMs: 30_000, signal: wait.signal, clock: wait.clock, onPoll: wait.onProgress };
 }
 
 /** Returns true when it created the instance, false when one appeared meanwhile. */
@@ -180,15 +250,7 @@ export async function waitForDatabase(rds: RDSClient, identifier: string, wait: 
       }
       return { done: false, state: info.status };
     },
-    {
-      what: `the database ${identifier} to be available`,
-      timeoutMs: DATABASE_TIMEOUT_MS,
-      intervalMs: 15_000,
-      maxIntervalMs: 30_000,
-      signal: wait.signal,
-      clock: wait.clock,
-      onPoll: wait.onProgress,
-    },
+    databaseWait(`the database ${identifier} to be available`, wait),
   );
 }
 
@@ -244,15 +306,7 @@ export async function deleteDatabase(rds: RDSClient, spec: DeleteDatabaseSpec, w
       const current = await findDatabase(rds, spec.identifier);
       return current ? { done: false, state: current.status } : { done: true, value: undefined };
     },
-    {
-      what: `the database ${spec.identifier} to be deleted`,
-      timeoutMs: DATABASE_TIMEOUT_MS,
-      intervalMs: 15_000,
-      maxIntervalMs: 30_000,
-      signal: wait.signal,
-      clock: wait.clock,
-      onPoll: wait.onProgress,
-    },
+    databaseWait(`the database ${spec.identifier} to be deleted`, wait),
   );
   return true;
 }

@@ -1277,7 +1277,7 @@ export interface ModelledRun {
   dispose(): Promise<void>;
 }
 
-/** The commission options of `argos staging commission` with the CLI's defaults. */
+/** The commission options of `argos staging commission` with no option given. */
 export function commissionOptions(overrides: Partial<CommissionOptions> = {}): CommissionOptions {
   return {
     yes: true,
@@ -1285,10 +1285,12 @@ export function commissionOptions(overrides: Partial<CommissionOptions> = {}): C
     sshCidr: undefined,
     sshConfig: undefined,
     verbose: false,
-    minSize: 1,
-    maxSize: 4,
+    // Not given: the environment's current values, or the defaults when creating.
+    minSize: undefined,
+    maxSize: undefined,
     instanceType: undefined,
     dbInstanceType: undefined,
+    applyNow: false,
     withBroker: false,
     deploy: true,
     dryRun: false,

@@ -15,6 +15,7 @@ import {
   DeleteDBInstanceCommand,
   DescribeDBInstancesCommand,
   DescribeDBSubnetGroupsCommand,
+  ModifyDBInstanceCommand,
   RDSClient,
 } from '@aws-sdk/client-rds';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -101,6 +102,8 @@ describe('ensureDatabase', () => {
     user: 'argos',
     password: new Secret(CANARY),
     instanceClass: 'db.t3.micro',
+    requestedClass: undefined,
+    applyNow: false,
     allocatedStorage: 20,
     engineVersion: '16.4',
     multiAz: false,
@@ -129,6 +132,49 @@ describe('ensureDatabase', () => {
     expect(error.message).toBe('could not create the database argos-staging-database: MasterUserPassword *** is not valid');
     expect(JSON.stringify(error)).not.toContain(CANARY);
     expect(rdsMock).toHaveReceivedCommandWith(CreateDBInstanceCommand, { MasterUserPassword: CANARY, StorageEncrypted: true, PubliclyAccessible: false });
+  });
+});
+
+describe('ensureDatabase on an existing database with --db-instance-type', () => {
+  const existing = (extra: object = {}) => ({
+    DBInstances: [{ DBInstanceIdentifier: names.database, DBInstanceStatus: 'available', DBInstanceClass: 'db.t3.micro', Endpoint: { Address: 'db.example', Port: 5432 }, ...extra }],
+  });
+  const spec = (overrides: Partial<DatabaseSpec>): DatabaseSpec => ({
+    names, subnetIds: [], securityGroupId: 'sg-db', user: 'argos', password: new Secret(CANARY), instanceClass: 'db.t3.micro',
+    requestedClass: undefined, applyNow: false, allocatedStorage: 20, engineVersion: '16', multiAz: false, deletionProtection: true, ...overrides,
+  });
+  const progress = () => ({ signal: new AbortController().signal, clock: new VirtualClock() });
+
+  it('modifies the class in the next maintenance window and says so', async () => {
+    rdsMock.on(DescribeDBInstancesCommand).resolves(existing());
+    rdsMock.on(ModifyDBInstanceCommand).resolves({});
+    const result = await ensureDatabase(new RDSClient({}), spec({ requestedClass: 'db.t3.small' }), progress());
+    expect(rdsMock).toHaveReceivedCommandWith(ModifyDBInstanceCommand, { DBInstanceIdentifier: names.database, DBInstanceClass: 'db.t3.small', ApplyImmediately: false });
+    expect(result.changes).toEqual(['instance class db.t3.micro → db.t3.small (applied in the next maintenance window)']);
+  });
+
+  it('does not ask again for a change already pending, and leaves the class alone when none is asked for', async () => {
+    rdsMock.on(DescribeDBInstancesCommand).resolves(existing({ PendingModifiedValues: { DBInstanceClass: 'db.t3.small' } }));
+    const pending = await ensureDatabase(new RDSClient({}), spec({ requestedClass: 'db.t3.small' }), progress());
+    const plain = await ensureDatabase(new RDSClient({}), spec({}), progress());
+    expect(rdsMock).not.toHaveReceivedCommand(ModifyDBInstanceCommand);
+    expect(pending.changes[0]).toMatch(/already pending for the next maintenance window; --apply-now applies it now/);
+    expect(plain.changes).toEqual([]);
+  });
+
+  it('with --apply-now applies at once and waits until RDS runs the new class', async () => {
+    rdsMock
+      .on(DescribeDBInstancesCommand)
+      .resolvesOnce(existing())
+      .resolvesOnce(existing())
+      .resolvesOnce(existing({ PendingModifiedValues: { DBInstanceClass: 'db.t3.small' } }))
+      .resolvesOnce(existing({ DBInstanceStatus: 'modifying' }))
+      .resolves(existing({ DBInstanceClass: 'db.t3.small' }));
+    rdsMock.on(ModifyDBInstanceCommand).resolves({});
+    const result = await ensureDatabase(new RDSClient({}), spec({ requestedClass: 'db.t3.small', applyNow: true }), progress());
+    expect(rdsMock).toHaveReceivedCommandWith(ModifyDBInstanceCommand, { DBInstanceClass: 'db.t3.small', ApplyImmediately: true });
+    expect(rdsMock).toHaveReceivedCommandTimes(DescribeDBInstancesCommand, 5);
+    expect(result.changes).toEqual(['instance class db.t3.micro → db.t3.small (applied now: the database restarts)']);
   });
 });
 
