@@ -287,6 +287,49 @@ export async function deleteDatabase(rds: RDSClient, spec: DeleteDatabaseSpec, w
       }
       await rds.send(new ModifyDBInstanceCommand({ DBInstanceIdentifier: spec.identifier, DeletionProtection: false, ApplyImmediately: true }));
     }
+    const gone = await startDeletion(rds, spec, wait);
+    if (gone) return true;
+  }
+  await waitFor(async () => {
+    const current = await findDatabase(rds, spec.identifier);
+    return current ? { done: false, state: current.status } : { done: true, value: undefined };
+  }, databaseWait(`the database ${spec.identifier} to be deleted`, wait));
+  return true;
+}
+
+/**
+ * States in which RDS accepts DeleteDBInstance. In any other (creating,
+ * backing-up, modifying, upgrading, rebooting, starting, stopping, …) it
+ * answers InvalidDBInstanceState, so argos waits for one of these first.
+ */
+const DELETABLE_STATES = ['available', 'stopped', 'storage-full', 'failed', 'incompatible-restore', 'incompatible-network', 'incompatible-parameters', 'incompatible-option-group', 'inaccessible-encryption-credentials'];
+/**
+ * States in which RDS deletes only without a final snapshot (DeleteDBInstance:
+ * "when a DB instance is in a failure state and has a status of failed,
+ * incompatible-restore, or incompatible-network, RDS can delete the instance
+ * only if you enable SkipFinalSnapshot").
+ */
+const NO_SNAPSHOT_STATES = ['failed', 'incompatible-restore', 'incompatible-network'];
+
+/**
+ * Waits (bounded, abortable, shown) until the database is in a state RDS can
+ * delete it from, then asks for the deletion. Only a deletion already under
+ * way (status `deleting`) counts as asked: any other InvalidDBInstanceState
+ * means "not now", and the wait goes on. Returns true when it is already gone.
+ */
+async function startDeletion(rds: RDSClient, spec: DeleteDatabaseSpec, wait: Progress): Promise<boolean> {
+  return waitFor(async () => {
+    const current = await findDatabase(rds, spec.identifier);
+    if (!current) return { done: true, value: true };
+    if (current.status === 'deleting') return { done: true, value: false };
+    if (spec.finalSnapshot !== undefined && NO_SNAPSHOT_STATES.includes(current.status)) {
+      throw new ArgosError(
+        'FAILED',
+        `the database ${spec.identifier} is ${current.status}: RDS can delete it only without a final snapshot. ` +
+          `Take what data you can from its automated backups, then decommission with --skip-final-snapshot (automated backups are kept)`,
+      );
+    }
+    if (!DELETABLE_STATES.includes(current.status)) return { done: false, state: `${current.status}: RDS deletes it once that has finished` };
     try {
       await rds.send(
         new DeleteDBInstanceCommand({
@@ -295,20 +338,14 @@ export async function deleteDatabase(rds: RDSClient, spec: DeleteDatabaseSpec, w
           DeleteAutomatedBackups: false,
         }),
       );
+      return { done: true, value: false };
     } catch (error) {
-      if (hasErrorCode(error, RDS_ERRORS.dbInstanceNotFound)) return true;
-      // Deletion already under way (a concurrent or interrupted run): wait for it below.
-      if (!hasErrorCode(error, RDS_ERRORS.dbInstanceInvalidState)) throw error;
+      if (hasErrorCode(error, RDS_ERRORS.dbInstanceNotFound)) return { done: true, value: true };
+      // Its state changed between the lookup and the call (or a deletion began): look again.
+      if (hasErrorCode(error, RDS_ERRORS.dbInstanceInvalidState)) return { done: false, state: `not deletable yet (${(error as Error).message})` };
+      throw error;
     }
-  }
-  await waitFor(
-    async () => {
-      const current = await findDatabase(rds, spec.identifier);
-      return current ? { done: false, state: current.status } : { done: true, value: undefined };
-    },
-    databaseWait(`the database ${spec.identifier} to be deleted`, wait),
-  );
-  return true;
+  }, databaseWait(`the database ${spec.identifier} to reach a state in which it can be deleted`, wait));
 }
 
 /** Deletes the DB subnet group; returns whether it existed. */

@@ -179,6 +179,51 @@ describe('ensureDatabase on an existing database with --db-instance-type', () =>
 });
 
 describe('deleteDatabase', () => {
+  /** A database that is `status` until the third lookup, then available; RDS refuses its deletion until then. */
+  function databaseBusyUntilThirdLookup(status: string): { deleteCalls: () => number } {
+    let current = status;
+    let lookups = 0;
+    let deletes = 0;
+    rdsMock.on(DescribeDBInstancesCommand).callsFake(() => {
+      lookups += 1;
+      if (lookups === 3 && current === status) current = 'available';
+      if (current === 'gone') throw awsError('DBInstanceNotFoundFault');
+      const shown = current;
+      if (current === 'deleting') current = 'gone';
+      return { DBInstances: [{ DBInstanceIdentifier: names.database, DBInstanceStatus: shown }] };
+    });
+    rdsMock.on(DeleteDBInstanceCommand).callsFake(() => {
+      deletes += 1;
+      // AWS: InvalidDBInstanceState unless the instance is in a deletable state.
+      if (current !== 'available') throw awsError('InvalidDBInstanceStateFault', `Instance ${names.database} is not in available state.`);
+      current = 'deleting';
+      return {};
+    });
+    return { deleteCalls: () => deletes };
+  }
+
+  it.each(['backing-up', 'modifying', 'creating'])('waits while the database is %s, then deletes it with its final snapshot', async (status) => {
+    const busy = databaseBusyUntilThirdLookup(status);
+    const notes: string[] = [];
+    const existed = await deleteDatabase(
+      new RDSClient({}),
+      { identifier: names.database, finalSnapshot: 'argos-staging-database-final-20260101-000000', liftDeletionProtection: false },
+      { signal: new AbortController().signal, clock: new VirtualClock(), onProgress: (n) => notes.push(n) },
+    );
+    expect(existed).toBe(true);
+    expect(notes).toContain(`${status}: RDS deletes it once that has finished`);
+    expect(busy.deleteCalls()).toBe(1);
+    expect(rdsMock).toHaveReceivedCommandWith(DeleteDBInstanceCommand, { SkipFinalSnapshot: false, FinalDBSnapshotIdentifier: 'argos-staging-database-final-20260101-000000' });
+  });
+
+  it('refuses a final snapshot RDS cannot take from a failed database, deleting nothing', async () => {
+    rdsMock.on(DescribeDBInstancesCommand).resolves({ DBInstances: [{ DBInstanceIdentifier: names.database, DBInstanceStatus: 'failed' }] });
+    await expect(
+      deleteDatabase(new RDSClient({}), { identifier: names.database, finalSnapshot: 'snap', liftDeletionProtection: false }, { signal: new AbortController().signal, clock: new VirtualClock() }),
+    ).rejects.toThrow(/is failed: RDS can delete it only without a final snapshot.*--skip-final-snapshot/);
+    expect(rdsMock).not.toHaveReceivedCommand(DeleteDBInstanceCommand);
+  });
+
   it('counts a database deleted between the lookup and the delete as deleted, with the SDK\'s real error shape', async () => {
     // GIVEN a database found once, then gone: the SDK throws `DBInstanceNotFoundFault` carrying the wire code `DBInstanceNotFound`
     rdsMock.on(DescribeDBInstancesCommand).resolvesOnce({ DBInstances: [{ DBInstanceIdentifier: names.database, DBInstanceStatus: 'available' }] });
