@@ -9,6 +9,7 @@ import {
   CreateDBSubnetGroupCommand,
   DeleteDBInstanceCommand,
   DeleteDBSubnetGroupCommand,
+  DescribeDBEngineVersionsCommand,
   DescribeDBInstancesCommand,
   DescribeDBSubnetGroupsCommand,
   ModifyDBInstanceCommand,
@@ -113,6 +114,54 @@ export async function findDatabase(rds: RDSClient, identifier: string): Promise<
   );
   const instance = response?.DBInstances?.[0];
   return instance ? toInfo(instance) : undefined;
+}
+
+/**
+ * Whether RDS offers PostgreSQL `version` for a new database: a problem to
+ * report, naming the versions it offers, or none. A major version ("16") is
+ * offered when any minor of it is: CreateDBInstance then uses the major's
+ * default minor. DescribeDBEngineVersions lists only versions that can be
+ * created unless IncludeAll is set, so a retired minor (16.4) is not found.
+ */
+export async function checkEngineVersion(rds: RDSClient, version: string, region: string): Promise<string[]> {
+  const major = !version.includes('.');
+  const matching = await listEngineVersions(rds, major ? { DBParameterGroupFamily: `postgres${version}` } : { EngineVersion: version });
+  if (matching.length > 0) return [];
+  const offered = summariseVersions(await listEngineVersions(rds, {}));
+  return [
+    `db_engine_version "${version}": RDS in ${region} does not offer PostgreSQL ${version}; set it to a major version such as "${offered[0]?.major ?? '16'}" ` +
+      `(RDS picks its current minor) or to one it offers: ${offered.map(({ major: m, latest }) => `${m} (${latest.join(', ')})`).join('; ')}`,
+  ];
+}
+
+/** Every PostgreSQL version RDS offers for new databases that matches `filter`, following the pages. */
+async function listEngineVersions(rds: RDSClient, filter: { EngineVersion?: string; DBParameterGroupFamily?: string }): Promise<string[]> {
+  const versions: string[] = [];
+  let marker: string | undefined;
+  do {
+    const page = await rds.send(new DescribeDBEngineVersionsCommand({ Engine: 'postgres', ...filter, Marker: marker, MaxRecords: 100 }));
+    versions.push(...(page.DBEngineVersions ?? []).flatMap((entry) => (entry.EngineVersion ? [entry.EngineVersion] : [])));
+    marker = page.Marker;
+  } while (marker);
+  return versions;
+}
+
+/** The versions by major, newest major first, each with its latest three minors (for a short message). */
+function summariseVersions(versions: readonly string[]): { major: string; latest: string[] }[] {
+  const parts = (version: string) => version.split('.').map(Number);
+  const byMajor = new Map<string, string[]>();
+  for (const version of versions) {
+    const major = version.split('.')[0] ?? version;
+    byMajor.set(major, [...(byMajor.get(major) ?? []), version]);
+  }
+  const newestFirst = (a: string, b: string): number => {
+    const [x, y] = [parts(a), parts(b)];
+    for (let i = 0; i < Math.max(x.length, y.length); i += 1) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (y[i] ?? 0) - (x[i] ?? 0);
+    return 0;
+  };
+  return [...byMajor.entries()]
+    .sort(([a], [b]) => newestFirst(a, b))
+    .map(([major, list]) => ({ major, latest: [...list].sort(newestFirst).slice(0, 3).reverse() }));
 }
 
 /** Whether the environment's DB subnet group exists. */

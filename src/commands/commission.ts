@@ -21,7 +21,7 @@ import {
 import { findDefaultVpc, type DefaultVpc } from '../aws/vpc.js';
 import { ensureBroker, findBrokers, isBrokerWanted, type EnsureBrokerResult } from '../broker.js';
 import { progressOf, type Context } from '../context.js';
-import { diffInstanceClass, ensureDatabase, findDatabase, type DatabaseSpec, type EnsureDatabaseResult } from '../database.js';
+import { checkEngineVersion, diffInstanceClass, ensureDatabase, findDatabase, type DatabaseSpec, type EnsureDatabaseResult } from '../database.js';
 import { ArgosError, usageError } from '../errors.js';
 import { ensureImage, findImage, type ImageInfo } from '../image.js';
 import { checkKeyFile, checkKeyPair } from '../keys.js';
@@ -111,6 +111,7 @@ export async function preflight(ctx: Context<CommissionOptions>): Promise<void> 
       problems.push(`base_ami ${ctx.config.baseAmi} not found in ${ctx.region} (${errorCode(error)}): use an AMI id of that region`);
     }
   }
+  problems.push(...(await checkNewDatabaseEngine(ctx)));
   if (ctx.options.deploy || !image) {
     try {
       await ctx.runtime.findAnsiblePlaybook();
@@ -120,6 +121,23 @@ export async function preflight(ctx: Context<CommissionOptions>): Promise<void> 
   }
   if (problems.length > 0) {
     throw new ArgosError('CONFIG', `preflight found ${problems.length} problem${problems.length === 1 ? '' : 's'}, nothing was created: ${problems.map((p, i) => `(${i + 1}) ${p}`).join(' ')}`);
+  }
+}
+
+/**
+ * The PostgreSQL version check, for a database still to be created (an existing
+ * one keeps its version). A check that cannot be made (no permission for
+ * DescribeDBEngineVersions, an endpoint without it) is a warning: the database
+ * step then says what RDS answers.
+ */
+async function checkNewDatabaseEngine(ctx: Context<CommissionOptions>): Promise<string[]> {
+  const { rds } = ctx.clients;
+  if (await findDatabase(rds, ctx.names.database)) return [];
+  try {
+    return await checkEngineVersion(rds, ctx.config.dbEngineVersion, ctx.region);
+  } catch (error) {
+    ctx.reporter.warn(`could not check db_engine_version "${ctx.config.dbEngineVersion}" (${errorCode(error) ?? 'error'}: ${(error as Error).message}): the database step will say if RDS refuses it`);
+    return [];
   }
 }
 
