@@ -38,13 +38,14 @@ function toggle(flags: string, description: string): OptionDeclaration<z.ZodDefa
   return { flags, description, schema: (zod) => zod.boolean().default(unlessGiven) };
 }
 
-/** A count given as text, as a number. */
+/** A count given as text, as a number; `undefined` when not given. */
 const wholeNumber = (zod: Zod, flag: string) =>
   zod
     .string()
     // abort: a size that is not a number must not reach the min/max comparison.
     .regex(/^\d+$/, { error: (issue) => `${flag} must be a whole number, not '${String(issue.input)}'`, abort: true })
-    .transform(Number);
+    .transform(Number)
+    .optional();
 
 /** An optional value parsed from its text by `parse`, whose error becomes the usage message. */
 function parsedText<T>(zod: Zod, parse: (text: string) => { value: T } | { error: string }) {
@@ -110,18 +111,20 @@ const IGNORED_YES = { yes: { ...CONFIRM_OPTIONS.yes, hidden: true } } satisfies 
 /** Each command's own options, in `--help` order. */
 export const COMMAND_OPTIONS = {
   commission: {
-    minSize: { flags: '--min_size, --min-size <n>', description: 'fewest app servers', default: '1', schema: wholeNumber },
-    maxSize: { flags: '--max_size, --max-size <n>', description: 'most app servers', default: '4', schema: wholeNumber },
+    // No commander defaults: an option not given keeps the environment's current value (commission.ts resolves it).
+    minSize: { flags: '--min_size, --min-size <n>', description: 'fewest app servers (default: the current value; 1 for a new environment)', schema: wholeNumber },
+    maxSize: { flags: '--max_size, --max-size <n>', description: 'most app servers (default: the current value; 4 for a new environment)', schema: wholeNumber },
     instanceType: {
       flags: '--instance_type, --instance-type <type>',
-      description: 'app server instance type (default: app_instance_type)',
+      description: 'app server instance type (default: the current one; app_instance_type for a new environment)',
       schema: (zod, flag) => zod.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, { message: `${flag} must be an instance type such as t3.small` }).optional(),
     },
     dbInstanceType: {
       flags: '--db-instance-type <class>',
-      description: 'RDS instance class (default: db_instance_type)',
+      description: 'RDS instance class (default: the current one; db_instance_type for a new database); a change is applied in the next maintenance window',
       schema: (zod, flag) => zod.string().regex(/^db\.[a-z0-9]+\.[a-z0-9]+$/, { message: `${flag} must be an RDS class such as db.t3.micro` }).optional(),
     },
+    applyNow: toggle('--apply-now', 'apply a --db-instance-type change now rather than in the maintenance window (the database restarts)'),
     withBroker: toggle('--with-broker', 'also create the broker instance (RabbitMQ + Redis)'),
     deploy: toggle('--no-deploy', 'create the infrastructure but do not run the playbooks'),
     dryRun: toggle('--dry-run', 'show what would be created or changed, and change nothing'),

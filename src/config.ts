@@ -45,7 +45,8 @@ const schema = z
     broker_instance_type: instanceType.default('t3.small'),
     db_instance_type: z.string().regex(/^db\.[a-z0-9]+\.[a-z0-9]+$/, { message: 'must be an RDS class such as db.t3.micro' }).default('db.t3.micro'),
     db_allocated_storage: z.number().int().min(20).max(65536).default(20),
-    db_engine_version: z.string({ message: 'must be a string: quote it, for example "16.4"' }).regex(/^\d+(?:\.\d+)*$/, { message: 'must be a PostgreSQL version such as "16.4"' }).default('16.4'),
+    // A major version alone: RDS creates the database with that major's current default minor (16.4 is no longer offered).
+    db_engine_version: z.string({ message: 'must be a string: quote it, for example "16"' }).regex(/^\d+(?:\.\d+)*$/, { message: 'must be a PostgreSQL version such as "16" or "16.9"' }).default('16'),
     db_multi_az: z.boolean().default(false),
     db_deletion_protection: z.boolean().default(true),
     app_port: z.number().int().min(1).max(65535).default(8000),

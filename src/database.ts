@@ -9,6 +9,7 @@ import {
   CreateDBSubnetGroupCommand,
   DeleteDBInstanceCommand,
   DeleteDBSubnetGroupCommand,
+  DescribeDBEngineVersionsCommand,
   DescribeDBInstancesCommand,
   DescribeDBSubnetGroupsCommand,
   ModifyDBInstanceCommand,
@@ -19,7 +20,7 @@ import { RDS_ERRORS } from './aws/error-codes.js';
 import { ArgosError } from './errors.js';
 import { makeTags, type EnvNames } from './names.js';
 import type { Secret } from './secret.js';
-import { catchCodes, errorCode, hasErrorCode, waitFor, type Progress } from './wait.js';
+import { catchCodes, errorCode, hasErrorCode, waitFor, type Progress, type WaitOptions } from './wait.js';
 
 /** Bound for the database to become available or to be deleted (safety.md: at least 40 minutes). */
 export const DATABASE_TIMEOUT_MS = 45 * 60_000;
@@ -31,6 +32,9 @@ export interface DatabaseInfo {
   address: string | undefined;
   port: number | undefined;
   deletionProtection: boolean;
+  instanceClass: string;
+  /** The class a modification waits to apply in the next maintenance window, if any. */
+  pendingInstanceClass: string | undefined;
 }
 
 /** What {@link ensureDatabase} creates. */
@@ -40,7 +44,12 @@ export interface DatabaseSpec {
   securityGroupId: string;
   user: string;
   password: Secret;
+  /** The class a new database is created with. */
   instanceClass: string;
+  /** The class asked for (`--db-instance-type`); on an existing database `undefined` keeps its class. */
+  requestedClass: string | undefined;
+  /** Apply a change of class at once rather than in the next maintenance window (`--apply-now`). */
+  applyNow: boolean;
   allocatedStorage: number;
   engineVersion: string;
   multiAz: boolean;
@@ -55,6 +64,8 @@ export interface EnsureDatabaseResult {
   created: boolean;
   /** Whether it already existed but was still being created (this run waited for it). */
   waited: boolean;
+  /** What this run changed on an existing database, e.g. its instance class; empty when nothing. */
+  changes: string[];
 }
 
 function toInfo(instance: DBInstance): DatabaseInfo {
@@ -64,7 +75,34 @@ function toInfo(instance: DBInstance): DatabaseInfo {
     address: instance.Endpoint?.Address,
     port: instance.Endpoint?.Port,
     deletionProtection: instance.DeletionProtection ?? false,
+    instanceClass: instance.DBInstanceClass ?? 'unknown',
+    pendingInstanceClass: instance.PendingModifiedValues?.DBInstanceClass,
   };
+}
+
+/** A change of instance class on an existing database, as the plan and the step say it. */
+export interface InstanceClassChange {
+  /** E.g. `instance class db.t3.micro → db.t3.small (applied in the next maintenance window)`. */
+  description: string;
+  /** Whether ModifyDBInstance must be called (false: the same change is already pending). */
+  modify: boolean;
+}
+
+/**
+ * How an existing database's class differs from the one asked for (no call);
+ * `undefined` when nothing was asked or it already has it. RDS applies a
+ * class change in the next maintenance window unless ApplyImmediately is set,
+ * and the change causes an outage (ModifyDBInstance, DBInstanceClass); until
+ * then it shows as PendingModifiedValues.DBInstanceClass.
+ */
+export function diffInstanceClass(info: DatabaseInfo, spec: Pick<DatabaseSpec, 'requestedClass' | 'applyNow'>): InstanceClassChange | undefined {
+  const wanted = spec.requestedClass;
+  if (wanted === undefined || (wanted === info.instanceClass && info.pendingInstanceClass === undefined)) return undefined;
+  const from = `instance class ${info.instanceClass}${info.pendingInstanceClass ? ` (${info.pendingInstanceClass} pending)` : ''} → ${wanted}`;
+  if (wanted === info.pendingInstanceClass && !spec.applyNow) {
+    return { description: `${from} (already pending for the next maintenance window; --apply-now applies it now)`, modify: false };
+  }
+  return { description: `${from} (${spec.applyNow ? 'applied now: the database restarts' : 'applied in the next maintenance window'})`, modify: true };
 }
 
 /** The database, or `undefined` when there is none. */
@@ -76,6 +114,54 @@ export async function findDatabase(rds: RDSClient, identifier: string): Promise<
   );
   const instance = response?.DBInstances?.[0];
   return instance ? toInfo(instance) : undefined;
+}
+
+/**
+ * Whether RDS offers PostgreSQL `version` for a new database: a problem to
+ * report, naming the versions it offers, or none. A major version ("16") is
+ * offered when any minor of it is: CreateDBInstance then uses the major's
+ * default minor. DescribeDBEngineVersions lists only versions that can be
+ * created unless IncludeAll is set, so a retired minor (16.4) is not found.
+ */
+export async function checkEngineVersion(rds: RDSClient, version: string, region: string): Promise<string[]> {
+  const major = !version.includes('.');
+  const matching = await listEngineVersions(rds, major ? { DBParameterGroupFamily: `postgres${version}` } : { EngineVersion: version });
+  if (matching.length > 0) return [];
+  const offered = summariseVersions(await listEngineVersions(rds, {}));
+  return [
+    `db_engine_version "${version}": RDS in ${region} does not offer PostgreSQL ${version}; set it to a major version such as "${offered[0]?.major ?? '16'}" ` +
+      `(RDS picks its current minor) or to one it offers: ${offered.map(({ major: m, latest }) => `${m} (${latest.join(', ')})`).join('; ')}`,
+  ];
+}
+
+/** Every PostgreSQL version RDS offers for new databases that matches `filter`, following the pages. */
+async function listEngineVersions(rds: RDSClient, filter: { EngineVersion?: string; DBParameterGroupFamily?: string }): Promise<string[]> {
+  const versions: string[] = [];
+  let marker: string | undefined;
+  do {
+    const page = await rds.send(new DescribeDBEngineVersionsCommand({ Engine: 'postgres', ...filter, Marker: marker, MaxRecords: 100 }));
+    versions.push(...(page.DBEngineVersions ?? []).flatMap((entry) => (entry.EngineVersion ? [entry.EngineVersion] : [])));
+    marker = page.Marker;
+  } while (marker);
+  return versions;
+}
+
+/** The versions by major, newest major first, each with its latest three minors (for a short message). */
+function summariseVersions(versions: readonly string[]): { major: string; latest: string[] }[] {
+  const parts = (version: string) => version.split('.').map(Number);
+  const byMajor = new Map<string, string[]>();
+  for (const version of versions) {
+    const major = version.split('.')[0] ?? version;
+    byMajor.set(major, [...(byMajor.get(major) ?? []), version]);
+  }
+  const newestFirst = (a: string, b: string): number => {
+    const [x, y] = [parts(a), parts(b)];
+    for (let i = 0; i < Math.max(x.length, y.length); i += 1) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (y[i] ?? 0) - (x[i] ?? 0);
+    return 0;
+  };
+  return [...byMajor.entries()]
+    .sort(([a], [b]) => newestFirst(a, b))
+    .map(([major, list]) => ({ major, latest: [...list].sort(newestFirst).slice(0, 3).reverse() }));
 }
 
 /** Whether the environment's DB subnet group exists. */
@@ -126,11 +212,44 @@ export async function ensureDatabase(rds: RDSClient, spec: DatabaseSpec, wait: P
     created = await createDatabase(rds, spec);
   }
   const waited = !created && existing?.status !== 'available';
-  const available = await waitForDatabase(rds, identifier, wait);
+  let available = await waitForDatabase(rds, identifier, wait);
+  const changes: string[] = [];
+  // Only once available: RDS refuses ModifyDBInstance while the instance is creating or modifying.
+  const change = created ? undefined : diffInstanceClass(available, spec);
+  if (change) changes.push(change.description);
+  if (change?.modify && spec.requestedClass !== undefined) {
+    available = await modifyInstanceClass(rds, identifier, spec.requestedClass, spec.applyNow, wait);
+  }
   if (!available.address || available.port === undefined) {
     throw new ArgosError('FAILED', `the database ${identifier} is available but has no endpoint yet: run the command again in a minute`);
   }
-  return { identifier, address: available.address, port: available.port, created, waited };
+  return { identifier, address: available.address, port: available.port, created, waited, changes };
+}
+
+/**
+ * Changes the instance class: in the next maintenance window, or now (then
+ * waits until RDS reports the new class and the instance available again: the
+ * status may read `available` for a moment before it turns `modifying`).
+ */
+async function modifyInstanceClass(rds: RDSClient, identifier: string, instanceClass: string, applyNow: boolean, wait: Progress): Promise<DatabaseInfo> {
+  wait.onProgress?.(`changing the instance class to ${instanceClass}${applyNow ? ' now' : ' in the next maintenance window'}`);
+  await rds.send(new ModifyDBInstanceCommand({ DBInstanceIdentifier: identifier, DBInstanceClass: instanceClass, ApplyImmediately: applyNow }));
+  const current = await findDatabase(rds, identifier);
+  if (!current) throw new ArgosError('FAILED', `the database ${identifier} disappeared while argos changed its class: run the command again`);
+  if (!applyNow) return current;
+  return waitFor(
+    async () => {
+      const info = await findDatabase(rds, identifier);
+      if (!info) throw new ArgosError('FAILED', `the database ${identifier} disappeared while argos changed its class: run the command again`);
+      return info.status === 'available' && info.instanceClass === instanceClass ? { done: true, value: info } : { done: false, state: `${info.status}, class ${info.instanceClass}` };
+    },
+    databaseWait(`the database ${identifier} to run as ${instanceClass}`, wait),
+  );
+}
+
+/** The bound and pace of every database wait (safety.md: RDS at least 40 minutes). */
+function databaseWait(what: string, wait: Progress): WaitOptions {
+  return { what, timeoutMs: DATABASE_TIMEOUT_MS, intervalMs: 15_000, maxIntervalMs: 30_000, signal: wait.signal, clock: wait.clock, onPoll: wait.onProgress };
 }
 
 /** Returns true when it created the instance, false when one appeared meanwhile. */
@@ -180,15 +299,7 @@ export async function waitForDatabase(rds: RDSClient, identifier: string, wait: 
       }
       return { done: false, state: info.status };
     },
-    {
-      what: `the database ${identifier} to be available`,
-      timeoutMs: DATABASE_TIMEOUT_MS,
-      intervalMs: 15_000,
-      maxIntervalMs: 30_000,
-      signal: wait.signal,
-      clock: wait.clock,
-      onPoll: wait.onProgress,
-    },
+    databaseWait(`the database ${identifier} to be available`, wait),
   );
 }
 
@@ -225,6 +336,49 @@ export async function deleteDatabase(rds: RDSClient, spec: DeleteDatabaseSpec, w
       }
       await rds.send(new ModifyDBInstanceCommand({ DBInstanceIdentifier: spec.identifier, DeletionProtection: false, ApplyImmediately: true }));
     }
+    const gone = await startDeletion(rds, spec, wait);
+    if (gone) return true;
+  }
+  await waitFor(async () => {
+    const current = await findDatabase(rds, spec.identifier);
+    return current ? { done: false, state: current.status } : { done: true, value: undefined };
+  }, databaseWait(`the database ${spec.identifier} to be deleted`, wait));
+  return true;
+}
+
+/**
+ * States in which RDS accepts DeleteDBInstance. In any other (creating,
+ * backing-up, modifying, upgrading, rebooting, starting, stopping, …) it
+ * answers InvalidDBInstanceState, so argos waits for one of these first.
+ */
+const DELETABLE_STATES = ['available', 'stopped', 'storage-full', 'failed', 'incompatible-restore', 'incompatible-network', 'incompatible-parameters', 'incompatible-option-group', 'inaccessible-encryption-credentials'];
+/**
+ * States in which RDS deletes only without a final snapshot (DeleteDBInstance:
+ * "when a DB instance is in a failure state and has a status of failed,
+ * incompatible-restore, or incompatible-network, RDS can delete the instance
+ * only if you enable SkipFinalSnapshot").
+ */
+const NO_SNAPSHOT_STATES = ['failed', 'incompatible-restore', 'incompatible-network'];
+
+/**
+ * Waits (bounded, abortable, shown) until the database is in a state RDS can
+ * delete it from, then asks for the deletion. Only a deletion already under
+ * way (status `deleting`) counts as asked: any other InvalidDBInstanceState
+ * means "not now", and the wait goes on. Returns true when it is already gone.
+ */
+async function startDeletion(rds: RDSClient, spec: DeleteDatabaseSpec, wait: Progress): Promise<boolean> {
+  return waitFor(async () => {
+    const current = await findDatabase(rds, spec.identifier);
+    if (!current) return { done: true, value: true };
+    if (current.status === 'deleting') return { done: true, value: false };
+    if (spec.finalSnapshot !== undefined && NO_SNAPSHOT_STATES.includes(current.status)) {
+      throw new ArgosError(
+        'FAILED',
+        `the database ${spec.identifier} is ${current.status}: RDS can delete it only without a final snapshot. ` +
+          `Take what data you can from its automated backups, then decommission with --skip-final-snapshot (automated backups are kept)`,
+      );
+    }
+    if (!DELETABLE_STATES.includes(current.status)) return { done: false, state: `${current.status}: RDS deletes it once that has finished` };
     try {
       await rds.send(
         new DeleteDBInstanceCommand({
@@ -233,28 +387,14 @@ export async function deleteDatabase(rds: RDSClient, spec: DeleteDatabaseSpec, w
           DeleteAutomatedBackups: false,
         }),
       );
+      return { done: true, value: false };
     } catch (error) {
-      if (hasErrorCode(error, RDS_ERRORS.dbInstanceNotFound)) return true;
-      // Deletion already under way (a concurrent or interrupted run): wait for it below.
-      if (!hasErrorCode(error, RDS_ERRORS.dbInstanceInvalidState)) throw error;
+      if (hasErrorCode(error, RDS_ERRORS.dbInstanceNotFound)) return { done: true, value: true };
+      // Its state changed between the lookup and the call (or a deletion began): look again.
+      if (hasErrorCode(error, RDS_ERRORS.dbInstanceInvalidState)) return { done: false, state: `not deletable yet (${(error as Error).message})` };
+      throw error;
     }
-  }
-  await waitFor(
-    async () => {
-      const current = await findDatabase(rds, spec.identifier);
-      return current ? { done: false, state: current.status } : { done: true, value: undefined };
-    },
-    {
-      what: `the database ${spec.identifier} to be deleted`,
-      timeoutMs: DATABASE_TIMEOUT_MS,
-      intervalMs: 15_000,
-      maxIntervalMs: 30_000,
-      signal: wait.signal,
-      clock: wait.clock,
-      onPoll: wait.onProgress,
-    },
-  );
-  return true;
+  }, databaseWait(`the database ${spec.identifier} to reach a state in which it can be deleted`, wait));
 }
 
 /** Deletes the DB subnet group; returns whether it existed. */

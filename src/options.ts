@@ -45,10 +45,14 @@ function commandObject<T extends OptionTable>(own: T): z.ZodObject<ShapeOf<typeo
 
 /** Each command's schema: its options' validators, plus the checks that span options. */
 const schemas: { [C in CommandName]: z.ZodType<OptionsByCommand[C]> } = {
+  // Checked again against the environment's current sizes once they are known (commission.ts).
   commission: commandObject(COMMAND_OPTIONS.commission).superRefine((value, ctx) => {
-    if (value.maxSize < 1) ctx.addIssue({ code: 'custom', message: '--max-size must be at least 1' });
-    if (value.minSize > value.maxSize) {
+    if (value.maxSize !== undefined && value.maxSize < 1) ctx.addIssue({ code: 'custom', message: '--max-size must be at least 1' });
+    if (value.minSize !== undefined && value.maxSize !== undefined && value.minSize > value.maxSize) {
       ctx.addIssue({ code: 'custom', message: `--min-size (${value.minSize}) must not be greater than --max-size (${value.maxSize})` });
+    }
+    if (value.applyNow && value.dbInstanceType === undefined) {
+      ctx.addIssue({ code: 'custom', message: '--apply-now applies a change of --db-instance-type: give the class too (e.g. --db-instance-type db.t3.small --apply-now)' });
     }
   }),
   deploy: commandObject(COMMAND_OPTIONS.deploy),

@@ -9,11 +9,30 @@ import type { EnvNames } from '../names.js';
 import { throwIfInterrupted, type BoundedProgress } from '../wait.js';
 import { deleteAutoScalingGroup, diffAutoScalingGroup, ensureAutoScalingGroup, findAutoScalingGroup } from './group.js';
 import { waitForInService } from './in-service.js';
-import { deleteLaunchTemplates, ensureLaunchTemplate, findLaunchTemplate, planLaunchTemplate, type LaunchTemplateResult } from './launch-template.js';
+import { deleteLaunchTemplates, ensureLaunchTemplate, findLaunchTemplate, findLaunchTemplateData, planLaunchTemplate, type LaunchTemplateResult } from './launch-template.js';
 import { buildHealthCheck, deleteLoadBalancer, ensureLoadBalancer, type LoadBalancerResult } from './load-balancer.js';
 import { findOutdatedInstances, replaceOutdatedInstances } from './replace-instances.js';
 import { ensureScalingPolicy, planScalingPolicy } from './scaling-policy.js';
 import type { AppServerClients, AppServersSpec, EnsureResult } from './types.js';
+
+/** The settings of the app servers a commission flag can change. */
+export type AppServerSettings = Pick<AppServersSpec, 'minSize' | 'maxSize' | 'instanceType'>;
+
+/**
+ * The settings the app servers run with now: the group's sizes and the
+ * instance type of the template it launches from (`undefined` when that
+ * template is gone). `undefined` when there is no group yet.
+ */
+export async function findAppServerSettings(
+  clients: Pick<AppServerClients, 'ec2' | 'autoScaling'>,
+  names: EnvNames,
+): Promise<(Omit<AppServerSettings, 'instanceType'> & { instanceType: string | undefined }) | undefined> {
+  const group = await findAutoScalingGroup(clients.autoScaling, names.appServers);
+  if (!group) return undefined;
+  const template = group.LaunchTemplate?.LaunchTemplateName;
+  const data = template === undefined ? undefined : await findLaunchTemplateData(clients.ec2, template);
+  return { minSize: group.MinSize ?? 0, maxSize: group.MaxSize ?? 0, instanceType: data?.InstanceType };
+}
 
 /** What {@link ensureAppServers} did, part by part. */
 export interface AppServersResult {

@@ -223,14 +223,19 @@ async function findRootDeviceName(ec2: EC2Client, imageId: string): Promise<stri
   return image.RootDeviceName;
 }
 
-/** What differs between the template `previous` and `data`, in words. */
-async function describeChanges(ec2: EC2Client, previous: string, data: RequestLaunchTemplateData): Promise<string[]> {
+/** The launch settings of the template called `name` (its default version), or `undefined` when it is gone. */
+export async function findLaunchTemplateData(ec2: EC2Client, name: string): Promise<ResponseLaunchTemplateData | undefined> {
   const response = await catchCodes(
-    () => ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateName: previous, Versions: ['$Default'] })),
+    () => ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateName: name, Versions: ['$Default'] })),
     EC2_ERRORS.launchTemplateNotFound,
     undefined,
   );
-  const old: ResponseLaunchTemplateData | undefined = response?.LaunchTemplateVersions?.[0]?.LaunchTemplateData;
+  return response?.LaunchTemplateVersions?.[0]?.LaunchTemplateData;
+}
+
+/** What differs between the template `previous` and `data`, in words. */
+async function describeChanges(ec2: EC2Client, previous: string, data: RequestLaunchTemplateData): Promise<string[]> {
+  const old = await findLaunchTemplateData(ec2, previous);
   if (!old) return [`launch settings replaced (the previous template ${previous} is gone)`];
   const changes: string[] = [];
   const compare = (what: string, before: unknown, after: unknown): void => {

@@ -31,7 +31,7 @@ export const EC2_ERRORS = {
 export const RDS_ERRORS = {
   dbInstanceNotFound: ['DBInstanceNotFound', 'DBInstanceNotFoundFault'],
   dbInstanceAlreadyExists: ['DBInstanceAlreadyExists', 'DBInstanceAlreadyExistsFault'],
-  /** E.g. a delete while a deletion is already under way. */
+  /** E.g. a delete while the instance is creating, backing up, modifying, or already deleting. */
   dbInstanceInvalidState: ['InvalidDBInstanceState', 'InvalidDBInstanceStateFault'],
   dbSubnetGroupNotFound: ['DBSubnetGroupNotFoundFault'],
   dbSubnetGroupAlreadyExists: ['DBSubnetGroupAlreadyExists', 'DBSubnetGroupAlreadyExistsFault'],

@@ -7,13 +7,23 @@
  * Every step finds what an earlier run made, so a re-run resumes.
  */
 import { DescribeAvailabilityZonesCommand, DescribeImagesCommand } from '@aws-sdk/client-ec2';
-import { ensureAppServers, ensureLoadBalancer, planAppServers, planLoadBalancer, type AppServersResult, type AppServersSpec, type LoadBalancerResult } from '../autoscaling.js';
+import {
+  ensureAppServers,
+  ensureLoadBalancer,
+  findAppServerSettings,
+  planAppServers,
+  planLoadBalancer,
+  type AppServerSettings,
+  type AppServersResult,
+  type AppServersSpec,
+  type LoadBalancerResult,
+} from '../autoscaling.js';
 import { describeUnreachable } from '../aws/error-codes.js';
 import { findDefaultVpc, type DefaultVpc } from '../aws/vpc.js';
 import { ensureBroker, findBrokers, isBrokerWanted, type EnsureBrokerResult } from '../broker.js';
 import { progressOf, type Context } from '../context.js';
-import { ensureDatabase, findDatabase, type DatabaseSpec, type EnsureDatabaseResult } from '../database.js';
-import { ArgosError } from '../errors.js';
+import { checkEngineVersion, diffInstanceClass, ensureDatabase, findDatabase, type DatabaseSpec, type EnsureDatabaseResult } from '../database.js';
+import { ArgosError, usageError } from '../errors.js';
 import { ensureImage, findImage, type ImageInfo } from '../image.js';
 import { checkKeyFile, checkKeyPair } from '../keys.js';
 import type { CommissionOptions } from '../options.js';
@@ -27,6 +37,8 @@ import { previewSteps, renderPreview, runSteps, StepRun, type Step, stepHostOf }
 /** What the steps find or make and hand on to one another. */
 interface CommissionState extends DeployState {
   vpc?: DefaultVpc;
+  /** The app servers' sizes and instance type for this run, resolved before any step. */
+  appServers?: AppServerSettings;
   groups?: SecurityGroupIds;
   image?: ImageInfo;
   broker?: EnsureBrokerResult;
@@ -40,7 +52,7 @@ interface CommissionState extends DeployState {
 /** Runs `argos <env> commission`. */
 export async function commission(ctx: Context<CommissionOptions>): Promise<void> {
   await preflight(ctx);
-  const state: CommissionState = { bakeCleanup: [], vpc: await findDefaultVpc(ctx.clients.ec2, ctx.region) };
+  const state: CommissionState = { bakeCleanup: [], vpc: await findDefaultVpc(ctx.clients.ec2, ctx.region), appServers: await resolveAppServerSettings(ctx) };
   const steps = commissionSteps(ctx);
   if (ctx.options.dryRun) {
     const previews = await previewSteps(steps, state);
@@ -102,6 +114,7 @@ export async function preflight(ctx: Context<CommissionOptions>): Promise<void> 
       problems.push(`base_ami ${ctx.config.baseAmi} not found in ${ctx.region} (${errorCode(error)}): use an AMI id of that region`);
     }
   }
+  problems.push(...(await checkNewDatabaseEngine(ctx)));
   if (ctx.options.deploy || !image) {
     try {
       await ctx.runtime.findAnsiblePlaybook();
@@ -114,6 +127,51 @@ export async function preflight(ctx: Context<CommissionOptions>): Promise<void> 
   }
 }
 
+/**
+ * The PostgreSQL version check, for a database still to be created (an existing
+ * one keeps its version). A check that cannot be made (no permission for
+ * DescribeDBEngineVersions, an endpoint without it) is a warning: the database
+ * step then says what RDS answers.
+ */
+async function checkNewDatabaseEngine(ctx: Context<CommissionOptions>): Promise<string[]> {
+  const { rds } = ctx.clients;
+  if (await findDatabase(rds, ctx.names.database)) return [];
+  try {
+    return await checkEngineVersion(rds, ctx.config.dbEngineVersion, ctx.region);
+  } catch (error) {
+    ctx.reporter.warn(`could not check db_engine_version "${ctx.config.dbEngineVersion}" (${errorCode(error) ?? 'error'}: ${(error as Error).message}): the database step will say if RDS refuses it`);
+    return [];
+  }
+}
+
+/** The sizes of a new environment's app servers when no flag gives them. */
+export const NEW_ENVIRONMENT_SIZES = { minSize: 1, maxSize: 4 } as const;
+
+/**
+ * The app servers' sizes and instance type for this run: each flag given, else
+ * the environment's current value, else (a new environment, or its template
+ * gone) the default or `app_instance_type`. So a re-run changes only what was
+ * asked, and a config edit of `app_instance_type` applies to new environments
+ * only (an existing one changes with `--instance-type`). min ≤ max is checked
+ * on the resolved values: `--max-size 2` on a group with min 3 is refused.
+ */
+export async function resolveAppServerSettings(ctx: Context<CommissionOptions>): Promise<AppServerSettings> {
+  const { options } = ctx;
+  const current = await findAppServerSettings(ctx.clients, ctx.names);
+  const minSize = options.minSize ?? current?.minSize ?? NEW_ENVIRONMENT_SIZES.minSize;
+  const maxSize = options.maxSize ?? current?.maxSize ?? NEW_ENVIRONMENT_SIZES.maxSize;
+  if (minSize > maxSize) {
+    // Both flags given is caught with the other usage checks: here one of them is not.
+    const source = current ? `${ctx.names.appServers} has now` : 'a new environment gets';
+    throw usageError(
+      options.minSize === undefined
+        ? `--max-size (${maxSize}) must not be less than the min size (${minSize}) ${source}: pass --min-size too`
+        : `--min-size (${minSize}) must not be greater than the max size (${maxSize}) ${source}: pass --max-size too`,
+    );
+  }
+  return { minSize, maxSize, instanceType: options.instanceType ?? current?.instanceType ?? ctx.config.appInstanceType };
+}
+
 /** A value an earlier step set; steps run in order, so a missing one is a bug in the list. */
 function need<T>(value: T | undefined): T {
   if (value === undefined) throw new Error('a commission step ran before the step it needs');
@@ -122,12 +180,13 @@ function need<T>(value: T | undefined): T {
 
 /** What the app tier is built from, for this run's config and options. */
 function appServersSpec(ctx: Context<CommissionOptions>, state: CommissionState, imageId: string): AppServersSpec {
-  const { names, config, options } = ctx;
+  const { names, config } = ctx;
   const groups = state.groups;
+  const { minSize, maxSize, instanceType } = need(state.appServers);
   return {
     names,
     imageId,
-    instanceType: options.instanceType ?? config.appInstanceType,
+    instanceType,
     keyName: config.keyName,
     appSecurityGroupId: groups?.app ?? '',
     elbSecurityGroupId: groups?.elb ?? '',
@@ -135,8 +194,8 @@ function appServersSpec(ctx: Context<CommissionOptions>, state: CommissionState,
     appPort: config.appPort,
     healthCheckPath: config.healthCheckPath,
     rootVolumeSize: config.rootVolumeSize,
-    minSize: options.minSize,
-    maxSize: options.maxSize,
+    minSize,
+    maxSize,
     scalingTargetCpu: config.scalingTargetCpu,
   };
 }
@@ -151,6 +210,8 @@ function databaseSpec(ctx: Context<CommissionOptions>, state: CommissionState): 
     user: config.dbUser,
     password: config.dbPassword,
     instanceClass: options.dbInstanceType ?? config.dbInstanceType,
+    requestedClass: options.dbInstanceType,
+    applyNow: options.applyNow,
     allocatedStorage: config.dbAllocatedStorage,
     engineVersion: config.dbEngineVersion,
     multiAz: config.dbMultiAz,
@@ -231,12 +292,13 @@ function commissionSteps(ctx: Context<CommissionOptions>): Step<CommissionState>
         const database = await findDatabase(rds, names.database);
         const instanceClass = options.dbInstanceType ?? config.dbInstanceType;
         if (!database) return { actions: [`create it (${instanceClass}, ${config.dbAllocatedStorage} GiB, PostgreSQL ${config.dbEngineVersion})`] };
-        return { actions: [], none: `exists (${database.status})` };
+        const change = diffInstanceClass(database, { requestedClass: options.dbInstanceType, applyNow: options.applyNow });
+        return { actions: change?.modify ? [change.description] : [], none: `exists (${database.status})${change ? `; ${change.description}` : ''}` };
       },
       run: async (state, step) => {
         const result = await ensureDatabase(rds, databaseSpec(ctx, state), progressOf(ctx, step));
         state.database = result;
-        return { skip: !result.created ? 'exists' : undefined, resource: `database ${result.identifier}` };
+        return { skip: !result.created ? 'exists' : undefined, changes: result.changes, resource: `database ${result.identifier}` };
       },
     },
     {

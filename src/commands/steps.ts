@@ -126,12 +126,14 @@ export async function runSteps<S>(steps: readonly Step<S>[], state: S, host: Ste
   host.reporter.plan(selected.map(({ step }) => step.title));
   type Ended = 'done' | 'failed' | 'not run';
   const ended = new Map<string, Promise<Ended>>();
+  const running = new Set<string>();
   let failure: { error: unknown } | undefined;
 
   const start = async (step: Step<S>, needs: string[]): Promise<Ended> => {
     const before = await Promise.all(needs.map((id) => ended.get(id) ?? Promise.resolve<Ended>('not run')));
     if (step.always ? before.every((outcome) => outcome === 'not run') : failure || host.signal.aborted || before.some((outcome) => outcome !== 'done')) return 'not run';
     const started = host.now();
+    running.add(step.title);
     try {
       const outcome = await host.reporter.step(step.title, async (handle) => {
         const result = (await step.run(state, handle)) ?? {};
@@ -151,7 +153,14 @@ export async function runSteps<S>(steps: readonly Step<S>[], state: S, host: Ste
     } catch (error) {
       run.records.push({ title: step.title, outcome: 'failed', ms: host.now() - started });
       failure ??= { error };
+      running.delete(step.title);
+      // The run ends only once the running steps have (a bake cleans up): say what failed now, not then.
+      if (running.size > 0 && !host.signal.aborted) {
+        host.reporter.warn(`${step.title} failed: ${errorText(error)}. Stopping once ${[...running].join(', ')} ${running.size === 1 ? 'has' : 'have'} finished or cleaned up`);
+      }
       return 'failed';
+    } finally {
+      running.delete(step.title);
     }
   };
   for (const { step, needs } of selected) ended.set(step.id, start(step, needs));
@@ -160,6 +169,10 @@ export async function runSteps<S>(steps: readonly Step<S>[], state: S, host: Ste
   // Interrupted between steps: nothing failed, but not everything ran.
   if (host.signal.aborted) throw host.signal.reason instanceof ArgosError ? host.signal.reason : new ArgosError('INTERRUPTED', 'interrupted');
   return run;
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 /** One step's preview, with its title. */

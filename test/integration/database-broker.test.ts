@@ -37,6 +37,8 @@ function spec(overrides: Partial<DatabaseSpec> = {}): DatabaseSpec {
     user: 'argos',
     password: new Secret('canary-Secret-9f3b2c'),
     instanceClass: 'db.t3.micro',
+    requestedClass: undefined,
+    applyNow: false,
     allocatedStorage: 20,
     engineVersion: '16.4',
     multiAz: false,

@@ -70,6 +70,7 @@ import {
 import {
   CreateDBInstanceCommand,
   CreateDBSubnetGroupCommand,
+  DescribeDBEngineVersionsCommand,
   DescribeDBInstancesCommand,
   DescribeDBSubnetGroupsCommand,
   RDSClient,
@@ -92,6 +93,8 @@ import { makeProject, sampleConfig } from './cli.js';
 import { EventClock } from './event-clock.js';
 
 const SECOND = 1_000;
+/** The PostgreSQL versions the modelled RDS offers for new databases. */
+export const MODELLED_POSTGRES_VERSIONS = ['15.10', '15.12', '16.6', '16.8', '16.9', '16.10', '17.4', '17.5', '17.6'];
 const MINUTE = 60 * SECOND;
 
 /**
@@ -939,6 +942,14 @@ export class ModelledAws {
       state.databases.set(id, database);
       return { DBInstance: this.#toSdkDatabase(database) };
     });
+    // The PostgreSQL versions RDS offers for new databases (a sample: 16.4 is retired).
+    route(DescribeDBEngineVersionsCommand, (input) => ({
+      DBEngineVersions: MODELLED_POSTGRES_VERSIONS.filter(
+        (version) =>
+          (input.EngineVersion === undefined || version === input.EngineVersion) &&
+          (input.DBParameterGroupFamily === undefined || `postgres${version.split('.')[0]}` === input.DBParameterGroupFamily),
+      ).map((EngineVersion) => ({ Engine: 'postgres', EngineVersion, DBParameterGroupFamily: `postgres${EngineVersion.split('.')[0]}` })),
+    }));
     route(DescribeDBInstancesCommand, (input) => {
       const id = input.DBInstanceIdentifier;
       if (id !== undefined && !state.databases.has(id)) throw awsError('DBInstanceNotFound', `DBInstance ${id} not found.`, 'DBInstanceNotFoundFault');
@@ -1277,7 +1288,7 @@ export interface ModelledRun {
   dispose(): Promise<void>;
 }
 
-/** The commission options of `argos staging commission` with the CLI's defaults. */
+/** The commission options of `argos staging commission` with no option given. */
 export function commissionOptions(overrides: Partial<CommissionOptions> = {}): CommissionOptions {
   return {
     yes: true,
@@ -1285,10 +1296,12 @@ export function commissionOptions(overrides: Partial<CommissionOptions> = {}): C
     sshCidr: undefined,
     sshConfig: undefined,
     verbose: false,
-    minSize: 1,
-    maxSize: 4,
+    // Not given: the environment's current values, or the defaults when creating.
+    minSize: undefined,
+    maxSize: undefined,
     instanceType: undefined,
     dbInstanceType: undefined,
+    applyNow: false,
     withBroker: false,
     deploy: true,
     dryRun: false,

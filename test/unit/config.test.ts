@@ -30,7 +30,7 @@ describe('parseConfig', () => {
     const config = parseConfig(await readSampleConfig(), 'all-sample.yml');
     expect(config).toMatchObject({
       appName: 'argos',
-      dbEngineVersion: '16.4',
+      dbEngineVersion: '16',
       appPort: 8000,
       brokerEnabled: false,
       dbDeletionProtection: true,
@@ -44,6 +44,8 @@ describe('parseConfig', () => {
     expect(config).toMatchObject({
       appInstanceType: 't3.small',
       dbInstanceType: 'db.t3.micro',
+      // A major version: RDS picks its current minor (a pinned minor such as 16.4 stops being offered).
+      dbEngineVersion: '16',
       dbAllocatedStorage: 20,
       rootVolumeSize: 16,
       healthCheckPath: '/',

@@ -13,12 +13,18 @@ describe('parseOptions', () => {
     expect(options).toMatchObject({ minSize: 2, maxSize: 6, deploy: false, withBroker: false, yes: false });
   });
 
+  it('leaves sizes and types not given undefined: commission keeps the environment\'s current values', () => {
+    const options = parseOptions('commission', { ...base, deploy: true });
+    expect([options.minSize, options.maxSize, options.instanceType, options.dbInstanceType, options.applyNow]).toEqual([undefined, undefined, undefined, undefined, false]);
+  });
+
   it.each([
     [{ minSize: 'two', maxSize: '4' }, "--min-size must be a whole number, not 'two'"],
     [{ minSize: '1', maxSize: '-3' }, "--max-size must be a whole number, not '-3'"],
     [{ minSize: '1.5', maxSize: '4' }, "--min-size must be a whole number, not '1.5'"],
     [{ minSize: '5', maxSize: '4' }, '--min-size (5) must not be greater than --max-size (4)'],
     [{ minSize: '0', maxSize: '0' }, '--max-size must be at least 1'],
+    [{ applyNow: true }, '--apply-now applies a change of --db-instance-type: give the class too (e.g. --db-instance-type db.t3.small --apply-now)'],
   ])('rejects %o', (sizes, message) => {
     expect(() => parseOptions('commission', { ...base, ...sizes })).toThrowError(
       expect.objectContaining({ message, exitCode: 2 }),

@@ -15,6 +15,7 @@ import {
   DeleteDBInstanceCommand,
   DescribeDBInstancesCommand,
   DescribeDBSubnetGroupsCommand,
+  ModifyDBInstanceCommand,
   RDSClient,
 } from '@aws-sdk/client-rds';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -101,6 +102,8 @@ describe('ensureDatabase', () => {
     user: 'argos',
     password: new Secret(CANARY),
     instanceClass: 'db.t3.micro',
+    requestedClass: undefined,
+    applyNow: false,
     allocatedStorage: 20,
     engineVersion: '16.4',
     multiAz: false,
@@ -132,7 +135,95 @@ describe('ensureDatabase', () => {
   });
 });
 
+describe('ensureDatabase on an existing database with --db-instance-type', () => {
+  const existing = (extra: object = {}) => ({
+    DBInstances: [{ DBInstanceIdentifier: names.database, DBInstanceStatus: 'available', DBInstanceClass: 'db.t3.micro', Endpoint: { Address: 'db.example', Port: 5432 }, ...extra }],
+  });
+  const spec = (overrides: Partial<DatabaseSpec>): DatabaseSpec => ({
+    names, subnetIds: [], securityGroupId: 'sg-db', user: 'argos', password: new Secret(CANARY), instanceClass: 'db.t3.micro',
+    requestedClass: undefined, applyNow: false, allocatedStorage: 20, engineVersion: '16', multiAz: false, deletionProtection: true, ...overrides,
+  });
+  const progress = () => ({ signal: new AbortController().signal, clock: new VirtualClock() });
+
+  it('modifies the class in the next maintenance window and says so', async () => {
+    rdsMock.on(DescribeDBInstancesCommand).resolves(existing());
+    rdsMock.on(ModifyDBInstanceCommand).resolves({});
+    const result = await ensureDatabase(new RDSClient({}), spec({ requestedClass: 'db.t3.small' }), progress());
+    expect(rdsMock).toHaveReceivedCommandWith(ModifyDBInstanceCommand, { DBInstanceIdentifier: names.database, DBInstanceClass: 'db.t3.small', ApplyImmediately: false });
+    expect(result.changes).toEqual(['instance class db.t3.micro → db.t3.small (applied in the next maintenance window)']);
+  });
+
+  it('does not ask again for a change already pending, and leaves the class alone when none is asked for', async () => {
+    rdsMock.on(DescribeDBInstancesCommand).resolves(existing({ PendingModifiedValues: { DBInstanceClass: 'db.t3.small' } }));
+    const pending = await ensureDatabase(new RDSClient({}), spec({ requestedClass: 'db.t3.small' }), progress());
+    const plain = await ensureDatabase(new RDSClient({}), spec({}), progress());
+    expect(rdsMock).not.toHaveReceivedCommand(ModifyDBInstanceCommand);
+    expect(pending.changes[0]).toMatch(/already pending for the next maintenance window; --apply-now applies it now/);
+    expect(plain.changes).toEqual([]);
+  });
+
+  it('with --apply-now applies at once and waits until RDS runs the new class', async () => {
+    rdsMock
+      .on(DescribeDBInstancesCommand)
+      .resolvesOnce(existing())
+      .resolvesOnce(existing())
+      .resolvesOnce(existing({ PendingModifiedValues: { DBInstanceClass: 'db.t3.small' } }))
+      .resolvesOnce(existing({ DBInstanceStatus: 'modifying' }))
+      .resolves(existing({ DBInstanceClass: 'db.t3.small' }));
+    rdsMock.on(ModifyDBInstanceCommand).resolves({});
+    const result = await ensureDatabase(new RDSClient({}), spec({ requestedClass: 'db.t3.small', applyNow: true }), progress());
+    expect(rdsMock).toHaveReceivedCommandWith(ModifyDBInstanceCommand, { DBInstanceClass: 'db.t3.small', ApplyImmediately: true });
+    expect(rdsMock).toHaveReceivedCommandTimes(DescribeDBInstancesCommand, 5);
+    expect(result.changes).toEqual(['instance class db.t3.micro → db.t3.small (applied now: the database restarts)']);
+  });
+});
+
 describe('deleteDatabase', () => {
+  /** A database that is `status` until the third lookup, then available; RDS refuses its deletion until then. */
+  function databaseBusyUntilThirdLookup(status: string): { deleteCalls: () => number } {
+    let current = status;
+    let lookups = 0;
+    let deletes = 0;
+    rdsMock.on(DescribeDBInstancesCommand).callsFake(() => {
+      lookups += 1;
+      if (lookups === 3 && current === status) current = 'available';
+      if (current === 'gone') throw awsError('DBInstanceNotFoundFault');
+      const shown = current;
+      if (current === 'deleting') current = 'gone';
+      return { DBInstances: [{ DBInstanceIdentifier: names.database, DBInstanceStatus: shown }] };
+    });
+    rdsMock.on(DeleteDBInstanceCommand).callsFake(() => {
+      deletes += 1;
+      // AWS: InvalidDBInstanceState unless the instance is in a deletable state.
+      if (current !== 'available') throw awsError('InvalidDBInstanceStateFault', `Instance ${names.database} is not in available state.`);
+      current = 'deleting';
+      return {};
+    });
+    return { deleteCalls: () => deletes };
+  }
+
+  it.each(['backing-up', 'modifying', 'creating'])('waits while the database is %s, then deletes it with its final snapshot', async (status) => {
+    const busy = databaseBusyUntilThirdLookup(status);
+    const notes: string[] = [];
+    const existed = await deleteDatabase(
+      new RDSClient({}),
+      { identifier: names.database, finalSnapshot: 'argos-staging-database-final-20260101-000000', liftDeletionProtection: false },
+      { signal: new AbortController().signal, clock: new VirtualClock(), onProgress: (n) => notes.push(n) },
+    );
+    expect(existed).toBe(true);
+    expect(notes).toContain(`${status}: RDS deletes it once that has finished`);
+    expect(busy.deleteCalls()).toBe(1);
+    expect(rdsMock).toHaveReceivedCommandWith(DeleteDBInstanceCommand, { SkipFinalSnapshot: false, FinalDBSnapshotIdentifier: 'argos-staging-database-final-20260101-000000' });
+  });
+
+  it('refuses a final snapshot RDS cannot take from a failed database, deleting nothing', async () => {
+    rdsMock.on(DescribeDBInstancesCommand).resolves({ DBInstances: [{ DBInstanceIdentifier: names.database, DBInstanceStatus: 'failed' }] });
+    await expect(
+      deleteDatabase(new RDSClient({}), { identifier: names.database, finalSnapshot: 'snap', liftDeletionProtection: false }, { signal: new AbortController().signal, clock: new VirtualClock() }),
+    ).rejects.toThrow(/is failed: RDS can delete it only without a final snapshot.*--skip-final-snapshot/);
+    expect(rdsMock).not.toHaveReceivedCommand(DeleteDBInstanceCommand);
+  });
+
   it('counts a database deleted between the lookup and the delete as deleted, with the SDK\'s real error shape', async () => {
     // GIVEN a database found once, then gone: the SDK throws `DBInstanceNotFoundFault` carrying the wire code `DBInstanceNotFound`
     rdsMock.on(DescribeDBInstancesCommand).resolvesOnce({ DBInstances: [{ DBInstanceIdentifier: names.database, DBInstanceStatus: 'available' }] });
