@@ -35,13 +35,15 @@ export function sshOptions(settings: SshSettings): string[] {
 }
 
 /**
- * Waits until `host` accepts an SSH login (and so records its host key).
+ * Waits until `host` accepts an SSH login (and so records its host key under
+ * `hostKeyAlias`, the instance id: the alias the inventory gives Ansible too).
  * A fresh instance refuses connections for a while: polled, bounded, abortable.
  */
 export async function waitForSsh(
   host: string,
   settings: SshSettings,
   wait: BoundedProgress,
+  hostKeyAlias: string = host,
 ): Promise<void> {
   await waitFor(
     async () => {
@@ -54,7 +56,7 @@ export async function waitForSsh(
           // A probe must not leave a master connection that outlives the run.
           '-o', 'ControlMaster=no',
           // The same alias as the inventory's, so the key recorded here is the one Ansible checks.
-          '-o', `HostKeyAlias=${host}`,
+          '-o', `HostKeyAlias=${hostKeyAlias}`,
           '-i', settings.keyFile,
           '-l', settings.user,
           host,

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { ROLES, type RoleName } from '../command-names.js';
 import { progressOf, type Context } from '../context.js';
 import { ArgosError } from '../errors.js';
-import { allHosts, discoverInventory, pruneKnownHosts, renderInventory, summarizeInventory, writeFileAtomic, type Inventory, type InventoryGroup, type InventoryHost } from '../hosts.js';
+import { allHosts, discoverInventory, hostKeyAlias, pruneKnownHosts, renderInventory, summarizeInventory, writeFileAtomic, type Inventory, type InventoryGroup, type InventoryHost } from '../hosts.js';
 import { checkKeyFile } from '../keys.js';
 import type { DeployOptions } from '../options.js';
 import { closeSsh, openSsh } from '../security.js';
@@ -120,11 +120,11 @@ export function deploySteps<S extends DeployState>(ctx: Context, scope: DeploySc
       preview: async () => ({ actions: ['wait until every host answers on SSH'] }),
       run: async (state, step) => {
         const inventory = need(state.inventory);
-        const dropped = await pruneKnownHosts(ctx.paths.knownHostsFile, allHosts(inventory).map((host) => host.address));
+        const dropped = await pruneKnownHosts(ctx.paths.knownHostsFile, allHosts(inventory).map(hostKeyAlias));
         if (dropped.length > 0) reporter.info(`forgot the host keys of hosts no longer in ${ctx.env}: ${dropped.join(', ')}`);
         const targets = need(state.targets);
         step.note(`${targets.length} host${targets.length === 1 ? '' : 's'}`);
-        await Promise.all(targets.map((host) => ctx.runtime.waitForSsh(host.address, ssh, progressOf(ctx, step, `${host.address}: `))));
+        await Promise.all(targets.map((host) => ctx.runtime.waitForSsh(host.address, ssh, progressOf(ctx, step, `${host.address}: `), hostKeyAlias(host))));
         return {};
       },
     },
