@@ -96,6 +96,9 @@ export const COMMON_OPTIONS = {
   verbose: toggle('-v, --verbose', 'show Ansible output and stack traces'),
 } satisfies OptionTable;
 
+/** Of every command that takes the environment's (or the image's) lock; see lock.ts. */
+const forceUnlock = toggle('--force-unlock', 'first remove the lock a killed run left (says whose it was); only when that run is really gone');
+
 /** Each command's own options, in `--help` order. */
 export const COMMAND_OPTIONS = {
   commission: {
@@ -114,6 +117,7 @@ export const COMMAND_OPTIONS = {
     withBroker: toggle('--with-broker', 'also create the broker instance (RabbitMQ + Redis)'),
     deploy: toggle('--no-deploy', 'create the infrastructure but do not run the playbooks'),
     dryRun: toggle('--dry-run', 'show what would be created or changed, and change nothing'),
+    forceUnlock,
   },
   deploy: {
     roles: {
@@ -121,13 +125,15 @@ export const COMMAND_OPTIONS = {
       description: `comma-separated roles to deploy (${ROLES.join(', ')}; default: every role that has hosts)`,
       schema: (zod, flag) => parsedText(zod, (text) => parseRoles(text, flag)),
     },
+    forceUnlock,
   },
   decommission: {
     deleteImage: toggle('--delete-image', 'also delete the base image (as clean does)'),
     skipFinalSnapshot: toggle('--skip-final-snapshot', 'delete the database without a final snapshot (its data is lost)'),
     dryRun: toggle('--dry-run', 'show what would be deleted, and delete nothing'),
+    forceUnlock,
   },
-  clean: { dryRun: toggle('--dry-run', 'show what would be deleted, and delete nothing') },
+  clean: { dryRun: toggle('--dry-run', 'show what would be deleted, and delete nothing'), forceUnlock },
   status: { json: toggle('--json', 'print the status as JSON, for scripts') },
 } satisfies Record<CommandName, OptionTable>;
 

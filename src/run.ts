@@ -83,7 +83,9 @@ export async function runCommand<C extends CommandName>(name: C, env: string, ra
     // Fail early and clearly when there are no credentials, before any step starts.
     await ctx.clients.ec2.config.credentials();
     const command = await COMMAND_MODULES[name]();
-    await command(commandCtx);
+    // One run at a time per environment (and per shared image): see lock.ts.
+    const { runLocked } = await import('./lock.js');
+    await runLocked(commandCtx, name, { pid: process.pid, isAlive: isProcessAlive }, () => command(commandCtx));
     return ExitCode.ok;
   } catch (error) {
     return reportFailure(error, { verbose, reporter, interrupted: controller.signal.aborted, interruptedWith: exitCodeOf(controller.signal.reason), logFile: ctx?.paths.logFile });
@@ -91,6 +93,16 @@ export async function runCommand<C extends CommandName>(name: C, env: string, ra
     for (const signal of stopSignals) process.off(signal, onStopSignal);
     ctx?.clients.destroy();
     reporter?.close();
+  }
+}
+
+/** Whether a process of this host runs with `pid` (signal 0 only checks; EPERM: it runs as someone else). */
+function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

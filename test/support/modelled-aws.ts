@@ -1292,6 +1292,7 @@ export function commissionOptions(overrides: Partial<CommissionOptions> = {}): C
     withBroker: false,
     deploy: true,
     dryRun: false,
+    forceUnlock: false,
     ...overrides,
   };
 }
