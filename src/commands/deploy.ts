@@ -29,6 +29,8 @@ export interface DeployState {
   targets?: InventoryHost[];
   /** The security groups temporary SSH was opened on (closed again by the last step). */
   sshGroupIds?: string[];
+  /** The CIDR temporary SSH admits (named when SSH seems to come from elsewhere). */
+  sshCidr?: string;
 }
 
 /** Runs `argos <env> deploy`. */
@@ -108,6 +110,7 @@ export function deploySteps<S extends DeployState>(ctx: Context, scope: DeploySc
         const groupIds = [...new Set(state.targets.flatMap((host) => host.securityGroupIds))].sort();
         // Recorded before opening: a failure half-way must still close what was opened.
         state.sshGroupIds = groupIds;
+        state.sshCidr = cidr;
         step.note(`from ${cidr} on ${groupIds.join(', ')}`);
         for (const groupId of groupIds) await openSsh(clients.ec2, groupId, cidr);
         return {};
@@ -124,7 +127,7 @@ export function deploySteps<S extends DeployState>(ctx: Context, scope: DeploySc
         if (dropped.length > 0) reporter.info(`forgot the host keys of hosts no longer in ${ctx.env}: ${dropped.join(', ')}`);
         const targets = need(state.targets);
         step.note(`${targets.length} host${targets.length === 1 ? '' : 's'}`);
-        await Promise.all(targets.map((host) => ctx.runtime.waitForSsh(host.address, ssh, progressOf(ctx, step, `${host.address}: `), hostKeyAlias(host))));
+        await Promise.all(targets.map((host) => ctx.runtime.waitForSsh(host.address, ssh, progressOf(ctx, step, `${host.address}: `), { hostKeyAlias: hostKeyAlias(host), openedFrom: state.sshCidr })));
         return {};
       },
     },

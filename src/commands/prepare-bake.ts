@@ -39,7 +39,7 @@ export async function prepareBake(ctx: Context, options: { fetch?: Fetch } = {})
     keyName: ctx.config.keyName,
     rootVolumeSize: ctx.config.rootVolumeSize,
     sshCidr,
-    waitForSsh: (host, instanceId) => ctx.runtime.waitForSsh(host, ssh, progressOf(ctx), hostKeyAlias({ instanceId })),
+    waitForSsh: (host, instanceId) => ctx.runtime.waitForSsh(host, ssh, progressOf(ctx), { hostKeyAlias: hostKeyAlias({ instanceId }), openedFrom: sshCidr }),
     provision: async (host, instanceId) => {
       const dir = await mkdtemp(join(tmpdir(), 'argos-bake-'));
       try {
