@@ -108,6 +108,9 @@ const CONFIRM_OPTIONS = { yes: toggle('-y, --yes', 'skip confirmations (required
 /** `--yes` where nothing is asked: accepted, since every command once took it, but not listed. */
 const IGNORED_YES = { yes: { ...CONFIRM_OPTIONS.yes, hidden: true } } satisfies OptionTable;
 
+/** Of every command that takes the environment's (or the image's) lock; see lock.ts. */
+const forceUnlock = toggle('--force-unlock', 'first remove the lock a killed run left (says whose it was); only when that run is really gone');
+
 /** Each command's own options, in `--help` order. */
 export const COMMAND_OPTIONS = {
   commission: {
@@ -130,6 +133,7 @@ export const COMMAND_OPTIONS = {
     dryRun: toggle('--dry-run', 'show what would be created or changed, and change nothing'),
     ...SSH_OPTIONS,
     ...IGNORED_YES,
+    forceUnlock,
   },
   deploy: {
     roles: {
@@ -139,14 +143,16 @@ export const COMMAND_OPTIONS = {
     },
     ...SSH_OPTIONS,
     ...IGNORED_YES,
+    forceUnlock,
   },
   decommission: {
     deleteImage: toggle('--delete-image', 'also delete the base image (as clean does)'),
     skipFinalSnapshot: toggle('--skip-final-snapshot', 'delete the database without a final snapshot (its data is lost)'),
     dryRun: toggle('--dry-run', 'show what would be deleted, and delete nothing'),
     ...CONFIRM_OPTIONS,
+    forceUnlock,
   },
-  clean: { dryRun: toggle('--dry-run', 'show what would be deleted, and delete nothing'), ...CONFIRM_OPTIONS },
+  clean: { dryRun: toggle('--dry-run', 'show what would be deleted, and delete nothing'), ...CONFIRM_OPTIONS, forceUnlock },
   status: { json: toggle('--json', 'print the status as JSON, for scripts'), ...IGNORED_YES },
 } satisfies Record<CommandName, OptionTable>;
 

@@ -9,7 +9,12 @@ export const ExitCode = {
   ok: 0,
   failed: 1,
   usage: 2,
+  /** SIGHUP (128 + 1): the terminal went away; cleanup ran. */
+  hangUp: 129,
+  /** Ctrl-C (SIGINT, 128 + 2); cleanup ran. */
   interrupted: 130,
+  /** SIGTERM (128 + 15), e.g. from kill or a CI runner's timeout; cleanup ran. */
+  terminated: 143,
 } as const;
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];

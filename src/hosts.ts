@@ -54,6 +54,16 @@ function toHost(instance: InstanceInfo): InventoryHost {
   };
 }
 
+/**
+ * The name a host's key is recorded and checked under (OpenSSH `HostKeyAlias`):
+ * its instance id, not its address. EC2 reuses public addresses, and a new
+ * instance on an old address has a new host key: keyed by address, OpenSSH
+ * would refuse it as a changed key; keyed by instance id, the two never meet.
+ */
+export function hostKeyAlias(host: Pick<InventoryHost, 'instanceId'>): string {
+  return host.instanceId;
+}
+
 /** Sorted by address, then id: the same environment always gives the same file. */
 function sortHosts(hosts: InventoryHost[]): InventoryHost[] {
   return [...hosts].sort((a, b) => a.address.localeCompare(b.address) || a.instanceId.localeCompare(b.instanceId));
@@ -127,9 +137,9 @@ export function renderInventory(inventory: Inventory): string {
     lines.push(`[${group}]`);
     for (const host of inventory.groups[group]) {
       const vars = [
-        // Host keys are recorded under the name argos knows the host by, also when
-        // ssh_config maps it elsewhere (a bastion, the tests' local target).
-        `ansible_ssh_extra_args=${iniValue(`-o HostKeyAlias=${host.address}`)}`,
+        // Host keys are recorded under the instance id (see hostKeyAlias), also when
+        // ssh_config maps the address elsewhere (a bastion, the tests' local target).
+        `ansible_ssh_extra_args=${iniValue(`-o HostKeyAlias=${hostKeyAlias(host)}`)}`,
         `instance_id=${host.instanceId}`,
         ...(host.privateDnsName ? [`private_dns_name=${host.privateDnsName}`] : []),
         ...(host.privateIpAddress ? [`private_ip=${host.privateIpAddress}`] : []),
@@ -169,9 +179,11 @@ export async function writeFileAtomic(path: string, content: string, mode = 0o60
 }
 
 /**
- * Keeps only the known_hosts entries of current hosts, so an address reused by
- * a new instance (with a new host key) never breaks a deploy. Hashed entries
- * cannot be matched and are kept. Returns the hosts whose entries were dropped.
+ * Keeps only the known_hosts entries of current hosts (by their
+ * {@link hostKeyAlias}), so the file does not grow with every instance ever
+ * replaced; entries of the older address-keyed layout go too (their hosts are
+ * recorded again, by id, on first sight). Hashed entries cannot be matched and
+ * are kept. Returns the names whose entries were dropped.
  */
 export async function pruneKnownHosts(file: string, currentHosts: readonly string[]): Promise<string[]> {
   let text: string;

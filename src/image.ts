@@ -119,10 +119,10 @@ export interface BakeSpec {
   rootVolumeSize: number;
   /** The caller's CIDR: SSH is opened to it alone. */
   sshCidr: string;
-  /** Waits until SSH answers on the host (and records its host key). */
-  waitForSsh: (host: string) => Promise<void>;
-  /** Runs playbooks/image.yml against the one host. */
-  provision: (host: string) => Promise<void>;
+  /** Waits until SSH answers on the host (and records its host key under the instance id). */
+  waitForSsh: (host: string, instanceId: string) => Promise<void>;
+  /** Runs playbooks/image.yml against the one host (its key checked under the instance id). */
+  provision: (host: string, instanceId: string) => Promise<void>;
 }
 
 /** What a bake did. */
@@ -178,9 +178,9 @@ export async function bakeImage(ec2: EC2Client, spec: BakeSpec, wait: Progress):
     if (!host) throw new ArgosError('FAILED', `the bake instance ${instance.instanceId} has no public address: the default VPC's subnets must assign public IPs`);
 
     wait.onProgress?.(`waiting for SSH on ${host}`);
-    await spec.waitForSsh(host);
+    await spec.waitForSsh(host, instance.instanceId);
     wait.onProgress?.('running playbooks/image.yml');
-    await spec.provision(host);
+    await spec.provision(host, instance.instanceId);
 
     wait.onProgress?.('creating the image');
     const image = await ec2.send(

@@ -113,6 +113,10 @@ export interface EnvNames {
   loadBalancer: string;
   securityGroup: (group: Group) => string;
   imageSecurityGroup: string;
+  /** The lock of one environment's runs (a security group, see lock.ts). */
+  environmentLock: string;
+  /** The lock of the shared image (bake, delete). `.lock`, not `-lock`: no env name can make it. */
+  imageLock: string;
 }
 
 /** Builds every resource name of `<app>` / `<env>`. Call after {@link checkDerivedNames}. */
@@ -131,6 +135,8 @@ export function makeNames(app: string, env: string): EnvNames {
     securityGroup: (group) => resourceName(app, env, group),
     // The bake's temporary group is environment-agnostic, like the image.
     imageSecurityGroup: `${imageName(app)}-bake`,
+    environmentLock: `${app}-${env}-lock`,
+    imageLock: `${imageName(app)}.lock`,
   };
 }
 

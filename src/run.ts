@@ -5,7 +5,7 @@
  */
 import { describeUnreachable } from './aws/error-codes.js';
 import { ArgosError, ExitCode, type ExitCodeValue } from './errors.js';
-import { createInterruptHandler } from './interrupts.js';
+import { createInterruptHandler, SIGNAL_EXIT_CODES, type StopSignal } from './interrupts.js';
 import { checkEnvName } from './names.js';
 import { parseOptions, type CommonOptions, type OptionsByCommand } from './options.js';
 import type { Context } from './context.js';
@@ -26,17 +26,18 @@ const COMMAND_MODULES: { [C in CommandName]: () => Promise<CommandFunction<C>> }
 
 /**
  * Runs `argos <env> <name>` with commander's raw options and returns the exit code.
- * The first Ctrl-C aborts the run's signal (waits stop, cleanup runs, exit 130);
- * a second one exits at once.
+ * The first Ctrl-C, SIGTERM or SIGHUP aborts the run's signal (waits stop,
+ * cleanup runs, exit 130, 143 or 129); a second one exits at once.
  */
 export async function runCommand<C extends CommandName>(name: C, env: string, rawOptions: Record<string, unknown>): Promise<ExitCodeValue> {
   const controller = new AbortController();
-  const onSigint = createInterruptHandler(
+  const onStopSignal = createInterruptHandler(
     controller,
     (text) => process.stderr.write(text),
     (code) => process.exit(code),
   );
-  process.on('SIGINT', onSigint);
+  const stopSignals = Object.keys(SIGNAL_EXIT_CODES) as StopSignal[];
+  for (const signal of stopSignals) process.on(signal, onStopSignal);
 
   // The SDK warns on every run under Node 20 that its 2027 releases need Node 22.
   // package-lock pins a release that supports Node 20, and the README says so; the
@@ -86,21 +87,54 @@ export async function runCommand<C extends CommandName>(name: C, env: string, ra
     // Fail early and clearly when there are no credentials, before any step starts.
     await ctx.clients.ec2.config.credentials();
     const command = await COMMAND_MODULES[name]();
-    await command(commandCtx);
+    // One run at a time per environment (and per shared image): see lock.ts.
+    const { runLocked } = await import('./lock.js');
+    await runLocked(commandCtx, name, { pid: process.pid, isAlive: isProcessAlive }, () => command(commandCtx));
     return ExitCode.ok;
   } catch (error) {
-    return reportFailure(error, { verbose, reporter, interrupted: controller.signal.aborted, env, region: ctx?.region, logFile: ctx?.paths.logFile });
+    return reportFailure(error, {
+      verbose,
+      reporter,
+      interrupted: controller.signal.aborted,
+      interruptedWith: exitCodeOf(controller.signal.reason),
+      env,
+      region: ctx?.region,
+      logFile: ctx?.paths.logFile,
+    });
   } finally {
-    process.off('SIGINT', onSigint);
+    for (const signal of stopSignals) process.off(signal, onStopSignal);
     ctx?.clients.destroy();
     reporter?.close();
   }
 }
 
+/** Whether a process of this host runs with `pid` (signal 0 only checks; EPERM: it runs as someone else). */
+function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The exit code of an interruption: the signal's (130, 143, 129). */
+function exitCodeOf(reason: unknown): ExitCodeValue {
+  return reason instanceof ArgosError ? reason.exitCode : ExitCode.interrupted;
+}
+
 /** Prints one line for the user (the stack only with --verbose) and picks the exit code. */
 function reportFailure(
   error: unknown,
-  state: { verbose: boolean; reporter: Reporter | undefined; interrupted: boolean; env: string; region: string | undefined; logFile: string | undefined },
+  state: {
+    verbose: boolean;
+    reporter: Reporter | undefined;
+    interrupted: boolean;
+    interruptedWith: ExitCodeValue;
+    env: string;
+    region: string | undefined;
+    logFile: string | undefined;
+  },
 ): ExitCodeValue {
   const known = error instanceof ArgosError ? error : undefined;
   let message: string;
@@ -135,6 +169,6 @@ function reportFailure(
       if (current) process.stderr.write('caused by: ');
     }
   }
-  if (state.interrupted) return ExitCode.interrupted;
+  if (state.interrupted) return state.interruptedWith;
   return known ? known.exitCode : ExitCode.failed;
 }

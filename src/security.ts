@@ -284,6 +284,14 @@ export async function openSsh(ec2: EC2Client, groupId: string, cidr: string): Pr
 }
 
 /**
+ * The sources of the temporary SSH rules on `group` (by their description):
+ * none once a run has ended, unless a run was killed before it closed them.
+ */
+export function temporarySshSources(group: SecurityGroup): string[] {
+  return rulesOf(group).flatMap((rule) => (rule.temporary && 'cidr' in rule.from ? [rule.from.cidr] : []));
+}
+
+/**
  * Revokes every temporary SSH rule argos opened on `groupId` (whatever its
  * CIDR: also one left by a killed run). Returns how many it removed; a group
  * already gone counts as closed.

@@ -4,7 +4,9 @@
  * for bastions, and a bounded wait until a new instance answers.
  */
 import { execa } from 'execa';
-import { waitFor, type BoundedProgress } from './wait.js';
+import { ArgosError } from './errors.js';
+import { formatDuration } from './reporter.js';
+import { systemClock, waitFor, type BoundedProgress } from './wait.js';
 
 /** How to reach hosts. */
 export interface SshSettings {
@@ -17,6 +19,48 @@ export interface SshSettings {
 
 /** Bound for a new instance's SSH to answer. */
 export const SSH_TIMEOUT_MS = 10 * 60_000;
+
+/**
+ * How long a running instance may drop every SSH connection before argos says
+ * that SSH comes from elsewhere than the address it opened. A booting instance
+ * refuses connections (its kernel answers) well before this; packets dropped
+ * for this long mean the security group does not admit where SSH comes from.
+ */
+export const DROPPED_SSH_BOUND_MS = 90_000;
+
+/** Runs `ssh` with these arguments (replaced in tests). */
+export type SshRunner = (args: string[], signal: AbortSignal) => Promise<{ exitCode: number | undefined; stdout: string; stderr: string }>;
+
+const runSsh: SshRunner = async (args, signal) => {
+  const result = await execa('ssh', args, { reject: false, cancelSignal: signal, timeout: 30_000, stdin: 'ignore' });
+  return { exitCode: result.exitCode, stdout: String(result.stdout), stderr: String(result.stderr) };
+};
+
+/** How {@link waitForSsh} reaches one host. */
+export interface SshTarget {
+  /** The name its host key is recorded under (the instance id); default: the address. */
+  hostKeyAlias?: string | undefined;
+  /** The CIDR the temporary SSH rule admits: named when connections are dropped. */
+  openedFrom?: string | undefined;
+  /** Runs ssh (tests replace it). */
+  run?: SshRunner | undefined;
+}
+
+/**
+ * Whether ssh's last words say the connection attempt timed out (packets
+ * dropped, as a security group does with traffic it does not admit) rather
+ * than was refused (a booting host answers with a reset). A timeout during the
+ * banner exchange means the TCP connection was made: not dropped.
+ */
+export function isDroppedConnection(reason: string): boolean {
+  return /(connection|operation) timed out/i.test(reason) && !/banner/i.test(reason);
+}
+
+/** Whether the effective ssh config reaches `host` through a ProxyJump or ProxyCommand (a bastion). */
+async function usesProxy(host: string, settings: SshSettings, run: SshRunner, signal: AbortSignal): Promise<boolean> {
+  const result = await run([...(settings.sshConfig ? ['-F', settings.sshConfig] : []), '-G', host], signal);
+  return /^(proxyjump|proxycommand) (?!none$)\S/im.test(result.stdout);
+}
 
 /**
  * The `-o` options every SSH connection of argos uses, Ansible's included:
@@ -35,18 +79,27 @@ export function sshOptions(settings: SshSettings): string[] {
 }
 
 /**
- * Waits until `host` accepts an SSH login (and so records its host key).
- * A fresh instance refuses connections for a while: polled, bounded, abortable.
+ * Waits until `host` accepts an SSH login (and so records its host key under
+ * `target.hostKeyAlias`, the instance id: the alias the inventory gives Ansible
+ * too). A fresh instance refuses connections for a while: polled, bounded,
+ * abortable. When every attempt times out for {@link DROPPED_SSH_BOUND_MS}
+ * and no bastion is in the way, it fails at once saying that SSH comes from
+ * elsewhere than `target.openedFrom`, and what to set.
  */
 export async function waitForSsh(
   host: string,
   settings: SshSettings,
   wait: BoundedProgress,
+  target: SshTarget = {},
 ): Promise<void> {
+  const run = target.run ?? runSsh;
+  const clock = wait.clock ?? systemClock;
+  // Through a bastion, the bastion reaches the host, not the caller's address: a timeout says nothing about it.
+  const watchDrops = target.openedFrom !== undefined && !(await usesProxy(host, settings, run, wait.signal));
+  let droppedSince: number | undefined;
   await waitFor(
     async () => {
-      const result = await execa(
-        'ssh',
+      const result = await run(
         [
           ...sshOptions(settings),
           '-o', 'BatchMode=yes',
@@ -54,16 +107,27 @@ export async function waitForSsh(
           // A probe must not leave a master connection that outlives the run.
           '-o', 'ControlMaster=no',
           // The same alias as the inventory's, so the key recorded here is the one Ansible checks.
-          '-o', `HostKeyAlias=${host}`,
+          '-o', `HostKeyAlias=${target.hostKeyAlias ?? host}`,
           '-i', settings.keyFile,
           '-l', settings.user,
           host,
           'true',
         ],
-        { reject: false, cancelSignal: wait.signal, timeout: 30_000, stdin: 'ignore' },
+        wait.signal,
       );
       if (result.exitCode === 0) return { done: true, value: undefined };
-      const reason = result.stderr.trim().split('\n').pop() || `ssh exited ${result.exitCode}`;
+      const reason = result.stderr.trim().split('\n').pop() || `ssh exited ${result.exitCode ?? '(killed)'}`;
+      if (!isDroppedConnection(reason)) droppedSince = undefined;
+      else droppedSince ??= clock.now();
+      if (watchDrops && droppedSince !== undefined && clock.now() - droppedSince >= DROPPED_SSH_BOUND_MS) {
+        throw new ArgosError(
+          'FAILED',
+          `SSH to ${host} has timed out for ${formatDuration(clock.now() - droppedSince)} while the instance runs: the temporary rule admits SSH only from ` +
+            `${target.openedFrom}, and SSH seems to come from elsewhere (argos runs inside the VPC, behind split egress or a VPN). ` +
+            'Give the network SSH really comes from with --ssh-cidr <cidr> (or ARGOS_SSH_CIDR, or ssh_cidr in the config), ' +
+            'or reach the hosts through a bastion: an ssh_config with ProxyJump, given with --ssh-config or ssh_config',
+        );
+      }
       return { done: false, state: `SSH not ready: ${reason}` };
     },
     {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { ROLES, type RoleName } from '../command-names.js';
 import { progressOf, type Context } from '../context.js';
 import { ArgosError } from '../errors.js';
-import { allHosts, discoverInventory, pruneKnownHosts, renderInventory, summarizeInventory, writeFileAtomic, type Inventory, type InventoryGroup, type InventoryHost } from '../hosts.js';
+import { allHosts, discoverInventory, hostKeyAlias, pruneKnownHosts, renderInventory, summarizeInventory, writeFileAtomic, type Inventory, type InventoryGroup, type InventoryHost } from '../hosts.js';
 import { checkKeyFile } from '../keys.js';
 import type { DeployOptions } from '../options.js';
 import { closeSsh, openSsh } from '../security.js';
@@ -29,6 +29,8 @@ export interface DeployState {
   targets?: InventoryHost[];
   /** The security groups temporary SSH was opened on (closed again by the last step). */
   sshGroupIds?: string[];
+  /** The CIDR temporary SSH admits (named when SSH seems to come from elsewhere). */
+  sshCidr?: string;
 }
 
 /** Runs `argos <env> deploy`. */
@@ -108,6 +110,7 @@ export function deploySteps<S extends DeployState>(ctx: Context, scope: DeploySc
         const groupIds = [...new Set(state.targets.flatMap((host) => host.securityGroupIds))].sort();
         // Recorded before opening: a failure half-way must still close what was opened.
         state.sshGroupIds = groupIds;
+        state.sshCidr = cidr;
         step.note(`from ${cidr} on ${groupIds.join(', ')}`);
         for (const groupId of groupIds) await openSsh(clients.ec2, groupId, cidr);
         return {};
@@ -120,11 +123,11 @@ export function deploySteps<S extends DeployState>(ctx: Context, scope: DeploySc
       preview: async () => ({ actions: ['wait until every host answers on SSH'] }),
       run: async (state, step) => {
         const inventory = need(state.inventory);
-        const dropped = await pruneKnownHosts(ctx.paths.knownHostsFile, allHosts(inventory).map((host) => host.address));
+        const dropped = await pruneKnownHosts(ctx.paths.knownHostsFile, allHosts(inventory).map(hostKeyAlias));
         if (dropped.length > 0) reporter.info(`forgot the host keys of hosts no longer in ${ctx.env}: ${dropped.join(', ')}`);
         const targets = need(state.targets);
         step.note(`${targets.length} host${targets.length === 1 ? '' : 's'}`);
-        await Promise.all(targets.map((host) => ctx.runtime.waitForSsh(host.address, ssh, progressOf(ctx, step, `${host.address}: `))));
+        await Promise.all(targets.map((host) => ctx.runtime.waitForSsh(host.address, ssh, progressOf(ctx, step, `${host.address}: `), { hostKeyAlias: hostKeyAlias(host), openedFrom: state.sshCidr })));
         return {};
       },
     },

@@ -11,6 +11,7 @@ import type { Fetch } from '../caller.js';
 import { progressOf, type Context } from '../context.js';
 import type { BakeSpec } from '../image.js';
 import { configVarsFiles, sshSettings } from './connection.js';
+import { hostKeyAlias } from '../hosts.js';
 import { assertKeysReady } from '../keys.js';
 
 /** The known_hosts file of bake instances (removed after each bake: the instance is gone). */
@@ -38,13 +39,13 @@ export async function prepareBake(ctx: Context, options: { fetch?: Fetch } = {})
     keyName: ctx.config.keyName,
     rootVolumeSize: ctx.config.rootVolumeSize,
     sshCidr,
-    waitForSsh: (host) => ctx.runtime.waitForSsh(host, ssh, progressOf(ctx)),
-    provision: async (host) => {
+    waitForSsh: (host, instanceId) => ctx.runtime.waitForSsh(host, ssh, progressOf(ctx), { hostKeyAlias: hostKeyAlias({ instanceId }), openedFrom: sshCidr }),
+    provision: async (host, instanceId) => {
       const dir = await mkdtemp(join(tmpdir(), 'argos-bake-'));
       try {
         const inventory = join(dir, 'hosts');
         // The same host-key alias as waitForSsh used, so Ansible checks the key recorded there.
-        await writeFile(inventory, `[image]\n${host} ansible_ssh_extra_args="-o HostKeyAlias=${host}"\n`, { mode: 0o600 });
+        await writeFile(inventory, `[image]\n${host} ansible_ssh_extra_args="-o HostKeyAlias=${hostKeyAlias({ instanceId })}"\n`, { mode: 0o600 });
         await ctx.runtime.runPlaybook({
           playbooks: [join(ctx.paths.playbooks, 'image.yml')],
           inventory,

@@ -16,7 +16,7 @@ import { findDatabase } from '../database.js';
 import { findBakeLeftovers, findImage } from '../image.js';
 import { toTagFilters } from '../names.js';
 import type { StatusOptions } from '../options.js';
-import { findSecurityGroups } from '../security.js';
+import { findSecurityGroups, temporarySshSources } from '../security.js';
 import { catchCodes } from '../wait.js';
 
 /** One row of the status table. */
@@ -85,6 +85,9 @@ export async function gatherStatus(ctx: Context): Promise<EnvironmentStatus> {
   }
   for (const template of templates) {
     if (template.name !== group?.LaunchTemplate?.LaunchTemplateName) drift.push(`unused launch template ${template.name} (${template.id}): commission or decommission removes it`);
+  }
+  for (const sg of groups.values()) {
+    for (const cidr of temporarySshSources(sg)) drift.push(`temporary SSH from ${cidr} on ${sg.GroupName} (${sg.GroupId}), left by a killed run: argos ${ctx.env} deploy removes it`);
   }
   for (const id of [...leftovers.instanceIds, ...leftovers.securityGroupIds]) drift.push(`leftover of an image bake: ${id}: run argos ${ctx.env} clean or commission`);
   drift.push(...(await compareHostsFile(ctx, [...groupInstanceIds, ...brokers.map((b) => b.instanceId)])));

@@ -86,8 +86,10 @@ describe.skipIf(!capability.ok)(`the whole lifecycle${capability.ok ? '' : ` (sk
     expect(await temporarySshRules()).toEqual([]);
     const known = await readFile(join(project.root, 'hosts', 'known_hosts_staging'), 'utf8');
     const hosts = await readFile(join(project.root, 'hosts', 'hosts_staging'), 'utf8');
-    for (const name of hosts.match(/^ec2-\S+/gm) ?? []) expect(known).toContain(name);
-    expect(known.trim().split('\n')).toHaveLength(new Set(hosts.match(/^ec2-\S+/gm)).size);
+    // Keys are recorded by instance id (HostKeyAlias), one entry per current instance.
+    const ids = [...hosts.matchAll(/instance_id=(i-[0-9a-f]+)/g)].map((match) => match[1] ?? '');
+    for (const id of ids) expect(known).toMatch(new RegExp(`^${id} `, 'm'));
+    expect(known.trim().split('\n')).toHaveLength(new Set(ids).size);
   }, 900_000);
 
   it('decommission and clean leave nothing of argos but the final database snapshot', async () => {

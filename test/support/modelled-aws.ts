@@ -1305,6 +1305,7 @@ export function commissionOptions(overrides: Partial<CommissionOptions> = {}): C
     withBroker: false,
     deploy: true,
     dryRun: false,
+    forceUnlock: false,
     ...overrides,
   };
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { selectRoles } from '../../src/commands/deploy.js';
-import { pruneKnownHosts, renderInventory, summarizeInventory, type Inventory, type InventoryHost } from '../../src/hosts.js';
+import { allHosts, hostKeyAlias, pruneKnownHosts, renderInventory, summarizeInventory, type Inventory, type InventoryHost } from '../../src/hosts.js';
 import { REPO_ROOT } from '../support/cli.js';
 
 const golden = (name: string) => readFile(join(REPO_ROOT, 'test', 'fixtures', 'inventory', name), 'utf8');
@@ -87,6 +87,25 @@ describe('pruneKnownHosts', () => {
     const dropped = await pruneKnownHosts(file, ['ec2-198-51-100-1.compute-1.amazonaws.com']);
     expect(dropped).toEqual(['ec2-198-51-100-7.compute-1.amazonaws.com', 'ec2-198-51-100-8.compute-1.amazonaws.com']);
     expect(await readFile(file, 'utf8')).toBe('# argos\nec2-198-51-100-1.compute-1.amazonaws.com ssh-ed25519 AAAA1\n|1|hashed= ssh-ed25519 AAAAH\n');
+  });
+
+  it('leaves no old key in the way of a new instance on a reused address (keys are recorded by instance id)', async () => {
+    const file = join(await mkdtemp(join(tmpdir(), 'argos-kh-')), 'known_hosts');
+    const aliasIn = (rendered: string) => /HostKeyAlias=([^"\s]+)/.exec(rendered)?.[1] ?? '';
+    // GIVEN the host key of instance i-0old, recorded under the alias the inventory gave it
+    const old = host(1, { instanceId: 'i-0old' });
+    await writeFile(file, `${aliasIn(renderInventory(inventory({ appservers: [old] })))} ssh-ed25519 AAAAold\n`);
+    // WHEN EC2 gives its public address to a new instance (another host key) and deploy prunes the file
+    const reused = inventory({ appservers: [host(1, { instanceId: 'i-0new' })] });
+    const dropped = await pruneKnownHosts(file, allHosts(reused).map(hostKeyAlias));
+    // THEN the new host's key is checked under a name the file holds no (old, different) key for
+    const alias = aliasIn(renderInventory(reused));
+    expect(alias).toBe('i-0new');
+    const text = await readFile(file, 'utf8');
+    expect(text.split('\n').filter((line) => line.split(/\s+/)[0]?.split(',').includes(alias))).toEqual([]);
+    // and the gone instance's entry is forgotten
+    expect(dropped).toEqual(['i-0old']);
+    expect(text).not.toContain('AAAAold');
   });
 
   it('does nothing when there is no file yet', async () => {

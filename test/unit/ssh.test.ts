@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { ArgosError } from '../../src/errors.js';
+import { DROPPED_SSH_BOUND_MS, SSH_TIMEOUT_MS, waitForSsh, type SshRunner } from '../../src/ssh.js';
+import { VirtualClock } from '../support/virtual-clock.js';
+
+const settings = { user: 'ubuntu', keyFile: '/p/keys/k.pem', knownHostsFile: '/p/hosts/known_hosts_staging' };
+const TIMED_OUT = 'ssh: connect to host 203.0.113.9 port 22: Connection timed out';
+const REFUSED = 'ssh: connect to host 203.0.113.9 port 22: Connection refused';
+
+/**
+ * A modelled `ssh`: `-G` prints `config`; a login attempt answers what
+ * `answer` says for the time it is made, taking 10 s (ConnectTimeout) when it times out.
+ */
+function modelledSsh(clock: VirtualClock, answer: (elapsedMs: number) => 'ok' | 'timed out' | 'refused', config = 'hostname 203.0.113.9\nport 22\n'): SshRunner {
+  const start = clock.now();
+  return async (args) => {
+    if (args.includes('-G')) return { exitCode: 0, stdout: config, stderr: '' };
+    const state = answer(clock.now() - start);
+    if (state === 'ok') return { exitCode: 0, stdout: '', stderr: '' };
+    if (state === 'timed out') clock.advance(10_000);
+    return { exitCode: 255, stdout: '', stderr: state === 'timed out' ? TIMED_OUT : REFUSED };
+  };
+}
+
+async function failureOf(promise: Promise<unknown>): Promise<ArgosError> {
+  const error = await promise.then(() => undefined, (caught: unknown) => caught);
+  if (!(error instanceof ArgosError)) throw new Error(`expected an ArgosError, got ${String(error)}`);
+  return error;
+}
+
+describe('waitForSsh when SSH comes from elsewhere than the address opened', () => {
+  it('fails within a short bound, naming the /32 that was opened and what to set, instead of waiting 10 minutes', async () => {
+    const clock = new VirtualClock();
+    const run = modelledSsh(clock, () => 'timed out');
+    const started = clock.now();
+    const error = await failureOf(
+      waitForSsh('203.0.113.9', settings, { signal: new AbortController().signal, clock }, { hostKeyAlias: 'i-1', openedFrom: '198.51.100.7/32', run }),
+    );
+    expect(error.code).toBe('FAILED');
+    expect(error.message).toContain('the temporary rule admits SSH only from 198.51.100.7/32, and SSH seems to come from elsewhere');
+    expect(error.message).toContain('--ssh-cidr <cidr> (or ARGOS_SSH_CIDR, or ssh_cidr in the config)');
+    expect(error.message).toContain('ProxyJump, given with --ssh-config or ssh_config');
+    const waited = clock.now() - started;
+    expect(waited).toBeGreaterThanOrEqual(DROPPED_SSH_BOUND_MS);
+    expect(waited).toBeLessThan(2 * 60_000);
+  });
+
+  it('keeps waiting while the instance boots: refused connections, or timeouts that stop before the bound', async () => {
+    const clock = new VirtualClock();
+    // Early boot drops packets for 60 s, then sshd refuses for 3 minutes, then answers.
+    const run = modelledSsh(clock, (ms) => (ms < 60_000 ? 'timed out' : ms < 4 * 60_000 ? 'refused' : 'ok'));
+    await waitForSsh('203.0.113.9', settings, { signal: new AbortController().signal, clock }, { openedFrom: '198.51.100.7/32', run });
+    expect(clock.now()).toBeGreaterThanOrEqual(Date.parse('2026-11-25T10:04:00Z'));
+  });
+
+  it('says nothing of the address when a bastion (ProxyJump in the ssh config) reaches the hosts: waits the full bound', async () => {
+    const clock = new VirtualClock();
+    const started = clock.now();
+    const run = modelledSsh(clock, () => 'timed out', 'hostname 203.0.113.9\nproxyjump bastion.example.com\n');
+    const error = await failureOf(
+      waitForSsh('203.0.113.9', { ...settings, sshConfig: '/p/ssh_config' }, { signal: new AbortController().signal, clock }, { openedFrom: '198.51.100.7/32', run }),
+    );
+    expect(error.code).toBe('TIMEOUT');
+    expect(error.message).not.toContain('198.51.100.7/32');
+    expect(clock.now() - started).toBeGreaterThanOrEqual(SSH_TIMEOUT_MS);
+  });
+});
