@@ -127,7 +127,10 @@ export const COMMAND_OPTIONS = {
     skipFinalSnapshot: toggle('--skip-final-snapshot', 'delete the database without a final snapshot (its data is lost)'),
     dryRun: toggle('--dry-run', 'show what would be deleted, and delete nothing'),
   },
-  clean: { dryRun: toggle('--dry-run', 'show what would be deleted, and delete nothing') },
+  clean: {
+    dryRun: toggle('--dry-run', 'show what would be deleted, and delete nothing'),
+    force: toggle('--force', 'delete the image even while launch templates of environments use it'),
+  },
   status: { json: toggle('--json', 'print the status as JSON, for scripts') },
 } satisfies Record<CommandName, OptionTable>;
 

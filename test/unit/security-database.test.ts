@@ -108,7 +108,7 @@ describe('ensureDatabase', () => {
   });
 
   it('times out with a clear error when the database stays creating past the bound', async () => {
-    rdsMock.on(DescribeDBInstancesCommand).resolves({ DBInstances: [{ DBInstanceIdentifier: names.database, DBInstanceStatus: 'creating' }] });
+    rdsMock.on(DescribeDBInstancesCommand).resolves({ DBInstances: [{ DBInstanceIdentifier: names.database, DBInstanceStatus: 'creating', TagList: makeTags({ app: names.app, env: names.env, group: 'database' }, names.database) }] });
     const clock = new VirtualClock();
     const notes: string[] = [];
     await expect(ensureDatabase(new RDSClient({}), spec(), { signal: new AbortController().signal, clock, onProgress: (n) => notes.push(n) })).rejects.toMatchObject({
@@ -135,12 +135,12 @@ describe('ensureDatabase', () => {
 describe('deleteDatabase', () => {
   it('counts a database deleted between the lookup and the delete as deleted, with the SDK\'s real error shape', async () => {
     // GIVEN a database found once, then gone: the SDK throws `DBInstanceNotFoundFault` carrying the wire code `DBInstanceNotFound`
-    rdsMock.on(DescribeDBInstancesCommand).resolvesOnce({ DBInstances: [{ DBInstanceIdentifier: names.database, DBInstanceStatus: 'available' }] });
+    rdsMock.on(DescribeDBInstancesCommand).resolvesOnce({ DBInstances: [{ DBInstanceIdentifier: names.database, DBInstanceStatus: 'available', TagList: makeTags({ app: names.app, env: names.env, group: 'database' }, names.database) }] });
     rdsMock.on(DeleteDBInstanceCommand).rejects(Object.assign(awsError('DBInstanceNotFoundFault'), { Code: 'DBInstanceNotFound' }));
     // WHEN deleting it
     const existed = await deleteDatabase(
       new RDSClient({}),
-      { identifier: names.database, finalSnapshot: undefined, liftDeletionProtection: false },
+      { identifier: names.database, finalSnapshot: undefined, liftDeletionProtection: false, owner: names },
       { signal: new AbortController().signal, clock: new VirtualClock() },
     );
     // THEN the delete succeeds: it existed when looked up
