@@ -164,7 +164,7 @@ export async function decommission(ctx: Context<DecommissionOptions>): Promise<v
   const deletes = previews.flatMap(({ preview }) => preview.actions);
   const keeps = previews.flatMap(({ preview }) => preview.keeps ?? []);
   if (deletes.length === 0) {
-    reporter.info(`nothing to decommission for ${ctx.env}${keeps.length ? ` (kept: ${keeps.join(', ')})` : ''}`);
+    reporter.info([`nothing to decommission for ${ctx.env}${keeps.length ? '; kept:' : ''}`, ...keeps.map((k) => `  - ${k}`)].join('\n'));
     if (!options.dryRun) await removeEnvironmentFiles(ctx);
     return;
   }
