@@ -46,7 +46,7 @@ export function checkEnvName(env: string): void {
   if (!isValidName(env)) {
     throw usageError(
       `invalid environment name '${env}': use lowercase letters, digits and single hyphens, ` +
-        `starting with a letter and not ending with a hyphen (for example: staging, prod-eu)`,
+        `starting with a letter and not ending with a hyphen (for example: staging, prod2; a new environment takes no hyphen)`,
     );
   }
 }
