@@ -60,7 +60,7 @@ function buildProgram(): Command {
     .usage('<env> <command> [options]')
     .description(
       "Stand up, update and tear down an application's AWS environment.\n" +
-        '<env> names the environment (e.g. staging, production): lowercase letters, digits, single hyphens.',
+        '<env> names the environment (e.g. staging, production): lowercase letters and digits (a hyphen only in an existing one).',
     )
     .version(version, '--version', 'print the version')
     .helpOption('-h, --help', 'show this help')

@@ -152,7 +152,12 @@ export const COMMAND_OPTIONS = {
     ...CONFIRM_OPTIONS,
     forceUnlock,
   },
-  clean: { dryRun: toggle('--dry-run', 'show what would be deleted, and delete nothing'), ...CONFIRM_OPTIONS, forceUnlock },
+  clean: {
+    dryRun: toggle('--dry-run', 'show what would be deleted, and delete nothing'),
+    force: toggle('--force', 'delete the image even while launch templates of environments use it'),
+    ...CONFIRM_OPTIONS,
+    forceUnlock,
+  },
   status: { json: toggle('--json', 'print the status as JSON, for scripts'), ...IGNORED_YES },
 } satisfies Record<CommandName, OptionTable>;
 

@@ -12,6 +12,7 @@ import {
   DescribeDBEngineVersionsCommand,
   DescribeDBInstancesCommand,
   DescribeDBSubnetGroupsCommand,
+  ListTagsForResourceCommand,
   ModifyDBInstanceCommand,
   type DBInstance,
   type RDSClient,
@@ -19,6 +20,7 @@ import {
 import { RDS_ERRORS } from './aws/error-codes.js';
 import { ArgosError } from './errors.js';
 import { makeTags, type EnvNames } from './names.js';
+import { classify, ownedOrThrow, type Lookup } from './ownership.js';
 import type { Secret } from './secret.js';
 import { catchCodes, errorCode, hasErrorCode, waitFor, type Progress, type WaitOptions } from './wait.js';
 
@@ -105,15 +107,29 @@ export function diffInstanceClass(info: DatabaseInfo, spec: Pick<DatabaseSpec, '
   return { description: `${from} (${spec.applyNow ? 'applied now: the database restarts' : 'applied in the next maintenance window'})`, modify: true };
 }
 
-/** The database, or `undefined` when there is none. */
-export async function findDatabase(rds: RDSClient, identifier: string): Promise<DatabaseInfo | undefined> {
+async function describeDatabase(rds: RDSClient, identifier: string): Promise<DBInstance | undefined> {
   const response = await catchCodes(
     () => rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: identifier })),
     RDS_ERRORS.dbInstanceNotFound,
     undefined,
   );
-  const instance = response?.DBInstances?.[0];
+  return response?.DBInstances?.[0];
+}
+
+/** The database, or `undefined` when there is none (whoever owns it: see {@link lookupDatabase}). */
+export async function findDatabase(rds: RDSClient, identifier: string): Promise<DatabaseInfo | undefined> {
+  const instance = await describeDatabase(rds, identifier);
   return instance ? toInfo(instance) : undefined;
+}
+
+/**
+ * The database `identifier` of `owner`'s environment, checked by its tags
+ * (`TagList` of DescribeDBInstances): one of that identifier made for another
+ * app or environment is a conflict, never ours.
+ */
+export async function lookupDatabase(rds: RDSClient, identifier: string, owner: Pick<EnvNames, 'app' | 'env'>): Promise<Lookup<DatabaseInfo>> {
+  const instance = await describeDatabase(rds, identifier);
+  return classify(instance && toInfo(instance), { what: 'database', name: identifier, tags: instance?.TagList }, { app: owner.app, env: owner.env, group: 'database' });
 }
 
 /**
@@ -164,21 +180,21 @@ function summariseVersions(versions: readonly string[]): { major: string; latest
     .map(([major, list]) => ({ major, latest: [...list].sort(newestFirst).slice(0, 3).reverse() }));
 }
 
-/** Whether the environment's DB subnet group exists. */
-export async function hasDatabaseSubnetGroup(rds: RDSClient, names: EnvNames): Promise<boolean> {
-  return catchCodes(
-    async () => {
-      await rds.send(new DescribeDBSubnetGroupsCommand({ DBSubnetGroupName: names.databaseSubnetGroup }));
-      return true;
-    },
-    RDS_ERRORS.dbSubnetGroupNotFound,
-    false,
-  );
+/**
+ * The environment's DB subnet group (its ARN), checked by its tags (ListTagsForResource:
+ * DescribeDBSubnetGroups does not return them).
+ */
+export async function lookupDatabaseSubnetGroup(rds: RDSClient, names: EnvNames): Promise<Lookup<string>> {
+  const name = names.databaseSubnetGroup;
+  const response = await catchCodes(() => rds.send(new DescribeDBSubnetGroupsCommand({ DBSubnetGroupName: name })), RDS_ERRORS.dbSubnetGroupNotFound, undefined);
+  const arn = response?.DBSubnetGroups?.[0]?.DBSubnetGroupArn;
+  const tags = arn ? (await rds.send(new ListTagsForResourceCommand({ ResourceName: arn }))).TagList : undefined;
+  return classify(arn, { what: 'DB subnet group', name, tags }, { app: names.app, env: names.env, group: 'database' });
 }
 
 /** Creates the DB subnet group over the default VPC's subnets, unless it exists. Returns whether it created it. */
 export async function ensureDatabaseSubnetGroup(rds: RDSClient, names: EnvNames, subnetIds: string[]): Promise<boolean> {
-  if (await hasDatabaseSubnetGroup(rds, names)) return false;
+  if (ownedOrThrow(await lookupDatabaseSubnetGroup(rds, names), names)) return false;
   try {
     await rds.send(
       new CreateDBSubnetGroupCommand({
@@ -202,7 +218,8 @@ export async function ensureDatabaseSubnetGroup(rds: RDSClient, names: EnvNames,
  */
 export async function ensureDatabase(rds: RDSClient, spec: DatabaseSpec, wait: Progress): Promise<EnsureDatabaseResult> {
   const identifier = spec.names.database;
-  const existing = await findDatabase(rds, identifier);
+  // Another app's database of the same identifier is refused, never adopted.
+  const existing = ownedOrThrow(await lookupDatabase(rds, identifier, spec.names), spec.names);
   if (existing?.status === 'deleting') {
     throw new ArgosError('FAILED', `the database ${identifier} is being deleted: wait until it is gone (argos ${spec.names.env} status) and run the command again`);
   }
@@ -316,6 +333,8 @@ export interface DeleteDatabaseSpec {
   finalSnapshot: string | undefined;
   /** Lift deletion protection: only after a confirmation that said so. */
   liftDeletionProtection: boolean;
+  /** Whose it must be (by its tags): another app's database of that identifier is refused. */
+  owner: Pick<EnvNames, 'app' | 'env'>;
 }
 
 /**
@@ -324,7 +343,7 @@ export interface DeleteDatabaseSpec {
  * final snapshot skipped, they are the last copy of the data.
  */
 export async function deleteDatabase(rds: RDSClient, spec: DeleteDatabaseSpec, wait: Progress): Promise<boolean> {
-  const info = await findDatabase(rds, spec.identifier);
+  const info = ownedOrThrow(await lookupDatabase(rds, spec.identifier, spec.owner), spec.owner);
   if (!info) return false;
   if (info.status !== 'deleting') {
     if (info.deletionProtection) {
@@ -397,8 +416,9 @@ async function startDeletion(rds: RDSClient, spec: DeleteDatabaseSpec, wait: Pro
   }, databaseWait(`the database ${spec.identifier} to reach a state in which it can be deleted`, wait));
 }
 
-/** Deletes the DB subnet group; returns whether it existed. */
+/** Deletes the DB subnet group; returns whether it existed. Refuses one that is not the environment's. */
 export async function deleteDatabaseSubnetGroup(rds: RDSClient, names: EnvNames): Promise<boolean> {
+  ownedOrThrow(await lookupDatabaseSubnetGroup(rds, names), names);
   return catchCodes(
     async () => {
       await rds.send(new DeleteDBSubnetGroupCommand({ DBSubnetGroupName: names.databaseSubnetGroup }));

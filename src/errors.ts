@@ -26,6 +26,8 @@ export type ErrorCode =
   | 'CREDENTIALS'
   | 'DECLINED'
   | 'FAILED'
+  /** A resource found by name belongs to another app or environment (its tags say so). */
+  | 'CONFLICT'
   | 'TIMEOUT'
   | 'INTERRUPTED';
 
@@ -35,6 +37,7 @@ const exitCodes: Record<ErrorCode, ExitCodeValue> = {
   CREDENTIALS: ExitCode.usage,
   DECLINED: ExitCode.failed,
   FAILED: ExitCode.failed,
+  CONFLICT: ExitCode.failed,
   TIMEOUT: ExitCode.failed,
   INTERRUPTED: ExitCode.interrupted,
 };

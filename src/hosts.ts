@@ -11,8 +11,9 @@ import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { RDSClient } from '@aws-sdk/client-rds';
 import { RUNNING_STATES } from './aws/instance-states.js';
 import { findInstances, type InstanceInfo } from './aws/instances.js';
-import { findDatabase } from './database.js';
+import { lookupDatabase } from './database.js';
 import { toTagFilters, type EnvNames } from './names.js';
+import { classify, ownedOrThrow } from './ownership.js';
 
 /** Inventory groups, in the order they are written. */
 export const INVENTORY_GROUPS = ['appservers', 'brokers', 'workers'] as const;
@@ -89,6 +90,11 @@ export async function discoverInventory(
   const groups = await clients.autoScaling.send(
     new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [names.appServers, names.worker] }),
   );
+  // A group of these names that another app or environment owns is never deployed to.
+  for (const group of groups.AutoScalingGroups ?? []) {
+    const scope = { app: names.app, env: names.env, group: group.AutoScalingGroupName === names.worker ? ('worker' as const) : ('app' as const) };
+    ownedOrThrow(classify(group, { what: 'autoscaling group', name: group.AutoScalingGroupName ?? '', tags: group.Tags }, scope), names);
+  }
   const idsOf = (groupName: string) =>
     (groups.AutoScalingGroups ?? [])
       .filter((group) => group.AutoScalingGroupName === groupName)
@@ -97,7 +103,7 @@ export async function discoverInventory(
   const [grouped, brokers, database] = await Promise.all([
     groupIds.length > 0 ? findInstances(clients.ec2, [{ Name: 'instance-id', Values: groupIds }], RUNNING_STATES) : Promise.resolve([]),
     findInstances(clients.ec2, toTagFilters({ app: names.app, env: names.env, group: 'broker' }), RUNNING_STATES),
-    findDatabase(clients.rds, names.database),
+    lookupDatabase(clients.rds, names.database, names).then((lookup) => ownedOrThrow(lookup, names)),
   ]);
   const appIds = new Set(idsOf(names.appServers));
   const broker = sortHosts(brokers.map(toHost))[0];

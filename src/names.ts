@@ -51,13 +51,33 @@ export function checkEnvName(env: string): void {
   if (!isValidName(env)) {
     throw usageError(
       `invalid environment name '${env}': use lowercase letters, digits and single hyphens, ` +
-        `starting with a letter and not ending with a hyphen (for example: staging, prod-eu)`,
+        `starting with a letter and not ending with a hyphen (for example: staging, prod2; a new environment takes no hyphen)`,
     );
   }
 }
 
 /** Words the command line takes for itself, so no environment can be called by them. */
 const RESERVED_ENV_NAMES: ReadonlySet<string> = new Set([...COMMANDS, 'help']);
+
+/**
+ * Why `env` may not name a NEW environment of `app`, or `undefined` when it may.
+ * Names are `<app>-<env>-<group>` and app names may hold hyphens, so an env name
+ * with a hyphen makes two (app, env) pairs share every name: app `argos-x` env
+ * `y` and app `argos` env `x-y` both give `argos-x-y-app`. An env name without
+ * hyphens makes the split unique (the group is the last part, the env the one
+ * before it). Existing environments whose name has a hyphen keep working: the
+ * caller accepts such a name when the environment's resources carry exactly
+ * that `Env` tag (see README, "Names and tags").
+ */
+export function findNewEnvNameProblem(app: string, env: string): string | undefined {
+  if (!env.includes('-')) return undefined;
+  const [head, ...rest] = env.split('-');
+  return (
+    `the environment name '${env}' has a hyphen, and no environment ${env} of ${app} exists: a new environment name must be ` +
+    `letters and digits only (for example ${env.replaceAll('-', '')}), because names are <app>-<env>-<group> and app '${app}' env '${env}' ` +
+    `would share every name with app '${app}-${head}' env '${rest.join('-')}'`
+  );
+}
 
 /**
  * Throws a usage error naming the first AWS name limit that `<app>` + `<env>`

@@ -16,6 +16,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { EC2_ERRORS } from './aws/error-codes.js';
 import { makeTags, toTagFilters, toTagSpecifications, type EnvNames, type Group, type TagGroup } from './names.js';
+import { classify, ownedOrThrow } from './ownership.js';
 import { catchCodes, hasErrorCode, retryOnCodes, type Progress } from './wait.js';
 
 /** The description that marks argos's temporary SSH rules (how close finds them). */
@@ -158,6 +159,12 @@ function diffRules(
   });
 }
 
+/** Whether any security group in the region carries the environment's tags (`App`, `Env`, `ManagedBy`): commission makes them first, decommission deletes them last. */
+export async function hasEnvironmentSecurityGroups(ec2: EC2Client, names: EnvNames): Promise<boolean> {
+  const response = await ec2.send(new DescribeSecurityGroupsCommand({ Filters: toTagFilters({ app: names.app, env: names.env }) }));
+  return (response.SecurityGroups ?? []).length > 0;
+}
+
 /** The environment's groups by their Group tag (one Describe call). */
 export async function findSecurityGroups(ec2: EC2Client, names: EnvNames, vpcId: string): Promise<Map<TagGroup, SecurityGroup>> {
   const response = await ec2.send(
@@ -187,12 +194,14 @@ async function createSecurityGroup(ec2: EC2Client, names: EnvNames, group: (type
     );
     return response.GroupId ?? '';
   } catch (error) {
-    // Created meanwhile (a concurrent run) or left untagged by hand: use the one with that name.
+    // Created meanwhile by a concurrent run: use it. One of that name tagged for
+    // another app or environment (or not by argos) is a conflict, never adopted.
     if (!hasErrorCode(error, EC2_ERRORS.securityGroupDuplicate)) throw error;
     const response = await ec2.send(
       new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: [name] }, { Name: 'vpc-id', Values: [vpcId] }] }),
     );
-    const id = response.SecurityGroups?.[0]?.GroupId;
+    const found = response.SecurityGroups?.[0];
+    const id = ownedOrThrow(classify(found?.GroupId, { what: 'security group', name, tags: found?.Tags }, { app: names.app, env: names.env, group }), names);
     if (!id) throw error;
     return id;
   }

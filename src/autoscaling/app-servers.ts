@@ -6,8 +6,9 @@
  * needs (group and instances, templates, load balancer).
  */
 import type { EnvNames } from '../names.js';
+import { ownedOrThrow, type Conflict } from '../ownership.js';
 import { throwIfInterrupted, type BoundedProgress } from '../wait.js';
-import { deleteAutoScalingGroup, diffAutoScalingGroup, ensureAutoScalingGroup, findAutoScalingGroup } from './group.js';
+import { deleteAutoScalingGroup, diffAutoScalingGroup, ensureAutoScalingGroup, lookupAutoScalingGroup } from './group.js';
 import { waitForInService } from './in-service.js';
 import { deleteLaunchTemplates, ensureLaunchTemplate, findLaunchTemplate, findLaunchTemplateData, planLaunchTemplate, type LaunchTemplateResult } from './launch-template.js';
 import { buildHealthCheck, deleteLoadBalancer, ensureLoadBalancer, type LoadBalancerResult } from './load-balancer.js';
@@ -27,7 +28,8 @@ export async function findAppServerSettings(
   clients: Pick<AppServerClients, 'ec2' | 'autoScaling'>,
   names: EnvNames,
 ): Promise<(Omit<AppServerSettings, 'instanceType'> & { instanceType: string | undefined }) | undefined> {
-  const group = await findAutoScalingGroup(clients.autoScaling, names.appServers);
+  // Another app's group of that name has no settings of ours to keep: refused, as everywhere.
+  const group = ownedOrThrow(await lookupAutoScalingGroup(clients.autoScaling, names), names);
   if (!group) return undefined;
   const template = group.LaunchTemplate?.LaunchTemplateName;
   const data = template === undefined ? undefined : await findLaunchTemplateData(clients.ec2, template);
@@ -64,7 +66,7 @@ export async function ensureAppServers(
   options: BoundedProgress,
 ): Promise<AppServersResult> {
   const { names } = spec;
-  const before = await findAutoScalingGroup(clients.autoScaling, names.appServers);
+  const before = ownedOrThrow(await lookupAutoScalingGroup(clients.autoScaling, names), names);
   const launchTemplate = await ensureLaunchTemplate(clients.ec2, spec, { previous: before?.LaunchTemplate?.LaunchTemplateName });
   throwIfInterrupted(options.signal);
   const loadBalancer = await ensureLoadBalancer(clients.elb, spec, options);
@@ -106,7 +108,7 @@ export async function ensureAppServers(
  */
 export async function planAppServers(clients: AppServerClients, spec: AppServersSpec): Promise<string[]> {
   const { names } = spec;
-  const group = await findAutoScalingGroup(clients.autoScaling, names.appServers);
+  const group = ownedOrThrow(await lookupAutoScalingGroup(clients.autoScaling, names), names);
   if (!group) {
     return [`create the launch template and the autoscaling group ${names.appServers} (min ${spec.minSize}, max ${spec.maxSize}, ${spec.instanceType}) with its CPU policy`];
   }
@@ -119,7 +121,7 @@ export async function planAppServers(clients: AppServerClients, spec: AppServers
     const replaced = instances > 0 ? `: ${instances} instance${instances === 1 ? '' : 's'} replaced` : '';
     actions.push(...template.changes.map((change, index) => (index === template.changes.length - 1 ? `${change}${replaced}` : change)));
   } else {
-    const existing = await findLaunchTemplate(clients.ec2, template.name);
+    const existing = await findLaunchTemplate(clients.ec2, names, template.name);
     const outdated = existing ? await findOutdatedInstances(clients.ec2, group, existing.id) : [];
     if (outdated.length > 0) actions.push(`${outdated.length} instance${outdated.length === 1 ? '' : 's'} on an earlier template replaced`);
   }
@@ -135,12 +137,15 @@ export interface AppServersDeleteResult {
   instanceIds: string[];
   launchTemplates: string[];
   loadBalancer: boolean;
+  /** The group or load balancer of the environment's names that another app or environment owns: left alone. */
+  conflicts: Conflict[];
 }
 
 /**
  * Deletes the app servers: the group with force (waiting until its instances
  * are terminated and it is gone), then every app-server template of the
- * environment, then the load balancer. Succeeds on whatever is already gone.
+ * environment, then the load balancer. Succeeds on whatever is already gone;
+ * a group or load balancer that is not the environment's (by its tags) is left alone.
  */
 export async function deleteAppServers(
   clients: AppServerClients,
@@ -150,6 +155,7 @@ export async function deleteAppServers(
   const group = await deleteAutoScalingGroup(clients, names, options);
   throwIfInterrupted(options.signal);
   const launchTemplates = await deleteLaunchTemplates(clients.ec2, names);
-  const loadBalancer = await deleteLoadBalancer(clients.elb, names.loadBalancer);
-  return { group: group.existed, instanceIds: group.instanceIds, launchTemplates, loadBalancer };
+  const loadBalancer = await deleteLoadBalancer(clients.elb, names);
+  const conflicts = [group.conflict, loadBalancer.conflict].filter((conflict) => conflict !== undefined);
+  return { group: group.existed, instanceIds: group.instanceIds, launchTemplates, loadBalancer: loadBalancer.existed, conflicts };
 }

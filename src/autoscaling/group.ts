@@ -18,6 +18,7 @@ import { NOT_TERMINATED_STATES } from '../aws/instance-states.js';
 import { findInstances } from '../aws/instances.js';
 import { ArgosError } from '../errors.js';
 import { makeTags, toAutoScalingTags, type EnvNames } from '../names.js';
+import { classify, ownedOrThrow, type Conflict, type Lookup } from '../ownership.js';
 import { catchCodes, hasErrorCode, retryOnCodes, waitFor, type BoundedProgress, type Progress } from '../wait.js';
 import type { AppServerClients, AppServersSpec, EnsureResult } from './types.js';
 
@@ -40,6 +41,15 @@ export async function findAutoScalingGroup(autoScaling: AutoScalingClient, name:
 }
 
 /**
+ * The environment's group `<app>-<env>-app`, checked by its tags: a group of
+ * that name made for another app or environment is a conflict, never ours.
+ */
+export async function lookupAutoScalingGroup(autoScaling: AutoScalingClient, names: EnvNames): Promise<Lookup<AutoScalingGroup>> {
+  const group = await findAutoScalingGroup(autoScaling, names.appServers);
+  return classify(group, { what: 'autoscaling group', name: names.appServers, tags: group?.Tags }, { app: names.app, env: names.env, group: 'app' });
+}
+
+/**
  * Makes sure the group exists as `spec` says. A new group launches from the
  * template into every subnet, registers with the load balancer, checks health
  * through it and propagates the standard tags. An existing group is updated
@@ -54,7 +64,8 @@ export async function ensureAutoScalingGroup(
 ): Promise<EnsureResult> {
   const name = spec.names.appServers;
   // moto (and only moto) silently replaces a group on a second create: always look first.
-  const existing = await findAutoScalingGroup(autoScaling, name);
+  // Another app's group of the same name is refused, never converged.
+  const existing = ownedOrThrow(await lookupAutoScalingGroup(autoScaling, spec.names), spec.names);
   if (existing) return { name, created: false, changes: await converge(autoScaling, existing, spec) };
   options.onProgress?.(`creating the autoscaling group ${name}`);
   try {
@@ -77,7 +88,7 @@ export async function ensureAutoScalingGroup(
   } catch (error) {
     if (!hasErrorCode(error, AUTO_SCALING_ERRORS.alreadyExists)) throw error;
     // Created meanwhile (another run, or a retried call that did succeed): converge it like any existing group.
-    const raced = await findAutoScalingGroup(autoScaling, name);
+    const raced = ownedOrThrow(await lookupAutoScalingGroup(autoScaling, spec.names), spec.names);
     if (!raced) throw error;
     return { name, created: false, changes: await converge(autoScaling, raced, spec) };
   }
@@ -166,6 +177,8 @@ export interface GroupDeleteResult {
   existed: boolean;
   /** Instances of the group that were terminated (or still terminating when the call began). */
   instanceIds: string[];
+  /** A group of that name that is not this environment's: left alone. */
+  conflict?: Conflict;
 }
 
 /**
@@ -179,7 +192,10 @@ export async function deleteAutoScalingGroup(
   options: BoundedProgress,
 ): Promise<GroupDeleteResult> {
   const name = names.appServers;
-  const group = await findAutoScalingGroup(clients.autoScaling, name);
+  const lookup = await lookupAutoScalingGroup(clients.autoScaling, names);
+  // Another app's group (and its instances) under our name is never deleted.
+  if (lookup.kind === 'conflict') return { existed: false, instanceIds: [], conflict: lookup.conflict };
+  const group = lookup.kind === 'owned' ? lookup.resource : undefined;
   let existed = false;
   if (group) {
     existed = true;

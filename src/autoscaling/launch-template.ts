@@ -32,6 +32,7 @@ import {
 import { EC2_ERRORS } from '../aws/error-codes.js';
 import { ArgosError } from '../errors.js';
 import { makeTags, toTagFilters, toTagSpecifications, type EnvNames } from '../names.js';
+import { classify, ownedOrThrow } from '../ownership.js';
 import { catchCodes, hasErrorCode } from '../wait.js';
 import type { AppServersSpec, EnsureResult } from './types.js';
 
@@ -132,9 +133,9 @@ export async function ensureLaunchTemplate(
   options: { previous?: string | undefined } = {},
 ): Promise<LaunchTemplateResult> {
   const { name, data, changes } = await planLaunchTemplate(ec2, spec, options.previous);
-  const existing = await findLaunchTemplate(ec2, name);
-  if (existing) return { name, id: existing.id, created: false, changes };
   const { names } = spec;
+  const existing = await findLaunchTemplate(ec2, names, name);
+  if (existing) return { name, id: existing.id, created: false, changes };
   try {
     const response = await ec2.send(
       new CreateLaunchTemplateCommand({
@@ -153,21 +154,26 @@ export async function ensureLaunchTemplate(
   } catch (error) {
     // Another run created it between the lookup and the create: same name, same settings.
     if (!hasErrorCode(error, EC2_ERRORS.launchTemplateAlreadyExists)) throw error;
-    const raced = await findLaunchTemplate(ec2, name);
+    const raced = await findLaunchTemplate(ec2, names, name);
     if (!raced) throw error;
     return { name, id: raced.id, created: false, changes };
   }
 }
 
-/** The template called `name`, or `undefined` when there is none. */
-export async function findLaunchTemplate(ec2: EC2Client, name: string): Promise<LaunchTemplateRef | undefined> {
+/**
+ * The environment's template called `name`, or `undefined` when there is none.
+ * One of that name tagged for another app or environment is a conflict (thrown):
+ * launching the environment's servers from it would run someone else's settings.
+ */
+export async function findLaunchTemplate(ec2: EC2Client, names: EnvNames, name: string): Promise<LaunchTemplateRef | undefined> {
   const response = await catchCodes(
     () => ec2.send(new DescribeLaunchTemplatesCommand({ LaunchTemplateNames: [name] })),
     EC2_ERRORS.launchTemplateNotFound,
     undefined,
   );
   const found = response?.LaunchTemplates?.[0];
-  return found?.LaunchTemplateId && found.LaunchTemplateName ? { name: found.LaunchTemplateName, id: found.LaunchTemplateId } : undefined;
+  const ref = found?.LaunchTemplateId && found.LaunchTemplateName ? { name: found.LaunchTemplateName, id: found.LaunchTemplateId } : undefined;
+  return ownedOrThrow(classify(ref, { what: 'launch template', name, tags: found?.Tags }, { app: names.app, env: names.env, group: 'app' }), names);
 }
 
 /** Every app-server template of the environment, found by its tags (one call). */
@@ -249,4 +255,52 @@ async function describeChanges(ec2: EC2Client, previous: string, data: RequestLa
   if (old.UserData !== data.UserData) changes.push('user data');
   if (changes.length === 0) changes.push('other launch settings (metadata options, volume type or tags)');
   return changes;
+}
+
+/** A launch template (of any app or environment, argos's or not) that launches from an image. */
+export interface ImageUser extends LaunchTemplateRef {
+  /** Its `App` and `Env` tags, when it has them. */
+  app: string | undefined;
+  env: string | undefined;
+}
+
+/**
+ * Every launch template in the region whose default or latest version launches
+ * from `imageId`, with its `App`/`Env` tags: an image they use must not be
+ * deleted, or their groups can launch nothing. Two calls (and their pages),
+ * whatever the account holds: AWS describes "all the latest or default launch
+ * template versions in your account" when the template id and name are
+ * omitted and `Versions` is `$Latest`/`$Default` (DescribeLaunchTemplateVersions),
+ * filtered by `image-id`. moto ignores the filter, so the image id is compared here too.
+ */
+export async function findImageUsers(ec2: EC2Client, imageId: string): Promise<ImageUser[]> {
+  const ids = new Set<string>();
+  let token: string | undefined;
+  do {
+    const response = await ec2.send(
+      new DescribeLaunchTemplateVersionsCommand({ Versions: ['$Latest', '$Default'], Filters: [{ Name: 'image-id', Values: [imageId] }], NextToken: token }),
+    );
+    for (const version of response.LaunchTemplateVersions ?? []) {
+      if (version.LaunchTemplateId && version.LaunchTemplateData?.ImageId === imageId) ids.add(version.LaunchTemplateId);
+    }
+    token = response.NextToken;
+  } while (token);
+  if (ids.size === 0) return [];
+  const users: ImageUser[] = [];
+  let page: string | undefined;
+  do {
+    const response = await ec2.send(new DescribeLaunchTemplatesCommand({ LaunchTemplateIds: [...ids], NextToken: page }));
+    for (const template of response.LaunchTemplates ?? []) {
+      const tag = (key: string) => template.Tags?.find((t) => t.Key === key)?.Value;
+      users.push({ name: template.LaunchTemplateName ?? '', id: template.LaunchTemplateId ?? '', app: tag('App'), env: tag('Env') });
+    }
+    page = response.NextToken;
+  } while (page);
+  return users.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** `argos-staging-app-1a2b3c4d (lt-…, Env=staging)`: an image user, as messages name it. */
+export function describeImageUser(user: ImageUser): string {
+  const tags = [user.app !== undefined ? `App=${user.app}` : '', user.env !== undefined ? `Env=${user.env}` : ''].filter(Boolean).join(', ');
+  return `${user.name} (${user.id}${tags ? `, ${tags}` : ', not tagged by argos'})`;
 }

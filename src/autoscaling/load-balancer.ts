@@ -12,6 +12,7 @@ import {
   DeleteLoadBalancerListenersCommand,
   DescribeLoadBalancerAttributesCommand,
   DescribeLoadBalancersCommand,
+  DescribeTagsCommand,
   ModifyLoadBalancerAttributesCommand,
   type ElasticLoadBalancingClient,
   type HealthCheck,
@@ -19,7 +20,8 @@ import {
 } from '@aws-sdk/client-elastic-load-balancing';
 import { ELB_ERRORS } from '../aws/error-codes.js';
 import { ArgosError, usageError } from '../errors.js';
-import { makeTags } from '../names.js';
+import { makeTags, type EnvNames } from '../names.js';
+import { classify, ownedOrThrow, type Conflict, type Lookup } from '../ownership.js';
 import { catchCodes, retryOnCodes, type Progress } from '../wait.js';
 import type { AppServersSpec, EnsureResult } from './types.js';
 
@@ -60,6 +62,23 @@ export async function findLoadBalancer(
 }
 
 /**
+ * The environment's load balancer `<app>-<env>-elb`, checked by its tags (a
+ * second call: DescribeLoadBalancers does not return them): one of that name
+ * made for another app or environment is a conflict, never ours.
+ */
+export async function lookupLoadBalancer(elb: ElasticLoadBalancingClient, names: EnvNames): Promise<Lookup<LoadBalancerDescription>> {
+  const name = names.loadBalancer;
+  const found = await findLoadBalancer(elb, name);
+  // Deleted between the two calls: no tags, and nothing left to conflict with.
+  const tags = found
+    ? await catchCodes(() => elb.send(new DescribeTagsCommand({ LoadBalancerNames: [name] })), ELB_ERRORS.loadBalancerNotFound, undefined)
+    : undefined;
+  if (found && !tags) return { kind: 'missing' };
+  const tagList = tags?.TagDescriptions?.find((description) => description.LoadBalancerName === name)?.Tags;
+  return classify(found, { what: 'load balancer', name, tags: tagList }, { app: names.app, env: names.env, group: 'elb' });
+}
+
+/**
  * Makes sure the load balancer exists as `spec` says: created with its tags,
  * health check, cross-zone load balancing and connection draining; on an
  * existing one, the listener, health check, attributes, security group and
@@ -74,7 +93,8 @@ export async function ensureLoadBalancer(
   if (name.length > MAX_NAME_LENGTH) {
     throw usageError(`the load balancer name '${name}' has ${name.length} characters and AWS allows ${MAX_NAME_LENGTH}: use a shorter environment name`);
   }
-  const existing = await findLoadBalancer(elb, name);
+  // Another app's load balancer of the same name is refused, never converged.
+  const existing = ownedOrThrow(await lookupLoadBalancer(elb, spec.names), spec.names);
   if (!existing) {
     options.onProgress?.(`creating the load balancer ${name}`);
     const response = await elb.send(
@@ -96,16 +116,25 @@ export async function ensureLoadBalancer(
   return { name, dnsName: requireDnsName(existing, name), created: false, changes };
 }
 
+/** What {@link deleteLoadBalancer} did. */
+export interface LoadBalancerDeleteResult {
+  existed: boolean;
+  /** A load balancer of that name that is not this environment's: left alone. */
+  conflict?: Conflict;
+}
+
 /**
- * Deletes the load balancer; succeeds when it is already gone.
- * Returns whether it existed.
+ * Deletes the environment's load balancer; succeeds when it is already gone,
+ * and leaves one that is not the environment's (by its tags) alone.
  */
-export async function deleteLoadBalancer(elb: ElasticLoadBalancingClient, name: string): Promise<boolean> {
-  const existing = await findLoadBalancer(elb, name);
-  if (!existing) return false;
+export async function deleteLoadBalancer(elb: ElasticLoadBalancingClient, names: EnvNames): Promise<LoadBalancerDeleteResult> {
+  const name = names.loadBalancer;
+  const lookup = await lookupLoadBalancer(elb, names);
+  if (lookup.kind === 'conflict') return { existed: false, conflict: lookup.conflict };
+  if (lookup.kind === 'missing') return { existed: false };
   // DeleteLoadBalancer succeeds for a name that does not exist: no race to handle.
   await elb.send(new DeleteLoadBalancerCommand({ LoadBalancerName: name }));
-  return true;
+  return { existed: true };
 }
 
 function requireDnsName(found: LoadBalancerDescription | undefined, name: string): string {
@@ -201,7 +230,7 @@ async function diffLoadBalancer(elb: ElasticLoadBalancingClient, existing: LoadB
 
 /** What {@link ensureLoadBalancer} would create or change (Describe calls only). */
 export async function planLoadBalancer(elb: ElasticLoadBalancingClient, spec: LoadBalancerSpec): Promise<string[]> {
-  const existing = await findLoadBalancer(elb, spec.names.loadBalancer);
+  const existing = ownedOrThrow(await lookupLoadBalancer(elb, spec.names), spec.names);
   if (!existing) return [`create it (HTTP:80 → instance port ${spec.appPort}, health check ${buildHealthCheck(spec).Target})`];
   // The security group may not exist yet in a dry run; it is compared once it does.
   const diff = await diffLoadBalancer(elb, existing, spec.elbSecurityGroupId ? spec : { ...spec, elbSecurityGroupId: existing.SecurityGroups?.[0] ?? '' });

@@ -22,13 +22,15 @@ import { describeUnreachable } from '../aws/error-codes.js';
 import { findDefaultVpc, type DefaultVpc } from '../aws/vpc.js';
 import { ensureBroker, findBrokers, isBrokerWanted, type EnsureBrokerResult } from '../broker.js';
 import { progressOf, type Context } from '../context.js';
-import { checkEngineVersion, diffInstanceClass, ensureDatabase, findDatabase, type DatabaseSpec, type EnsureDatabaseResult } from '../database.js';
+import { checkEngineVersion, diffInstanceClass, ensureDatabase, findDatabase, lookupDatabase, type DatabaseSpec, type EnsureDatabaseResult } from '../database.js';
 import { ArgosError, usageError } from '../errors.js';
 import { ensureImage, findImage, type ImageInfo } from '../image.js';
 import { checkKeyFile, checkKeyPair } from '../keys.js';
+import { findNewEnvNameProblem } from '../names.js';
 import type { CommissionOptions } from '../options.js';
+import { ownedOrThrow } from '../ownership.js';
 import { formatDuration } from '../reporter.js';
-import { ensureSecurityGroups, planSecurityGroups, type SecurityGroupIds } from '../security.js';
+import { ensureSecurityGroups, hasEnvironmentSecurityGroups, planSecurityGroups, type SecurityGroupIds } from '../security.js';
 import { errorCode } from '../wait.js';
 import { deploySteps, type DeployState } from './deploy.js';
 import { prepareBake } from './prepare-bake.js';
@@ -105,6 +107,9 @@ export async function preflight(ctx: Context<CommissionOptions>): Promise<void> 
   }
   problems.push(...(await checkKeyFile(ctx.paths.keyFile, ctx.paths.root)));
   problems.push(...(await checkKeyPair(ec2, ctx.config.keyName, ctx.region)));
+  // A hyphenated env name is refused for a new environment, kept for one that exists (README: Names and tags).
+  const nameProblem = findNewEnvNameProblem(ctx.names.app, ctx.env);
+  if (nameProblem && !(await hasEnvironmentSecurityGroups(ec2, ctx.names))) problems.push(nameProblem);
   const image = await findImage(ec2, ctx.names);
   if (!image) {
     try {
@@ -289,7 +294,7 @@ function commissionSteps(ctx: Context<CommissionOptions>): Step<CommissionState>
       title: `database ${names.database}`,
       needs: ['security-groups'],
       preview: async () => {
-        const database = await findDatabase(rds, names.database);
+        const database = ownedOrThrow(await lookupDatabase(rds, names.database, names), names);
         const instanceClass = options.dbInstanceType ?? config.dbInstanceType;
         if (!database) return { actions: [`create it (${instanceClass}, ${config.dbAllocatedStorage} GiB, PostgreSQL ${config.dbEngineVersion})`] };
         const change = diffInstanceClass(database, { requestedClass: options.dbInstanceType, applyNow: options.applyNow });

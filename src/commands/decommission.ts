@@ -6,16 +6,24 @@
  * finishes whatever an interrupted one left.
  */
 import { rm } from 'node:fs/promises';
-import { deleteAppServers, findAutoScalingGroup, findLaunchTemplates, findLoadBalancer } from '../autoscaling.js';
+import { deleteAppServers, findImageUsers, findLaunchTemplates, lookupAutoScalingGroup, lookupLoadBalancer } from '../autoscaling.js';
 import { findDefaultVpc } from '../aws/vpc.js';
 import { deleteBroker, findBrokers } from '../broker.js';
 import { confirmOrExit } from '../confirm.js';
 import { progressOf, type Context } from '../context.js';
-import { deleteDatabase, deleteDatabaseSubnetGroup, finalSnapshotName, findDatabase, hasDatabaseSubnetGroup } from '../database.js';
+import { deleteDatabase, deleteDatabaseSubnetGroup, finalSnapshotName, lookupDatabase, lookupDatabaseSubnetGroup } from '../database.js';
 import { deleteImage, findBakeLeftovers, findImage } from '../image.js';
+import type { EnvNames } from '../names.js';
 import type { DecommissionOptions } from '../options.js';
+import { describeConflict, ownedOnly, type Lookup } from '../ownership.js';
 import { deleteSecurityGroups, findSecurityGroups } from '../security.js';
+import { imageInUseError } from './clean.js';
 import { previewSteps, runSteps, type Step, stepHostOf } from './steps.js';
+
+/** `the load balancer … is not argos x-y's: …: left alone`, for each lookup that found someone else's resource. */
+function leftAlone(names: EnvNames, ...lookups: Lookup<unknown>[]): string[] {
+  return lookups.flatMap((lookup) => (lookup.kind === 'conflict' ? [`${describeConflict(lookup.conflict, names)}: left alone`] : []));
+}
 
 /** What the teardown steps find and hand on to one another. */
 interface TeardownState {
@@ -39,11 +47,14 @@ export function teardownSteps(ctx: Context<DecommissionOptions>, now = new Date(
       id: 'app-servers',
       title: 'app servers, launch templates and load balancer',
       preview: async () => {
-        const [group, templates, loadBalancer] = await Promise.all([
-          findAutoScalingGroup(autoScaling, names.appServers),
+        const [groupLookup, templates, loadBalancerLookup] = await Promise.all([
+          lookupAutoScalingGroup(autoScaling, names),
           findLaunchTemplates(ec2, names),
-          findLoadBalancer(elb, names.loadBalancer),
+          lookupLoadBalancer(elb, names),
         ]);
+        // Another app's group or load balancer under this environment's names is kept, and said so.
+        const group = ownedOnly(groupLookup);
+        const loadBalancer = ownedOnly(loadBalancerLookup);
         const instances = (group?.Instances ?? []).map((instance) => instance.InstanceId).join(', ');
         return {
           actions: [
@@ -51,10 +62,12 @@ export function teardownSteps(ctx: Context<DecommissionOptions>, now = new Date(
             ...templates.map((template) => `launch template ${template.name} (${template.id})`),
             ...(loadBalancer ? [`load balancer ${names.loadBalancer} (${loadBalancer.DNSName})`] : []),
           ],
+          keeps: leftAlone(names, groupLookup, loadBalancerLookup),
         };
       },
       run: async (_state, step) => {
         const result = await deleteAppServers(ctx.clients, names, progressOf(ctx, step));
+        for (const conflict of result.conflicts) step.note(`${describeConflict(conflict, names)}: left alone`);
         return { skip: !result.group && result.launchTemplates.length === 0 && !result.loadBalancer ? 'nothing to delete' : undefined };
       },
     },
@@ -71,7 +84,9 @@ export function teardownSteps(ctx: Context<DecommissionOptions>, now = new Date(
       id: 'database',
       title: `database ${names.database}`,
       preview: async (state) => {
-        const [database, subnetGroup] = await Promise.all([findDatabase(rds, names.database), hasDatabaseSubnetGroup(rds, names)]);
+        const [databaseLookup, subnetGroupLookup] = await Promise.all([lookupDatabase(rds, names.database, names), lookupDatabaseSubnetGroup(rds, names)]);
+        const database = ownedOnly(databaseLookup);
+        const subnetGroup = ownedOnly(subnetGroupLookup);
         state.finalSnapshot = database && !options.skipFinalSnapshot ? finalSnapshotName(names.database, now) : undefined;
         state.liftsDeletionProtection = database?.deletionProtection ?? false;
         return {
@@ -81,17 +96,22 @@ export function teardownSteps(ctx: Context<DecommissionOptions>, now = new Date(
               : []),
             ...(subnetGroup ? [`DB subnet group ${names.databaseSubnetGroup}`] : []),
           ],
-          keeps: state.finalSnapshot ? [`final snapshot ${state.finalSnapshot}`] : [],
+          keeps: [...(state.finalSnapshot ? [`final snapshot ${state.finalSnapshot}`] : []), ...leftAlone(names, databaseLookup, subnetGroupLookup)],
         };
       },
       run: async (state, step) => {
-        if (state.finalSnapshot) step.note(`final snapshot ${state.finalSnapshot}`);
-        const existed = await deleteDatabase(
-          rds,
-          { identifier: names.database, finalSnapshot: state.finalSnapshot, liftDeletionProtection: state.liftsDeletionProtection ?? false },
-          progressOf(ctx, step),
-        );
-        const subnetGroup = await deleteDatabaseSubnetGroup(rds, names);
+        // Looked up again: only what is this environment's is deleted, another app's is left alone.
+        const [databaseLookup, subnetGroupLookup] = await Promise.all([lookupDatabase(rds, names.database, names), lookupDatabaseSubnetGroup(rds, names)]);
+        for (const line of leftAlone(names, databaseLookup, subnetGroupLookup)) step.note(line);
+        if (state.finalSnapshot && databaseLookup.kind === 'owned') step.note(`final snapshot ${state.finalSnapshot}`);
+        const existed =
+          databaseLookup.kind === 'owned' &&
+          (await deleteDatabase(
+            rds,
+            { identifier: names.database, finalSnapshot: state.finalSnapshot, liftDeletionProtection: state.liftsDeletionProtection ?? false, owner: names },
+            progressOf(ctx, step),
+          ));
+        const subnetGroup = subnetGroupLookup.kind === 'owned' && (await deleteDatabaseSubnetGroup(rds, names));
         return { skip: !existed && !subnetGroup ? 'nothing to delete' : undefined };
       },
     },
@@ -112,6 +132,12 @@ export function teardownSteps(ctx: Context<DecommissionOptions>, now = new Date(
       preview: async () => {
         const [image, leftovers] = await Promise.all([findImage(ec2, names), findBakeLeftovers(ec2, names)]);
         if (!options.deleteImage) return { actions: [], keeps: image ? [`image ${names.image} (${image.imageId})`] : [] };
+        if (image) {
+          // Shared: refused while another environment's launch template uses it (this one's go first).
+          const own = new Set((await findLaunchTemplates(ec2, names)).map((template) => template.id));
+          const others = (await findImageUsers(ec2, image.imageId)).filter((user) => !own.has(user.id));
+          if (others.length > 0) throw imageInUseError(names, image, others, `decommission without --delete-image (the image is kept)`);
+        }
         return {
           actions: [
             ...(image ? [`image ${names.image} (${image.imageId}) and its snapshots`] : []),
@@ -138,7 +164,7 @@ export async function decommission(ctx: Context<DecommissionOptions>): Promise<v
   const deletes = previews.flatMap(({ preview }) => preview.actions);
   const keeps = previews.flatMap(({ preview }) => preview.keeps ?? []);
   if (deletes.length === 0) {
-    reporter.info(`nothing to decommission for ${ctx.env}${keeps.length ? ` (kept: ${keeps.join(', ')})` : ''}`);
+    reporter.info([`nothing to decommission for ${ctx.env}${keeps.length ? '; kept:' : ''}`, ...keeps.map((k) => `  - ${k}`)].join('\n'));
     if (!options.dryRun) await removeEnvironmentFiles(ctx);
     return;
   }

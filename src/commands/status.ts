@@ -6,16 +6,17 @@
  */
 import { readFile } from 'node:fs/promises';
 import { DescribeInstanceHealthCommand } from '@aws-sdk/client-elastic-load-balancing';
-import { findAutoScalingGroup, findLaunchTemplates, findLoadBalancer } from '../autoscaling.js';
+import { findLaunchTemplates, lookupAutoScalingGroup, lookupLoadBalancer } from '../autoscaling.js';
 import { ELB_ERRORS } from '../aws/error-codes.js';
 import { LIVE_STATES } from '../aws/instance-states.js';
 import { findInstances } from '../aws/instances.js';
 import { findDefaultVpc } from '../aws/vpc.js';
 import type { Context } from '../context.js';
-import { findDatabase } from '../database.js';
+import { lookupDatabase } from '../database.js';
 import { findBakeLeftovers, findImage } from '../image.js';
 import { toTagFilters } from '../names.js';
 import type { StatusOptions } from '../options.js';
+import { describeConflict, ownedOnly, type Lookup } from '../ownership.js';
 import { findSecurityGroups, temporarySshSources } from '../security.js';
 import { catchCodes } from '../wait.js';
 
@@ -42,31 +43,48 @@ export async function gatherStatus(ctx: Context): Promise<EnvironmentStatus> {
   const { ec2, rds, elb, autoScaling } = ctx.clients;
   const { names } = ctx;
   const vpc = await findDefaultVpc(ec2, ctx.region);
-  const [image, database, loadBalancer, group, templates, groups, tagged, leftovers] = await Promise.all([
+  const [image, databaseLookup, loadBalancerLookup, groupLookup, templates, groups, tagged, leftovers] = await Promise.all([
     findImage(ec2, names),
-    findDatabase(rds, names.database),
-    findLoadBalancer(elb, names.loadBalancer),
-    findAutoScalingGroup(autoScaling, names.appServers),
+    lookupDatabase(rds, names.database, names),
+    lookupLoadBalancer(elb, names),
+    lookupAutoScalingGroup(autoScaling, names),
     findLaunchTemplates(ec2, names),
     findSecurityGroups(ec2, names, vpc.vpcId),
     findInstances(ec2, toTagFilters({ app: names.app, env: names.env }), LIVE_STATES),
     findBakeLeftovers(ec2, names),
   ]);
+  // Found by name but tagged for another app or environment: shown as a conflict, never as this environment's.
+  const database = ownedOnly(databaseLookup);
+  const loadBalancer = ownedOnly(loadBalancerLookup);
+  const group = ownedOnly(groupLookup);
   const health = loadBalancer ? await describeHealth(ctx, names.loadBalancer) : new Map<string, string>();
   const rows: StatusRow[] = [];
   const drift: string[] = [];
   const row = (kind: string, name: string, id: string, state: string, detail = '') => rows.push({ kind, name, id, state, detail });
 
   row('image', names.image, image?.imageId ?? '-', image?.state ?? 'missing', image ? 'shared by every environment' : 'commission bakes it');
-  row('database', names.database, database?.identifier ?? '-', database?.status ?? 'missing', database?.address ? `${database.address}:${database.port}` : '');
-  row('load balancer', names.loadBalancer, loadBalancer?.LoadBalancerName ?? '-', loadBalancer ? 'active' : 'missing', loadBalancer?.DNSName ?? '');
-  row(
-    'autoscaling group',
-    names.appServers,
-    group?.AutoScalingGroupName ?? '-',
-    group ? (group.Status ?? 'active') : 'missing',
-    group ? `min ${group.MinSize} max ${group.MaxSize} desired ${group.DesiredCapacity}; template ${group.LaunchTemplate?.LaunchTemplateName ?? '?'}` : '',
-  );
+  const conflictRow = (kind: string, name: string, lookup: Lookup<unknown>): boolean => {
+    if (lookup.kind !== 'conflict') return false;
+    const tags = Object.entries(lookup.conflict.tags).map(([key, value]) => `${key}=${value}`).join(', ');
+    row(kind, name, '-', 'conflict', `not this environment's: ${tags || 'no argos tags'}`);
+    drift.push(`${describeConflict(lookup.conflict, names)}: argos leaves it alone; use another environment name, or tag it if it is yours`);
+    return true;
+  };
+  if (!conflictRow('database', names.database, databaseLookup)) {
+    row('database', names.database, database?.identifier ?? '-', database?.status ?? 'missing', database?.address ? `${database.address}:${database.port}` : '');
+  }
+  if (!conflictRow('load balancer', names.loadBalancer, loadBalancerLookup)) {
+    row('load balancer', names.loadBalancer, loadBalancer?.LoadBalancerName ?? '-', loadBalancer ? 'active' : 'missing', loadBalancer?.DNSName ?? '');
+  }
+  if (!conflictRow('autoscaling group', names.appServers, groupLookup)) {
+    row(
+      'autoscaling group',
+      names.appServers,
+      group?.AutoScalingGroupName ?? '-',
+      group ? (group.Status ?? 'active') : 'missing',
+      group ? `min ${group.MinSize} max ${group.MaxSize} desired ${group.DesiredCapacity}; template ${group.LaunchTemplate?.LaunchTemplateName ?? '?'}` : '',
+    );
+  }
   const groupInstanceIds = new Set((group?.Instances ?? []).map((instance) => instance.InstanceId ?? ''));
   for (const instance of group?.Instances ?? []) {
     const id = instance.InstanceId ?? '';

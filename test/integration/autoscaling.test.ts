@@ -286,6 +286,6 @@ describe('deleteAppServers against moto', () => {
     const instances = await describeInstances(clients.ec2, deleted.instanceIds);
     expect(instances.map((instance) => instance.State?.Name)).toEqual(deleted.instanceIds.map(() => 'terminated'));
     // AND a second delete succeeds, reporting nothing left to delete
-    expect(await deleteAppServers(clients, names, run())).toEqual({ group: false, instanceIds: [], launchTemplates: [], loadBalancer: false });
+    expect(await deleteAppServers(clients, names, run())).toEqual({ group: false, instanceIds: [], launchTemplates: [], loadBalancer: false, conflicts: [] });
   });
 });

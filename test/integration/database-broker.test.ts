@@ -89,7 +89,7 @@ describe('database', () => {
 
   it('refuses to delete a protected database unless lifting was confirmed', async () => {
     await expect(
-      deleteDatabase(clients.rds, { identifier: names.database, finalSnapshot: 'x-final', liftDeletionProtection: false }, { signal }),
+      deleteDatabase(clients.rds, { identifier: names.database, finalSnapshot: 'x-final', liftDeletionProtection: false, owner: names }, { signal }),
     ).rejects.toThrow(/has deletion protection on: confirm a decommission that lifts it/);
     expect(await findDatabase(clients.rds, names.database)).toBeDefined();
   });
@@ -97,11 +97,11 @@ describe('database', () => {
   it('takes a final snapshot, deletes, and is idempotent', async () => {
     const snapshot = finalSnapshotName(names.database, new Date('2026-11-25T13:04:05Z'));
     expect(snapshot).toBe('argos-staging-database-final-20261125-130405');
-    expect(await deleteDatabase(clients.rds, { identifier: names.database, finalSnapshot: snapshot, liftDeletionProtection: true }, { signal })).toBe(true);
+    expect(await deleteDatabase(clients.rds, { identifier: names.database, finalSnapshot: snapshot, liftDeletionProtection: true, owner: names }, { signal })).toBe(true);
     expect(await findDatabase(clients.rds, names.database)).toBeUndefined();
     const snapshots = await clients.rds.send(new DescribeDBSnapshotsCommand({ DBSnapshotIdentifier: snapshot }));
     expect(snapshots.DBSnapshots?.[0]?.DBInstanceIdentifier).toBe(names.database);
-    expect(await deleteDatabase(clients.rds, { identifier: names.database, finalSnapshot: snapshot, liftDeletionProtection: true }, { signal })).toBe(false);
+    expect(await deleteDatabase(clients.rds, { identifier: names.database, finalSnapshot: snapshot, liftDeletionProtection: true, owner: names }, { signal })).toBe(false);
     expect(await deleteDatabaseSubnetGroup(clients.rds, names)).toBe(true);
     expect(await deleteDatabaseSubnetGroup(clients.rds, names)).toBe(false);
   });
@@ -111,7 +111,7 @@ describe('database', () => {
     // the same identifier within a minute collides with the kept automated backup.
     const qa = makeNames('argos', 'qa');
     await ensureDatabase(clients.rds, spec({ names: qa, deletionProtection: false }), { signal });
-    await deleteDatabase(clients.rds, { identifier: qa.database, finalSnapshot: undefined, liftDeletionProtection: false }, { signal });
+    await deleteDatabase(clients.rds, { identifier: qa.database, finalSnapshot: undefined, liftDeletionProtection: false, owner: qa }, { signal });
     expect(await findDatabase(clients.rds, qa.database)).toBeUndefined();
     const snapshots = await clients.rds.send(new DescribeDBSnapshotsCommand({ DBInstanceIdentifier: qa.database, SnapshotType: 'manual' }));
     expect(snapshots.DBSnapshots).toEqual([]);

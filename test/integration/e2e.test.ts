@@ -52,7 +52,7 @@ describe.skipIf(!capability.ok)(`the whole lifecycle${capability.ok ? '' : ` (sk
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toContain('staging is commissioned.');
     expect(result.stdout).toMatch(/✓ image argos-image/); // baked, not reused
-    expect(result.stdout).toMatch(/run site\.yml \(broker, app, database\)/);
+    expect(result.stdout).toMatch(/run the playbooks: site\.yml \(broker, app, database\)/);
     const account = await snapshotAccount(clients);
     expect(account).toMatchObject({
       images: ['argos-image'],

@@ -59,6 +59,7 @@ import {
   DescribeInstanceHealthCommand,
   DescribeLoadBalancerAttributesCommand,
   DescribeLoadBalancersCommand,
+  DescribeTagsCommand,
   ElasticLoadBalancingClient,
   ModifyLoadBalancerAttributesCommand,
   type HealthCheck,
@@ -73,6 +74,7 @@ import {
   DescribeDBEngineVersionsCommand,
   DescribeDBInstancesCommand,
   DescribeDBSubnetGroupsCommand,
+  ListTagsForResourceCommand,
   RDSClient,
   type CreateDBInstanceCommandInput,
   type DBInstance,
@@ -249,6 +251,7 @@ interface ModelLoadBalancer {
   healthCheck: HealthCheck | undefined;
   attributes: LoadBalancerAttributes;
   createdAt: number;
+  tags: Tag[];
 }
 
 interface ModelLaunchTemplate {
@@ -917,11 +920,16 @@ export class ModelledAws {
       return {
         DBSubnetGroups: names.map((DBSubnetGroupName) => ({
           DBSubnetGroupName,
+          DBSubnetGroupArn: `arn:aws:rds:us-east-1:123456789012:subgrp:${DBSubnetGroupName}`,
           VpcId: state.vpcId,
           SubnetGroupStatus: 'Complete',
           Subnets: (state.dbSubnetGroups.get(DBSubnetGroupName)?.subnetIds ?? []).map((SubnetIdentifier) => ({ SubnetIdentifier })),
         })),
       };
+    });
+    route(ListTagsForResourceCommand, (input) => {
+      const name = /:subgrp:(.+)$/.exec(input.ResourceName ?? '')?.[1] ?? '';
+      return { TagList: state.dbSubnetGroups.get(name)?.tags ?? [] };
     });
     route(CreateDBSubnetGroupCommand, (input) => {
       const name = input.DBSubnetGroupName ?? '';
@@ -1016,10 +1024,14 @@ export class ModelledAws {
         healthCheck: { Target: `TCP:${input.Listeners?.[0]?.InstancePort ?? 80}`, Interval: 30, Timeout: 5, HealthyThreshold: 10, UnhealthyThreshold: 2 },
         attributes: { CrossZoneLoadBalancing: { Enabled: false }, ConnectionDraining: { Enabled: false, Timeout: 300 } },
         createdAt: this.t(),
+        tags: (input.Tags ?? []).map((tag) => ({ Key: tag.Key ?? '', Value: tag.Value ?? '' })),
       };
       state.loadBalancers.set(name, created);
       return { DNSName: created.dnsName };
     });
+    route(DescribeTagsCommand, (input) => ({
+      TagDescriptions: (input.LoadBalancerNames ?? []).map((name) => ({ LoadBalancerName: name, Tags: loadBalancer(name).tags })),
+    }));
     route(ConfigureHealthCheckCommand, (input) => {
       const found = loadBalancer(input.LoadBalancerName);
       found.healthCheck = input.HealthCheck;

@@ -42,7 +42,7 @@ import { ensureLoadBalancer } from '../../src/autoscaling/load-balancer.js';
 import { replaceOutdatedInstances } from '../../src/autoscaling/replace-instances.js';
 import { ensureScalingPolicy } from '../../src/autoscaling/scaling-policy.js';
 import { ArgosError } from '../../src/errors.js';
-import { makeNames } from '../../src/names.js';
+import { makeNames, makeTags, toAutoScalingTags } from '../../src/names.js';
 import { VirtualClock } from '../support/virtual-clock.js';
 
 const MINUTE = 60_000;
@@ -87,6 +87,7 @@ function existingGroup(overrides: Partial<AutoScalingGroup> = {}): AutoScalingGr
     HealthCheckGracePeriod: 300,
     TerminationPolicies: ['OldestLaunchTemplate', 'Default'],
     CreatedTime: new Date(),
+    Tags: toAutoScalingTags('argos-staging-app', makeTags({ app: 'argos', env: 'staging', group: 'app' }, 'argos-staging-app')),
     ...overrides,
   };
 }
@@ -334,7 +335,7 @@ describe('launch template data', () => {
     ec2Mock
       .on(DescribeLaunchTemplatesCommand)
       .rejectsOnce(Object.assign(new Error('not found'), { name: 'InvalidLaunchTemplateName.NotFoundException', $metadata: {} }))
-      .resolves({ LaunchTemplates: [{ LaunchTemplateId: 'lt-1', LaunchTemplateName: 'x' }] });
+      .resolves({ LaunchTemplates: [{ LaunchTemplateId: 'lt-1', LaunchTemplateName: 'x', Tags: makeTags({ app: 'argos', env: 'staging', group: 'app' }, 'x') }] });
     ec2Mock
       .on(CreateLaunchTemplateCommand)
       .rejects(Object.assign(new Error('Launch template name already in use.'), { name: 'InvalidLaunchTemplateName.AlreadyExistsException', $metadata: {} }));

@@ -28,6 +28,8 @@ import { deleteSecurityGroups } from '../../src/security.js';
 import { VirtualClock } from '../support/virtual-clock.js';
 
 const names = makeNames('argos', 'staging');
+/** The tags argos gives the environment's database: what the ownership check expects. */
+const OWN_TAGS = makeTags({ app: names.app, env: names.env, group: 'database' }, names.database);
 const CANARY = 'canary-Secret-9f3b2c';
 const ec2Mock = mockClient(EC2Client);
 const rdsMock = mockClient(RDSClient);
@@ -111,7 +113,7 @@ describe('ensureDatabase', () => {
   });
 
   it('times out with a clear error when the database stays creating past the bound', async () => {
-    rdsMock.on(DescribeDBInstancesCommand).resolves({ DBInstances: [{ DBInstanceIdentifier: names.database, DBInstanceStatus: 'creating' }] });
+    rdsMock.on(DescribeDBInstancesCommand).resolves({ DBInstances: [{ DBInstanceIdentifier: names.database, DBInstanceStatus: 'creating', TagList: makeTags({ app: names.app, env: names.env, group: 'database' }, names.database) }] });
     const clock = new VirtualClock();
     const notes: string[] = [];
     await expect(ensureDatabase(new RDSClient({}), spec(), { signal: new AbortController().signal, clock, onProgress: (n) => notes.push(n) })).rejects.toMatchObject({
@@ -137,7 +139,7 @@ describe('ensureDatabase', () => {
 
 describe('ensureDatabase on an existing database with --db-instance-type', () => {
   const existing = (extra: object = {}) => ({
-    DBInstances: [{ DBInstanceIdentifier: names.database, DBInstanceStatus: 'available', DBInstanceClass: 'db.t3.micro', Endpoint: { Address: 'db.example', Port: 5432 }, ...extra }],
+    DBInstances: [{ DBInstanceIdentifier: names.database, DBInstanceStatus: 'available', DBInstanceClass: 'db.t3.micro', Endpoint: { Address: 'db.example', Port: 5432 }, TagList: OWN_TAGS, ...extra }],
   });
   const spec = (overrides: Partial<DatabaseSpec>): DatabaseSpec => ({
     names, subnetIds: [], securityGroupId: 'sg-db', user: 'argos', password: new Secret(CANARY), instanceClass: 'db.t3.micro',
@@ -190,7 +192,7 @@ describe('deleteDatabase', () => {
       if (current === 'gone') throw awsError('DBInstanceNotFoundFault');
       const shown = current;
       if (current === 'deleting') current = 'gone';
-      return { DBInstances: [{ DBInstanceIdentifier: names.database, DBInstanceStatus: shown }] };
+      return { DBInstances: [{ DBInstanceIdentifier: names.database, DBInstanceStatus: shown, TagList: OWN_TAGS }] };
     });
     rdsMock.on(DeleteDBInstanceCommand).callsFake(() => {
       deletes += 1;
@@ -207,7 +209,7 @@ describe('deleteDatabase', () => {
     const notes: string[] = [];
     const existed = await deleteDatabase(
       new RDSClient({}),
-      { identifier: names.database, finalSnapshot: 'argos-staging-database-final-20260101-000000', liftDeletionProtection: false },
+      { identifier: names.database, finalSnapshot: 'argos-staging-database-final-20260101-000000', liftDeletionProtection: false, owner: names },
       { signal: new AbortController().signal, clock: new VirtualClock(), onProgress: (n) => notes.push(n) },
     );
     expect(existed).toBe(true);
@@ -217,21 +219,21 @@ describe('deleteDatabase', () => {
   });
 
   it('refuses a final snapshot RDS cannot take from a failed database, deleting nothing', async () => {
-    rdsMock.on(DescribeDBInstancesCommand).resolves({ DBInstances: [{ DBInstanceIdentifier: names.database, DBInstanceStatus: 'failed' }] });
+    rdsMock.on(DescribeDBInstancesCommand).resolves({ DBInstances: [{ DBInstanceIdentifier: names.database, DBInstanceStatus: 'failed', TagList: OWN_TAGS }] });
     await expect(
-      deleteDatabase(new RDSClient({}), { identifier: names.database, finalSnapshot: 'snap', liftDeletionProtection: false }, { signal: new AbortController().signal, clock: new VirtualClock() }),
+      deleteDatabase(new RDSClient({}), { identifier: names.database, finalSnapshot: 'snap', liftDeletionProtection: false, owner: names }, { signal: new AbortController().signal, clock: new VirtualClock() }),
     ).rejects.toThrow(/is failed: RDS can delete it only without a final snapshot.*--skip-final-snapshot/);
     expect(rdsMock).not.toHaveReceivedCommand(DeleteDBInstanceCommand);
   });
 
   it('counts a database deleted between the lookup and the delete as deleted, with the SDK\'s real error shape', async () => {
     // GIVEN a database found once, then gone: the SDK throws `DBInstanceNotFoundFault` carrying the wire code `DBInstanceNotFound`
-    rdsMock.on(DescribeDBInstancesCommand).resolvesOnce({ DBInstances: [{ DBInstanceIdentifier: names.database, DBInstanceStatus: 'available' }] });
+    rdsMock.on(DescribeDBInstancesCommand).resolvesOnce({ DBInstances: [{ DBInstanceIdentifier: names.database, DBInstanceStatus: 'available', TagList: makeTags({ app: names.app, env: names.env, group: 'database' }, names.database) }] });
     rdsMock.on(DeleteDBInstanceCommand).rejects(Object.assign(awsError('DBInstanceNotFoundFault'), { Code: 'DBInstanceNotFound' }));
     // WHEN deleting it
     const existed = await deleteDatabase(
       new RDSClient({}),
-      { identifier: names.database, finalSnapshot: undefined, liftDeletionProtection: false },
+      { identifier: names.database, finalSnapshot: undefined, liftDeletionProtection: false, owner: names },
       { signal: new AbortController().signal, clock: new VirtualClock() },
     );
     // THEN the delete succeeds: it existed when looked up
