@@ -135,12 +135,12 @@ describe('usage errors exit 2 with one line saying what to do', () => {
     await rm(long, { recursive: true });
   });
 
-  it('shows numeric defaults unquoted, and no option that does nothing for the command', async () => {
-    const commission = await run(['staging', 'commission', '--help']);
-    expect(commission.stdout).toContain('fewest app servers (default: 1)');
-    expect(commission.stdout).not.toContain('"1"');
-    for (const command of ['status', 'clean', 'decommission']) {
-      const help = (await run(['staging', command, '--help'])).stdout;
+  it('shows defaults unquoted, and no option that does nothing for the command', async () => {
+    for (const command of COMMANDS) {
+      const help = (await run(['staging', command, '--help'])).stdout.replace(/\s+/g, ' ');
+      expect(help, command).toContain('(default: playbooks/group_vars/all.yml)');
+      expect(help, command).not.toContain('default: "');
+      if (command === 'commission' || command === 'deploy') continue;
       expect(help, command).not.toMatch(/--ssh-cidr|--ssh-config/);
       expect(help.includes('--yes'), command).toBe(command !== 'status');
     }

@@ -97,8 +97,8 @@ describe('app argos env x-y, whose names are those of app argos-x env y', () => 
 
     const result = await asOther('commission', '--no-deploy', '--yes');
     expect(result.exitCode).toBe(1);
-    // The security groups come first: argos-x-y-elb exists in the VPC and is argos-x's.
-    expect(result.stderr).toMatch(/the security group argos-x-y-elb \(tagged ManagedBy=argos, App=argos-x, Env=y, Group=elb\) is not argos x-y's: App is argos-x, not argos; Env is y, not x-y\. argos leaves it alone/);
+    // The first of argos-x's resources the run meets (the group, whose sizes a re-run keeps) stops it, before anything is made.
+    expect(result.stderr).toMatch(/the autoscaling group argos-x-y-app \(tagged [^)]*App=argos-x, Env=y[^)]*\) is not argos x-y's: App is argos-x, not argos; Env is y, not x-y\. argos leaves it alone/);
     expect(await snapshotAccount(clients)).toEqual(before);
   });
 
