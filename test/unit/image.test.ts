@@ -69,6 +69,21 @@ function terminateEmptiesDescribe(): void {
   });
 }
 
+/** A bake whose playbook is interrupted by Ctrl-C. */
+function bakeInterruptedInThePlaybook(): ReturnType<typeof bakeImage> {
+  const controller = new AbortController();
+  return bakeImage(
+    new EC2Client({}),
+    spec({
+      provision: async () => {
+        controller.abort(new ArgosError('INTERRUPTED', 'interrupted'));
+        throw new ArgosError('INTERRUPTED', 'interrupted while running playbooks/image.yml');
+      },
+    }),
+    { signal: controller.signal, clock: new VirtualClock() },
+  );
+}
+
 describe('bakeImage', () => {
   it('times out when the image stays pending past 45 minutes, then removes the image, instance and group', async () => {
     // GIVEN an image that never leaves "pending"
@@ -128,18 +143,8 @@ describe('bakeImage', () => {
   });
 
   it('on Ctrl-C during the playbook, stops and removes the instance and group', async () => {
-    const controller = new AbortController();
     terminateEmptiesDescribe();
-    const bake = bakeImage(
-      new EC2Client({}),
-      spec({
-        provision: async () => {
-          controller.abort(new ArgosError('INTERRUPTED', 'interrupted'));
-          throw new ArgosError('INTERRUPTED', 'interrupted while running playbooks/image.yml');
-        },
-      }),
-      { signal: controller.signal, clock: new VirtualClock() },
-    );
+    const bake = bakeInterruptedInThePlaybook();
     await expect(bake).rejects.toMatchObject({ code: 'INTERRUPTED' });
     expect(ec2Mock).not.toHaveReceivedCommand(CreateImageCommand);
     expect(ec2Mock).toHaveReceivedCommandWith(TerminateInstancesCommand, { InstanceIds: ['i-bake'] });
@@ -147,19 +152,9 @@ describe('bakeImage', () => {
   });
 
   it('when the cleanup after Ctrl-C fails too, names what is left and how to remove it', async () => {
-    const controller = new AbortController();
     const denied = Object.assign(new Error('You are not authorized to perform this operation.'), { name: 'UnauthorizedOperation', $metadata: {} });
     ec2Mock.on(TerminateInstancesCommand).rejects(denied);
-    const bake = bakeImage(
-      new EC2Client({}),
-      spec({
-        provision: async () => {
-          controller.abort(new ArgosError('INTERRUPTED', 'interrupted'));
-          throw new ArgosError('INTERRUPTED', 'interrupted while running playbooks/image.yml');
-        },
-      }),
-      { signal: controller.signal, clock: new VirtualClock() },
-    );
+    const bake = bakeInterruptedInThePlaybook();
     await expect(bake).rejects.toMatchObject({
       code: 'FAILED',
       message:
