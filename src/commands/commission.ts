@@ -244,8 +244,8 @@ function commissionSteps(ctx: Context<CommissionOptions>): Step<CommissionState>
         state.groups = plan.ids;
         return { actions: plan.actions, none: 'exist, unchanged' };
       },
-      run: async (state) => {
-        const result = await ensureSecurityGroups(ec2, { names, vpcId: need(state.vpc).vpcId, appPort: config.appPort });
+      run: async (state, step) => {
+        const result = await ensureSecurityGroups(ec2, { names, vpcId: need(state.vpc).vpcId, appPort: config.appPort }, progressOf(ctx, step));
         state.groups = result.ids;
         const created = result.created.length > 0;
         // The rules of new groups are part of creating them, not changes worth listing.
