@@ -17,6 +17,7 @@ import {
   type EC2Client,
   type Image,
 } from '@aws-sdk/client-ec2';
+import { retryWhileNotVisible } from './aws/consistency.js';
 import { EC2_ERRORS } from './aws/error-codes.js';
 import { findInstances, launchInstance, terminateInstances, waitForInstancesRunning } from './aws/instances.js';
 import { ArgosError } from './errors.js';
@@ -57,13 +58,7 @@ export async function findImage(ec2: EC2Client, names: EnvNames): Promise<ImageI
 export async function waitForImage(ec2: EC2Client, names: EnvNames, imageId: string, wait: Progress): Promise<ImageInfo> {
   return waitFor(
     async () => {
-      const response = await retryOnCodes(() => ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] })), EC2_ERRORS.imageNotFound, {
-        what: `image ${imageId} to be visible`,
-        timeoutMs: 2 * 60_000,
-        intervalMs: 2_000,
-        signal: wait.signal,
-        clock: wait.clock,
-      });
+      const response = await retryWhileNotVisible(() => ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] })), EC2_ERRORS.imageNotFound, `image ${imageId}`, wait);
       const image = response.Images?.[0];
       if (!image) return { done: false, state: 'not visible yet' };
       if (image.State === 'available') return { done: true, value: toImageInfo(image) };
@@ -94,15 +89,23 @@ export async function findBakeLeftovers(ec2: EC2Client, names: EnvNames): Promis
   };
 }
 
-/** Terminates bake instances, then deletes the bake security group (it is held until they are gone). */
-export async function removeBakeLeftovers(ec2: EC2Client, leftovers: BakeLeftovers, wait: Progress): Promise<void> {
-  await terminateInstances(ec2, leftovers.instanceIds, wait);
-  for (const groupId of leftovers.securityGroupIds) await deleteGroup(ec2, groupId, wait);
+/**
+ * Terminates bake instances, then deletes the bake security group (it is held until they are gone).
+ * `justCreated`: this run created them (a failed bake's undo), so a not-found
+ * answer may be EC2's eventual consistency, not "gone": it is retried, bounded.
+ */
+export async function removeBakeLeftovers(ec2: EC2Client, leftovers: BakeLeftovers, wait: Progress, options: { justCreated?: boolean } = {}): Promise<void> {
+  await terminateInstances(ec2, leftovers.instanceIds, wait, { justLaunched: options.justCreated });
+  for (const groupId of leftovers.securityGroupIds) await deleteGroup(ec2, groupId, wait, options.justCreated ?? false);
 }
 
-async function deleteGroup(ec2: EC2Client, groupId: string, wait: Progress): Promise<void> {
+async function deleteGroup(ec2: EC2Client, groupId: string, wait: Progress, justCreated: boolean): Promise<void> {
+  const remove = () => ec2.send(new DeleteSecurityGroupCommand({ GroupId: groupId }));
   await retryOnCodes(
-    () => catchCodes(() => ec2.send(new DeleteSecurityGroupCommand({ GroupId: groupId })), EC2_ERRORS.securityGroupNotFound, undefined),
+    () =>
+      justCreated
+        ? retryWhileNotVisible(remove, EC2_ERRORS.securityGroupNotFound, `security group ${groupId} (created by this run)`, wait)
+        : catchCodes(remove, EC2_ERRORS.securityGroupNotFound, undefined),
     EC2_ERRORS.dependencyViolation,
     { what: `security group ${groupId} to be free to delete`, timeoutMs: CLEANUP_TIMEOUT_MS, intervalMs: 5_000, signal: wait.signal, clock: wait.clock },
   );
@@ -160,7 +163,8 @@ export async function bakeImage(ec2: EC2Client, spec: BakeSpec, wait: Progress):
       }),
     );
     created.groupId = group.GroupId ?? '';
-    await openSsh(ec2, created.groupId, spec.sshCidr);
+    // The group was created a moment ago: until EC2 sees it, calls naming it answer not found.
+    await openSsh(ec2, created.groupId, spec.sshCidr, { justCreated: wait });
 
     wait.onProgress?.(`launching the bake instance from ${spec.baseAmi}`);
     const instance = await launchInstance(ec2, {
@@ -171,7 +175,7 @@ export async function bakeImage(ec2: EC2Client, spec: BakeSpec, wait: Progress):
       subnetId: spec.subnetId,
       rootVolumeSize: spec.rootVolumeSize,
       tags,
-    });
+    }, { groupsJustCreated: wait });
     created.instanceId = instance.instanceId;
     const [running] = await waitForInstancesRunning(ec2, [instance.instanceId], wait);
     const host = running?.publicDnsName ?? running?.publicIpAddress;
@@ -235,6 +239,8 @@ async function undoBake(ec2: EC2Client, created: { groupId?: string; instanceId?
     ec2,
     { instanceIds: created.instanceId ? [created.instanceId] : [], securityGroupIds: created.groupId ? [created.groupId] : [] },
     cleanup,
+    // Possibly seconds after their create: a not-found there is not proof they are gone.
+    { justCreated: true },
   );
 }
 

@@ -14,6 +14,7 @@ import {
   type IpPermission,
   type SecurityGroup,
 } from '@aws-sdk/client-ec2';
+import { retryWhileNotVisible } from './aws/consistency.js';
 import { EC2_ERRORS } from './aws/error-codes.js';
 import { makeTags, toTagFilters, toTagSpecifications, type EnvNames, type Group, type TagGroup } from './names.js';
 import { classify, ownedOrThrow } from './ownership.js';
@@ -72,7 +73,7 @@ const DESCRIPTIONS: Record<(typeof GROUPS)[number], string> = {
  * is revoked, argos's temporary SSH rules are left to {@link closeSsh}.
  * Running it twice changes nothing the second time.
  */
-export async function ensureSecurityGroups(ec2: EC2Client, spec: SecurityGroupsSpec): Promise<EnsureSecurityGroupsResult> {
+export async function ensureSecurityGroups(ec2: EC2Client, spec: SecurityGroupsSpec, wait: Progress): Promise<EnsureSecurityGroupsResult> {
   const existing = await findSecurityGroups(ec2, spec.names, spec.vpcId);
   const created: string[] = [];
   const ids = {} as SecurityGroupIds;
@@ -85,11 +86,15 @@ export async function ensureSecurityGroups(ec2: EC2Client, spec: SecurityGroupsS
     ids[group] = await createSecurityGroup(ec2, spec.names, group, spec.vpcId);
     created.push(spec.names.securityGroup(group));
   }
+  // A group created a moment ago may be missing from this Describe (eventual
+  // consistency): then it counts as having no rules, which a new group has.
   const refreshed = created.length > 0 ? await findSecurityGroups(ec2, spec.names, spec.vpcId) : existing;
+  // Each rule names its group or another one that may have just been created.
+  const justCreated = created.length > 0 ? wait : undefined;
   const changes: string[] = [];
   for (const { group, missing, extra } of diffRules(refreshed, ids, spec)) {
     if (missing.length > 0) {
-      await authorize(ec2, ids[group], missing, `argos: ${group} rule`);
+      await authorize(ec2, ids[group], missing, `argos: ${group} rule`, justCreated);
       changes.push(...missing.map((rule) => `${group}: allowed ${describeRule(rule)}`));
     }
     if (extra.length > 0) {
@@ -260,13 +265,19 @@ function toPermission(rule: Rule | CurrentRule, description?: string): IpPermiss
   };
 }
 
-/** Adds rules; one added meanwhile is the state we wanted. */
-async function authorize(ec2: EC2Client, groupId: string, rules: Rule[], description: string): Promise<void> {
-  await catchCodes(
-    () => ec2.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: groupId, IpPermissions: rules.map((rule) => toPermission(rule, description)) })),
-    EC2_ERRORS.ruleDuplicate,
-    undefined,
-  );
+/**
+ * Adds rules; one added meanwhile is the state we wanted. `justCreated`: the
+ * group (or a group a rule names) was created by this run a moment ago, so
+ * `InvalidGroup.NotFound` is EC2's eventual consistency and is retried, bounded.
+ */
+async function authorize(ec2: EC2Client, groupId: string, rules: Rule[], description: string, justCreated?: Progress): Promise<void> {
+  const call = () =>
+    catchCodes(
+      () => ec2.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: groupId, IpPermissions: rules.map((rule) => toPermission(rule, description)) })),
+      EC2_ERRORS.ruleDuplicate,
+      undefined,
+    );
+  await (justCreated ? retryWhileNotVisible(call, EC2_ERRORS.securityGroupNotFound, `security group ${groupId}`, justCreated) : call());
 }
 
 /** Revokes rules; one already gone is the state we wanted. */
@@ -287,9 +298,10 @@ async function revoke(ec2: EC2Client, groupId: string, rules: (Rule | CurrentRul
 /**
  * Opens SSH (22/tcp) on `groupId` for `cidr` only, with the description that
  * marks it temporary. Already open: nothing to do. Callers close it in a `finally`.
+ * `justCreated`: the caller created the group a moment ago (not-found is retried, bounded).
  */
-export async function openSsh(ec2: EC2Client, groupId: string, cidr: string): Promise<void> {
-  await authorize(ec2, groupId, [{ port: PORTS.ssh, from: { cidr } }], TEMPORARY_SSH_DESCRIPTION);
+export async function openSsh(ec2: EC2Client, groupId: string, cidr: string, options: { justCreated?: Progress } = {}): Promise<void> {
+  await authorize(ec2, groupId, [{ port: PORTS.ssh, from: { cidr } }], TEMPORARY_SSH_DESCRIPTION, options.justCreated);
 }
 
 /**

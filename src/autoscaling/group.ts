@@ -23,7 +23,7 @@ import { catchCodes, hasErrorCode, retryOnCodes, waitFor, type BoundedProgress, 
 import type { AppServerClients, AppServersSpec, EnsureResult } from './types.js';
 
 /** The parts of the spec the group is made of, plus the template it launches from. */
-export type AutoScalingGroupSpec = Pick<AppServersSpec, 'names' | 'subnets' | 'minSize' | 'maxSize' | 'desiredCapacity'> & {
+export type AutoScalingGroupSpec = Pick<AppServersSpec, 'names' | 'instanceSubnets' | 'minSize' | 'maxSize' | 'desiredCapacity'> & {
   launchTemplateName: string;
 };
 
@@ -101,8 +101,8 @@ function wantedDesired(group: AutoScalingGroup, spec: AutoScalingGroupSpec): num
   return wanted === current ? undefined : wanted;
 }
 
-function subnetList(spec: Pick<AutoScalingGroupSpec, 'subnets'>): string {
-  return spec.subnets.map((subnet) => subnet.subnetId).join(',');
+function subnetList(spec: Pick<AutoScalingGroupSpec, 'instanceSubnets'>): string {
+  return spec.instanceSubnets.map((subnet) => subnet.subnetId).join(',');
 }
 
 /** How an existing group differs from `spec`: the update that fixes it, and each difference in words. */
@@ -137,7 +137,7 @@ export function diffAutoScalingGroup(group: AutoScalingGroup, spec: AutoScalingG
     changes.push(`desired capacity ${group.DesiredCapacity} → ${desired}`);
   }
   const subnets = new Set((group.VPCZoneIdentifier ?? '').split(',').filter((id) => id !== ''));
-  const wantedSubnets = spec.subnets.map((subnet) => subnet.subnetId);
+  const wantedSubnets = spec.instanceSubnets.map((subnet) => subnet.subnetId);
   if (subnets.size !== wantedSubnets.length || wantedSubnets.some((id) => !subnets.has(id))) {
     update.VPCZoneIdentifier = subnetList(spec);
     changes.push(`subnets → ${wantedSubnets.join(', ')}`);

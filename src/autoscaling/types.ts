@@ -25,8 +25,15 @@ export interface AppServersSpec {
   appSecurityGroupId: string;
   /** The security group of the load balancer (from security.ts). */
   elbSecurityGroupId: string;
-  /** The default VPC's subnets, one per zone. */
+  /** The default VPC's subnets, one per zone: the load balancer spans them all. */
   subnets: readonly SubnetRef[];
+  /**
+   * The subnets whose zone offers `instanceType` (`findOfferedSubnets`): the
+   * group launches only there. The load balancer keeps every zone: with
+   * cross-zone load balancing on, a node in a zone without instances forwards
+   * to the others, and a zone must be enabled on it for its instances to get traffic.
+   */
+  instanceSubnets: readonly SubnetRef[];
   /** The port the app listens on; the load balancer forwards port 80 to it. */
   appPort: number;
   /** The path the load balancer's health check requests, e.g. `/` or `/health`. */

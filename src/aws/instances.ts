@@ -15,7 +15,9 @@ import {
 } from '@aws-sdk/client-ec2';
 import { ArgosError } from '../errors.js';
 import { toTagSpecifications, type Tag } from '../names.js';
-import { catchCodes, retryOnCodes, waitFor, type Progress } from '../wait.js';
+import { formatDuration } from '../reporter.js';
+import { catchCodes, waitFor, type Progress } from '../wait.js';
+import { retryWhileNotVisible, VISIBILITY_TIMEOUT_MS } from './consistency.js';
 import { EC2_ERRORS } from './error-codes.js';
 import { ALL_STATES, ENDING_STATES, isInState, LIVE_STATES, NOT_TERMINATED_STATES, RUNNING_STATES } from './instance-states.js';
 
@@ -86,26 +88,35 @@ export interface LaunchSpec {
  * Launches one instance: IMDSv2 required (hop limit 1), encrypted root volume,
  * instance and volume tagged on create, and a ClientToken so a retried call
  * (the SDK retries on network errors) cannot start a second instance.
+ * `groupsJustCreated`: the security groups were created by this run a moment
+ * ago, so `InvalidGroup.NotFound` is retried (eventual consistency; the one
+ * ClientToken keeps the retries to one instance).
  */
-export async function launchInstance(ec2: EC2Client, spec: LaunchSpec): Promise<InstanceInfo> {
+export async function launchInstance(ec2: EC2Client, spec: LaunchSpec, options: { groupsJustCreated?: Progress } = {}): Promise<InstanceInfo> {
   const rootDeviceName = await findRootDeviceName(ec2, spec.imageId);
-  const response = await ec2.send(
-    new RunInstancesCommand({
-      ImageId: spec.imageId,
-      InstanceType: spec.instanceType as never,
-      KeyName: spec.keyName,
-      MinCount: 1,
-      MaxCount: 1,
-      SecurityGroupIds: spec.securityGroupIds,
-      SubnetId: spec.subnetId,
-      ClientToken: randomUUID(),
-      MetadataOptions: { HttpTokens: 'required', HttpPutResponseHopLimit: 1, HttpEndpoint: 'enabled' },
-      BlockDeviceMappings: [
-        { DeviceName: rootDeviceName, Ebs: { VolumeSize: spec.rootVolumeSize, VolumeType: 'gp3', Encrypted: true, DeleteOnTermination: true } },
-      ],
-      TagSpecifications: toTagSpecifications(['instance', 'volume'] as const, spec.tags),
-    }),
-  );
+  const clientToken = randomUUID();
+  const run = () =>
+    ec2.send(
+      new RunInstancesCommand({
+        ImageId: spec.imageId,
+        InstanceType: spec.instanceType as never,
+        KeyName: spec.keyName,
+        MinCount: 1,
+        MaxCount: 1,
+        SecurityGroupIds: spec.securityGroupIds,
+        SubnetId: spec.subnetId,
+        ClientToken: clientToken,
+        MetadataOptions: { HttpTokens: 'required', HttpPutResponseHopLimit: 1, HttpEndpoint: 'enabled' },
+        BlockDeviceMappings: [
+          { DeviceName: rootDeviceName, Ebs: { VolumeSize: spec.rootVolumeSize, VolumeType: 'gp3', Encrypted: true, DeleteOnTermination: true } },
+        ],
+        TagSpecifications: toTagSpecifications(['instance', 'volume'] as const, spec.tags),
+      }),
+    );
+  const { groupsJustCreated } = options;
+  const response = groupsJustCreated
+    ? await retryWhileNotVisible(run, EC2_ERRORS.securityGroupNotFound, `security groups ${spec.securityGroupIds.join(', ')}`, groupsJustCreated)
+    : await run();
   const instance = response.Instances?.[0];
   if (!instance?.InstanceId) throw new ArgosError('FAILED', `EC2 launched no instance from ${spec.imageId}`);
   return toInstanceInfo(instance);
@@ -126,10 +137,11 @@ async function findRootDeviceName(ec2: EC2Client, imageId: string): Promise<stri
 export async function waitForInstancesRunning(ec2: EC2Client, instanceIds: string[], wait: Progress): Promise<InstanceInfo[]> {
   return waitFor(
     async () => {
-      const instances = await retryOnCodes(
+      const instances = await retryWhileNotVisible(
         () => findInstances(ec2, [{ Name: 'instance-id', Values: instanceIds }], ALL_STATES),
         EC2_ERRORS.instanceNotFound,
-        { what: `instances ${instanceIds.join(', ')} to be visible`, timeoutMs: 2 * 60_000, intervalMs: 2_000, signal: wait.signal, clock: wait.clock },
+        `instances ${instanceIds.join(', ')}`,
+        wait,
       );
       const gone = instances.filter((instance) => isInState(instance.state, ENDING_STATES));
       if (gone.length > 0) {
@@ -150,11 +162,34 @@ export async function waitForInstancesRunning(ec2: EC2Client, instanceIds: strin
   );
 }
 
-/** Terminates the instances and waits until they are terminated. Nothing to do for an empty list. */
-export async function terminateInstances(ec2: EC2Client, instanceIds: string[], wait: Progress): Promise<void> {
+/**
+ * Terminates the instances and waits until they are terminated. Nothing to do for an empty list.
+ * A not-found answer means already gone, except with `justLaunched` (this run
+ * launched them, so they may not be visible yet): AWS documents that
+ * `InvalidInstanceID.NotFound` from TerminateInstances right after RunInstances
+ * does not mean the instance is or will be terminated; it may still be running.
+ * So it is retried for a bounded while, and if it never becomes visible the
+ * call fails naming the instances rather than report them gone.
+ */
+export async function terminateInstances(ec2: EC2Client, instanceIds: string[], wait: Progress, options: { justLaunched?: boolean } = {}): Promise<void> {
   if (instanceIds.length === 0) return;
-  // Already gone counts as done.
-  await catchCodes(() => ec2.send(new TerminateInstancesCommand({ InstanceIds: instanceIds })), EC2_ERRORS.instanceNotFound, undefined);
+  const terminate = () => ec2.send(new TerminateInstancesCommand({ InstanceIds: instanceIds }));
+  if (!options.justLaunched) {
+    // Found by an earlier lookup (or long since launched): not found is gone.
+    await catchCodes(terminate, EC2_ERRORS.instanceNotFound, undefined);
+  } else {
+    try {
+      await retryWhileNotVisible(terminate, EC2_ERRORS.instanceNotFound, `instances ${instanceIds.join(', ')} (launched by this run)`, wait);
+    } catch (error) {
+      if (!(error instanceof ArgosError && error.code === 'TIMEOUT')) throw error;
+      throw new ArgosError(
+        'FAILED',
+        `could not terminate ${instanceIds.join(', ')}: launched by this run, but EC2 still answers "not found" after ${formatDuration(VISIBILITY_TIMEOUT_MS)}; ` +
+          'it may still be running: check it in the EC2 console (or aws ec2 describe-instances --instance-ids ' + instanceIds.join(' ') + ') and terminate it',
+        { cause: error },
+      );
+    }
+  }
   await waitFor(
     async () => {
       const alive = await findInstances(ec2, [{ Name: 'instance-id', Values: instanceIds }], NOT_TERMINATED_STATES);

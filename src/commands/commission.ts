@@ -19,7 +19,7 @@ import {
   type LoadBalancerResult,
 } from '../autoscaling.js';
 import { describeUnreachable } from '../aws/error-codes.js';
-import { findDefaultVpc, type DefaultVpc } from '../aws/vpc.js';
+import { findDefaultVpc, findOfferedSubnets, type DefaultVpc } from '../aws/vpc.js';
 import { ensureBroker, findBrokers, isBrokerWanted, type EnsureBrokerResult } from '../broker.js';
 import { progressOf, type Context } from '../context.js';
 import { checkEngineVersion, diffInstanceClass, ensureDatabase, findDatabase, lookupDatabase, type DatabaseSpec, type EnsureDatabaseResult } from '../database.js';
@@ -39,6 +39,10 @@ import { previewSteps, renderPreview, runSteps, StepRun, type Step, stepHostOf }
 /** What the steps find or make and hand on to one another. */
 interface CommissionState extends DeployState {
   vpc?: DefaultVpc;
+  /** The default VPC's subnets in zones that offer the app servers' instance type (the group launches there). */
+  appSubnets?: DefaultVpc['subnets'];
+  /** Likewise for the broker's type, when a broker is wanted. */
+  brokerSubnets?: DefaultVpc['subnets'];
   /** The app servers' sizes and instance type for this run, resolved before any step. */
   appServers?: AppServerSettings;
   groups?: SecurityGroupIds;
@@ -54,7 +58,7 @@ interface CommissionState extends DeployState {
 /** Runs `argos <env> commission`. */
 export async function commission(ctx: Context<CommissionOptions>): Promise<void> {
   await preflight(ctx);
-  const state: CommissionState = { bakeCleanup: [], vpc: await findDefaultVpc(ctx.clients.ec2, ctx.region), appServers: await resolveAppServerSettings(ctx) };
+  const state = await findStartingState(ctx);
   const steps = commissionSteps(ctx);
   if (ctx.options.dryRun) {
     const previews = await previewSteps(steps, state);
@@ -177,6 +181,23 @@ export async function resolveAppServerSettings(ctx: Context<CommissionOptions>):
   return { minSize, maxSize, instanceType: options.instanceType ?? current?.instanceType ?? ctx.config.appInstanceType };
 }
 
+/**
+ * What the steps (and the dry run's previews) start from: the default VPC, the
+ * app servers' settings, and the subnets whose zones offer the app servers'
+ * and the broker's instance types; a type no zone offers is a CONFIG error
+ * here, before anything is created.
+ */
+async function findStartingState(ctx: Context<CommissionOptions>): Promise<CommissionState> {
+  const { ec2 } = ctx.clients;
+  const vpc = await findDefaultVpc(ec2, ctx.region);
+  const appServers = await resolveAppServerSettings(ctx);
+  const appSubnets = await findOfferedSubnets(ec2, vpc, appServers.instanceType, ctx.region, ctx.options.instanceType ? '--instance-type' : 'app_instance_type');
+  const brokerSubnets = isBrokerWanted(ctx.options.withBroker, ctx.config.brokerEnabled)
+    ? await findOfferedSubnets(ec2, vpc, ctx.config.brokerInstanceType, ctx.region, 'broker_instance_type')
+    : undefined;
+  return { bakeCleanup: [], vpc, appServers, appSubnets, brokerSubnets };
+}
+
 /** A value an earlier step set; steps run in order, so a missing one is a bug in the list. */
 function need<T>(value: T | undefined): T {
   if (value === undefined) throw new Error('a commission step ran before the step it needs');
@@ -196,6 +217,7 @@ function appServersSpec(ctx: Context<CommissionOptions>, state: CommissionState,
     appSecurityGroupId: groups?.app ?? '',
     elbSecurityGroupId: groups?.elb ?? '',
     subnets: need(state.vpc).subnets,
+    instanceSubnets: need(state.appSubnets),
     appPort: config.appPort,
     healthCheckPath: config.healthCheckPath,
     rootVolumeSize: config.rootVolumeSize,
@@ -244,8 +266,8 @@ function commissionSteps(ctx: Context<CommissionOptions>): Step<CommissionState>
         state.groups = plan.ids;
         return { actions: plan.actions, none: 'exist, unchanged' };
       },
-      run: async (state) => {
-        const result = await ensureSecurityGroups(ec2, { names, vpcId: need(state.vpc).vpcId, appPort: config.appPort });
+      run: async (state, step) => {
+        const result = await ensureSecurityGroups(ec2, { names, vpcId: need(state.vpc).vpcId, appPort: config.appPort }, progressOf(ctx, step));
         state.groups = result.ids;
         const created = result.created.length > 0;
         // The rules of new groups are part of creating them, not changes worth listing.
@@ -282,7 +304,7 @@ function commissionSteps(ctx: Context<CommissionOptions>): Step<CommissionState>
       run: async (state, step) => {
         const result = await ensureBroker(
           ec2,
-          { names, imageId: need(state.image).imageId, instanceType: config.brokerInstanceType, keyName: config.keyName, securityGroupId: need(state.groups).broker, subnetId: need(state.vpc).subnets[0]?.subnetId, rootVolumeSize: config.rootVolumeSize },
+          { names, imageId: need(state.image).imageId, instanceType: config.brokerInstanceType, keyName: config.keyName, securityGroupId: need(state.groups).broker, subnetId: need(state.brokerSubnets)[0]?.subnetId, rootVolumeSize: config.rootVolumeSize },
           progressOf(ctx, step),
         );
         state.broker = result;

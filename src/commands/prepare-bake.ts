@@ -6,7 +6,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findDefaultVpc } from '../aws/vpc.js';
+import { findDefaultVpc, findOfferedSubnets } from '../aws/vpc.js';
 import type { Fetch } from '../caller.js';
 import { progressOf, type Context } from '../context.js';
 import type { BakeSpec } from '../image.js';
@@ -29,11 +29,13 @@ export async function prepareBake(ctx: Context, options: { fetch?: Fetch } = {})
   await ctx.runtime.findAnsiblePlaybook();
   const sshCidr = await ctx.runtime.resolveSshCidr(ctx.sshCidr, { fetch: options.fetch, signal: ctx.signal });
   const vpc = await findDefaultVpc(ec2, ctx.region);
+  // The bake instance goes to a zone that offers its type.
+  const [subnet] = await findOfferedSubnets(ec2, vpc, ctx.config.imageInstanceType, ctx.region, 'image_instance_type');
   const ssh = sshSettings(ctx, bakeKnownHostsFile(ctx));
   return {
     names: ctx.names,
     vpcId: vpc.vpcId,
-    subnetId: vpc.subnets[0]?.subnetId,
+    subnetId: subnet?.subnetId,
     baseAmi: ctx.config.baseAmi,
     instanceType: ctx.config.imageInstanceType,
     keyName: ctx.config.keyName,

@@ -10,7 +10,7 @@ import type { InitializeMiddleware } from '@aws-sdk/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClients, type AwsClients } from '../../src/aws/clients.js';
 import { createCredentialProvider } from '../../src/aws/credentials.js';
-import { findDefaultVpc, type DefaultVpc } from '../../src/aws/vpc.js';
+import { findDefaultVpc, findOfferedSubnets, type DefaultVpc } from '../../src/aws/vpc.js';
 import { deleteAppServers, ensureAppServers, scalingPolicyName, type AppServersSpec } from '../../src/autoscaling.js';
 import { makeNames, toTagFilters } from '../../src/names.js';
 import { createKeyPair, createSecurityGroup, describeInstances, MOTO_AMI, tagRecord } from '../support/aws-fixtures.js';
@@ -20,6 +20,8 @@ const standardTags = (env: string, group: string, name: string) => ({ Name: name
 
 let clients: AwsClients;
 let vpc: DefaultVpc;
+/** The default VPC's subnets in zones that offer t3.small (moto, like AWS, leaves out us-east-1e). */
+let offered: DefaultVpc['subnets'];
 let appSecurityGroupId: string;
 let elbSecurityGroupId: string;
 let keyName: string;
@@ -27,6 +29,7 @@ let keyName: string;
 beforeAll(async () => {
   clients = createClients({ region: 'us-east-1', credentials: createCredentialProvider(undefined) });
   vpc = await findDefaultVpc(clients.ec2, 'us-east-1');
+  offered = await findOfferedSubnets(clients.ec2, vpc, 't3.small', 'us-east-1', 'app_instance_type');
   appSecurityGroupId = await createSecurityGroup(clients.ec2, vpc.vpcId, 'shop-test-app');
   elbSecurityGroupId = await createSecurityGroup(clients.ec2, vpc.vpcId, 'shop-test-elb');
   keyName = await createKeyPair(clients.ec2, 'shop-test');
@@ -43,6 +46,7 @@ function specFor(env: string, overrides: Partial<AppServersSpec> = {}): AppServe
     appSecurityGroupId,
     elbSecurityGroupId,
     subnets: vpc.subnets,
+    instanceSubnets: offered,
     appPort: 8000,
     healthCheckPath: '/health',
     rootVolumeSize: 16,
@@ -112,7 +116,13 @@ describe('ensureAppServers against moto', () => {
       LoadBalancerNames: ['shop-launch-elb'],
       LaunchTemplate: { LaunchTemplateName: result.launchTemplate.name },
     });
-    expect(new Set(group?.VPCZoneIdentifier?.split(','))).toEqual(new Set(vpc.subnets.map((subnet) => subnet.subnetId)));
+    // The group only where t3.small is offered (moto offers it in every us-east-1 zone but 1e, as AWS does).
+    const zoneE = vpc.subnets.find((subnet) => subnet.availabilityZone === 'us-east-1e')?.subnetId;
+    expect(zoneE).toBeDefined();
+    expect(new Set(group?.VPCZoneIdentifier?.split(','))).toEqual(new Set(vpc.subnets.filter((subnet) => subnet.subnetId !== zoneE).map((subnet) => subnet.subnetId)));
+    // The load balancer on every zone's subnet (see AppServersSpec.instanceSubnets).
+    const [balancer] = (await clients.elb.send(new DescribeLoadBalancersCommand({ LoadBalancerNames: ['shop-launch-elb'] }))).LoadBalancerDescriptions ?? [];
+    expect(new Set(balancer?.Subnets)).toEqual(new Set(vpc.subnets.map((subnet) => subnet.subnetId)));
     expect((group?.Instances ?? []).map((instance) => instance.InstanceId).sort()).toEqual(result.instanceIds);
     expect(await inServiceAtElb('shop-launch-elb')).toEqual(result.instanceIds);
   });

@@ -25,7 +25,7 @@ let groups: SecurityGroupIds;
 beforeAll(async () => {
   clients = createClients({ region: 'us-east-1', credentials: createCredentialProvider(undefined) });
   vpc = await findDefaultVpc(clients.ec2, 'us-east-1');
-  groups = (await ensureSecurityGroups(clients.ec2, { names, vpcId: vpc.vpcId, appPort: 8000 })).ids;
+  groups = (await ensureSecurityGroups(clients.ec2, { names, vpcId: vpc.vpcId, appPort: 8000 }, { signal: new AbortController().signal })).ids;
 });
 afterAll(() => clients.destroy());
 

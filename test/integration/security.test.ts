@@ -48,7 +48,7 @@ describe('ensureSecurityGroups', () => {
   let ids: SecurityGroupIds;
 
   it('creates the four groups, tagged, with exactly the least-privilege rules', async () => {
-    const result = await ensureSecurityGroups(clients.ec2, { names, vpcId, appPort: 8000 });
+    const result = await ensureSecurityGroups(clients.ec2, { names, vpcId, appPort: 8000 }, { signal: new AbortController().signal });
     ids = result.ids;
     expect(result.created.sort()).toEqual(['argos-staging-app', 'argos-staging-broker', 'argos-staging-database', 'argos-staging-elb']);
     const groups = await describeGroups(ids);
@@ -73,7 +73,7 @@ describe('ensureSecurityGroups', () => {
   });
 
   it('changes nothing when run again, and creates no second group', async () => {
-    const again = await ensureSecurityGroups(clients.ec2, { names, vpcId, appPort: 8000 });
+    const again = await ensureSecurityGroups(clients.ec2, { names, vpcId, appPort: 8000 }, { signal: new AbortController().signal });
     expect(again).toEqual({ ids, created: [], changes: [] });
     const all = await clients.ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'tag:Env', Values: ['staging'] }] }));
     expect(all.SecurityGroups).toHaveLength(4);
@@ -84,7 +84,7 @@ describe('ensureSecurityGroups', () => {
     await clients.ec2.send(
       new AuthorizeSecurityGroupIngressCommand({ GroupId: ids.database, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 5432, ToPort: 5432, IpRanges: [{ CidrIp: '0.0.0.0/0' }] }] }),
     );
-    const result = await ensureSecurityGroups(clients.ec2, { names, vpcId, appPort: 9000 });
+    const result = await ensureSecurityGroups(clients.ec2, { names, vpcId, appPort: 9000 }, { signal: new AbortController().signal });
     expect(result.changes.sort()).toEqual([
       `app: allowed 9000 from ${ids.elb}`,
       `app: revoked 8000 from ${ids.elb} (not an argos rule)`,
@@ -103,7 +103,7 @@ describe('ensureSecurityGroups', () => {
     expect(ssh).toHaveLength(1);
     expect(ssh[0]?.IpRanges).toEqual([{ CidrIp: '203.0.113.7/32', Description: TEMPORARY_SSH_DESCRIPTION }]);
     // A temporary rule is not "drift": ensuring leaves it to closeSsh.
-    expect((await ensureSecurityGroups(clients.ec2, { names, vpcId, appPort: 9000 })).changes).toEqual([]);
+    expect((await ensureSecurityGroups(clients.ec2, { names, vpcId, appPort: 9000 }, { signal: new AbortController().signal })).changes).toEqual([]);
     expect(await closeSsh(clients.ec2, ids.app)).toBe(1);
     expect(await closeSsh(clients.ec2, ids.app)).toBe(0);
     groups = await describeGroups(ids);

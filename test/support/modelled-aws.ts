@@ -35,6 +35,7 @@ import {
   DescribeAvailabilityZonesCommand,
   DescribeImagesCommand,
   DescribeInstancesCommand,
+  DescribeInstanceTypeOfferingsCommand,
   DescribeKeyPairsCommand,
   DescribeLaunchTemplatesCommand,
   DescribeLaunchTemplateVersionsCommand,
@@ -283,6 +284,8 @@ interface ModelGroup {
 export interface ModelState {
   vpcId: string;
   subnets: { id: string; availabilityZone: string }[];
+  /** Instance types a zone does not offer (as t3 in one us-east-1 zone); every other pair is offered. */
+  notOffered: { instanceType: string; availabilityZone: string }[];
   keyPairs: Set<string>;
   securityGroups: Map<string, ModelSecurityGroup>;
   images: Map<string, ModelImage>;
@@ -356,6 +359,7 @@ export class ModelledAws {
         { id: 'subnet-0model1b', availabilityZone: 'us-east-1b' },
         { id: 'subnet-0model1c', availabilityZone: 'us-east-1c' },
       ],
+      notOffered: [],
       keyPairs: new Set(),
       securityGroups: new Map(),
       images: new Map(),
@@ -599,6 +603,18 @@ export class ModelledAws {
     route(DescribeAvailabilityZonesCommand, () => ({
       AvailabilityZones: state.subnets.map((subnet) => ({ ZoneName: subnet.availabilityZone, State: 'available', RegionName: 'us-east-1' })),
     }));
+    route(DescribeInstanceTypeOfferingsCommand, (input) => {
+      const filter = input.Filters?.[0];
+      if (input.LocationType !== 'availability-zone' || filter?.Name !== 'instance-type' || input.Filters?.length !== 1) {
+        throw new Error('modelled AWS: only DescribeInstanceTypeOfferings by zone with one instance-type filter is modelled');
+      }
+      const offerings = (filter.Values ?? []).flatMap((type) =>
+        state.subnets
+          .filter((subnet) => !state.notOffered.some((no) => no.instanceType === type && no.availabilityZone === subnet.availabilityZone))
+          .map((subnet) => ({ InstanceType: type as never, LocationType: 'availability-zone' as const, Location: subnet.availabilityZone })),
+      );
+      return { InstanceTypeOfferings: offerings };
+    });
     route(DescribeKeyPairsCommand, (input) => {
       const missing = (input.KeyNames ?? []).filter((name) => !state.keyPairs.has(name));
       if (missing.length > 0) throw awsError('InvalidKeyPair.NotFound', `The key pair '${missing[0]}' does not exist`);

@@ -66,7 +66,7 @@ const run = (clock = new VirtualClock()) => ({ signal: new AbortController().sig
 const groupSpec: AutoScalingGroupSpec = {
   names,
   launchTemplateName: 'argos-staging-app-0a1b2c3d',
-  subnets,
+  instanceSubnets: subnets,
   minSize: 2,
   maxSize: 4,
 };
