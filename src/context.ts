@@ -70,6 +70,8 @@ export interface ContextInputs<O extends CommonOptions> {
   env: string;
   /** Whether the command needs the database password (see NEEDS_DATABASE_PASSWORD); default true. */
   requirePassword?: boolean;
+  /** Whether the command opens SSH (it takes the SSH options); default true. Others never resolve where SSH comes from. */
+  opensSsh?: boolean;
   options: O;
   environment: Environment;
   root: string;
@@ -105,7 +107,7 @@ export async function createContext<O extends CommonOptions>(inputs: ContextInpu
   }
   checkEndpoint(environment.AWS_ENDPOINT_URL);
   const requestTimeoutMs = parseTimeout(environment.ARGOS_AWS_TIMEOUT_MS);
-  const ssh = sshOptionsOf(options);
+  const ssh = inputs.opensSsh === false ? undefined : sshOptionsOf(options);
   const sshConfig = ssh ? (ssh.sshConfig ?? config.sshConfig) : undefined;
   const reporter = inputs.createReporter(paths.logFile, config.dbPassword.isSet ? [config.dbPassword.reveal()] : []);
   return {
@@ -147,10 +149,14 @@ function parseTimeout(value: string | undefined): number | undefined {
   return ms;
 }
 
-/** The SSH options of a command that takes them (commission, deploy); `undefined` for the others. */
-function sshOptionsOf(options: CommonOptions): Partial<SshOptions> | undefined {
-  // The option tables decide which commands take them; their values are validated already.
-  return 'sshCidr' in options || 'sshConfig' in options ? (options as Partial<SshOptions>) : undefined;
+/**
+ * The SSH options of a command that opens SSH. An option not given is absent
+ * from the parsed options, so which command takes them is decided by its
+ * option table (run.ts passes `opensSsh`), never by the keys present.
+ */
+function sshOptionsOf(options: CommonOptions): Partial<SshOptions> {
+  // Validated already; a command without SSH options simply has neither key.
+  return options as Partial<SshOptions>;
 }
 
 /** `--ssh-cidr` (already validated) wins over ARGOS_SSH_CIDR, which wins over `ssh_cidr`. */

@@ -7,6 +7,7 @@ import { describeUnreachable } from './aws/error-codes.js';
 import { ArgosError, ExitCode, type ExitCodeValue } from './errors.js';
 import { createInterruptHandler, SIGNAL_EXIT_CODES, type StopSignal } from './interrupts.js';
 import { checkEnvName } from './names.js';
+import { COMMAND_OPTIONS } from './command-options.js';
 import { parseOptions, type CommonOptions, type OptionsByCommand } from './options.js';
 import type { Context } from './context.js';
 import { TerminalReporter, type Reporter } from './reporter.js';
@@ -57,6 +58,7 @@ export async function runCommand<C extends CommandName>(name: C, env: string, ra
     const commandCtx = await createContext({
       env,
       requirePassword: NEEDS_DATABASE_PASSWORD.has(name),
+      opensSsh: 'sshCidr' in COMMAND_OPTIONS[name],
       options,
       environment: {
         AWS_REGION: process.env['AWS_REGION'],
