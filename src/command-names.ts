@@ -19,6 +19,9 @@ export function isCommandName(word: string): word is CommandName {
  */
 export const NEEDS_DATABASE_PASSWORD: ReadonlySet<CommandName> = new Set(['commission', 'deploy']);
 
+/** The commands that reach the servers over SSH, and so read `ssh_cidr`, `ssh_config` and ARGOS_SSH_CIDR. */
+export const OPENS_SSH: ReadonlySet<CommandName> = new Set(['commission', 'deploy']);
+
 /** The roles `deploy --roles` takes: one playbook each. */
 export const ROLES = ['app', 'database', 'broker', 'worker'] as const;
 

@@ -70,6 +70,8 @@ export interface ContextInputs<O extends CommonOptions> {
   env: string;
   /** Whether the command needs the database password (see NEEDS_DATABASE_PASSWORD); default true. */
   requirePassword?: boolean;
+  /** Whether the command opens SSH (see OPENS_SSH); default: whether its options hold a given SSH flag. */
+  opensSsh?: boolean;
   options: O;
   environment: Environment;
   root: string;
@@ -105,7 +107,7 @@ export async function createContext<O extends CommonOptions>(inputs: ContextInpu
   }
   checkEndpoint(environment.AWS_ENDPOINT_URL);
   const requestTimeoutMs = parseTimeout(environment.ARGOS_AWS_TIMEOUT_MS);
-  const ssh = sshOptionsOf(options);
+  const ssh = sshOptionsOf(options, inputs.opensSsh);
   const sshConfig = ssh ? (ssh.sshConfig ?? config.sshConfig) : undefined;
   const reporter = inputs.createReporter(paths.logFile, config.dbPassword.isSet ? [config.dbPassword.reveal()] : []);
   return {
@@ -148,9 +150,11 @@ function parseTimeout(value: string | undefined): number | undefined {
 }
 
 /** The SSH options of a command that takes them (commission, deploy); `undefined` for the others. */
-function sshOptionsOf(options: CommonOptions): Partial<SshOptions> | undefined {
-  // The option tables decide which commands take them; their values are validated already.
-  return 'sshCidr' in options || 'sshConfig' in options ? (options as Partial<SshOptions>) : undefined;
+function sshOptionsOf(options: CommonOptions, opensSsh: boolean | undefined): Partial<SshOptions> | undefined {
+  // The command decides: an SSH flag not given is absent from the options, and ssh_config, ssh_cidr
+  // and ARGOS_SSH_CIDR must still apply then. The values are validated already.
+  const takesSsh = opensSsh ?? ('sshCidr' in options || 'sshConfig' in options);
+  return takesSsh ? (options as Partial<SshOptions>) : undefined;
 }
 
 /** `--ssh-cidr` (already validated) wins over ARGOS_SSH_CIDR, which wins over `ssh_cidr`. */

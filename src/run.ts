@@ -10,7 +10,7 @@ import { checkEnvName } from './names.js';
 import { parseOptions, type CommonOptions, type OptionsByCommand } from './options.js';
 import type { Context } from './context.js';
 import { TerminalReporter, type Reporter } from './reporter.js';
-import { NEEDS_DATABASE_PASSWORD, type CommandName } from './command-names.js';
+import { NEEDS_DATABASE_PASSWORD, OPENS_SSH, type CommandName } from './command-names.js';
 
 /** A command's module export: it takes the Context of that command's options. */
 type CommandFunction<C extends CommandName> = (ctx: Context<OptionsByCommand[C]>) => Promise<void>;
@@ -57,6 +57,7 @@ export async function runCommand<C extends CommandName>(name: C, env: string, ra
     const commandCtx = await createContext({
       env,
       requirePassword: NEEDS_DATABASE_PASSWORD.has(name),
+      opensSsh: OPENS_SSH.has(name),
       options,
       environment: {
         AWS_REGION: process.env['AWS_REGION'],
