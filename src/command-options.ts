@@ -155,6 +155,11 @@ export const COMMAND_OPTIONS = {
   clean: {
     dryRun: toggle('--dry-run', 'show what would be deleted, and delete nothing'),
     force: toggle('--force', 'delete the image even while launch templates of environments use it'),
+    finalSnapshots: {
+      flags: '--final-snapshots <days>',
+      description: "instead of the image: delete the app's final DB snapshots older than <days> days, except the newest of each environment",
+      schema: wholeNumber,
+    },
     ...CONFIRM_OPTIONS,
     forceUnlock,
   },

@@ -8,9 +8,11 @@ import {
   CreateDBInstanceCommand,
   CreateDBSubnetGroupCommand,
   DeleteDBInstanceCommand,
+  DeleteDBSnapshotCommand,
   DeleteDBSubnetGroupCommand,
   DescribeDBEngineVersionsCommand,
   DescribeDBInstancesCommand,
+  DescribeDBSnapshotsCommand,
   DescribeDBSubnetGroupsCommand,
   ListTagsForResourceCommand,
   ModifyDBInstanceCommand,
@@ -19,7 +21,7 @@ import {
 } from '@aws-sdk/client-rds';
 import { RDS_ERRORS } from './aws/error-codes.js';
 import { ArgosError } from './errors.js';
-import { makeTags, type EnvNames } from './names.js';
+import { makeTags, resourceName, type EnvNames } from './names.js';
 import { classify, ownedOrThrow, type Lookup } from './ownership.js';
 import type { Secret } from './secret.js';
 import { catchCodes, errorCode, hasErrorCode, waitFor, type Progress, type WaitOptions } from './wait.js';
@@ -324,6 +326,50 @@ export async function waitForDatabase(rds: RDSClient, identifier: string, wait: 
 export function finalSnapshotName(identifier: string, now: Date): string {
   const stamp = now.toISOString().replace(/\.\d{3}Z$/, '').replaceAll('-', '').replaceAll(':', '').replace('T', '-');
   return `${identifier}-final-${stamp}`;
+}
+
+/** A final snapshot kept of an environment's database: it costs snapshot storage until deleted. */
+export interface FinalSnapshot {
+  identifier: string;
+  env: string;
+  status: string;
+  /** The database's allocated storage when the snapshot was taken (AllocatedStorage, GiB). */
+  sizeGiB: number;
+  created: Date | undefined;
+}
+
+/**
+ * The app's final snapshots (of environment `env` only, when given), newest
+ * first: manual DB snapshots named `<app>-<env>-database-final-…` that carry
+ * the app's `App` and that `Env` tag (copied from the database: CopyTagsToSnapshot).
+ * A snapshot under such a name with other tags is another app's: left out.
+ */
+export async function findFinalSnapshots(rds: RDSClient, app: string, env?: string): Promise<FinalSnapshot[]> {
+  const found: FinalSnapshot[] = [];
+  let marker: string | undefined;
+  do {
+    const page = await rds.send(new DescribeDBSnapshotsCommand({ SnapshotType: 'manual', Marker: marker }));
+    for (const snapshot of page.DBSnapshots ?? []) {
+      const tags = new Map((snapshot.TagList ?? []).map((tag) => [tag.Key ?? '', tag.Value ?? '']));
+      const tagEnv = tags.get('Env');
+      if (tags.get('App') !== app || tagEnv === undefined || (env !== undefined && tagEnv !== env)) continue;
+      const identifier = snapshot.DBSnapshotIdentifier ?? '';
+      if (!identifier.startsWith(`${resourceName(app, tagEnv, 'database')}-final-`)) continue;
+      found.push({ identifier, env: tagEnv, status: snapshot.Status ?? 'unknown', sizeGiB: snapshot.AllocatedStorage ?? 0, created: snapshot.SnapshotCreateTime });
+    }
+    marker = page.Marker;
+  } while (marker);
+  return found.sort((a, b) => (b.created?.getTime() ?? 0) - (a.created?.getTime() ?? 0));
+}
+
+/** `20 GiB, taken 2026-01-02 03:04 UTC`. */
+export function describeSnapshotSize(snapshot: FinalSnapshot): string {
+  return `${snapshot.sizeGiB} GiB${snapshot.created ? `, taken ${snapshot.created.toISOString().slice(0, 16).replace('T', ' ')} UTC` : ''}`;
+}
+
+/** Deletes a final snapshot; succeeds when it is gone already. */
+export async function deleteFinalSnapshot(rds: RDSClient, identifier: string): Promise<void> {
+  await catchCodes(() => rds.send(new DeleteDBSnapshotCommand({ DBSnapshotIdentifier: identifier })), RDS_ERRORS.dbSnapshotNotFound, undefined);
 }
 
 /** How to delete. */

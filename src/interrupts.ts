@@ -43,7 +43,10 @@ export function createInterruptHandler(
   return (signal = 'SIGINT') => {
     interrupts += 1;
     if (interrupts > 1) {
-      write(`argos: ${signal === 'SIGINT' ? 'interrupted twice' : `${signal} after an interruption`}; exiting without finishing cleanup\n`);
+      write(
+        `argos: ${signal === 'SIGINT' ? 'interrupted twice' : `${signal} after an interruption`}; exiting without finishing cleanup. ` +
+          'Its lock stays behind: the next run says whose it is and how to break it (--force-unlock)\n',
+      );
       exit(SIGNAL_EXIT_CODES[signal]);
       return;
     }

@@ -35,6 +35,7 @@ export const RDS_ERRORS = {
   dbInstanceInvalidState: ['InvalidDBInstanceState', 'InvalidDBInstanceStateFault'],
   dbSubnetGroupNotFound: ['DBSubnetGroupNotFoundFault'],
   dbSubnetGroupAlreadyExists: ['DBSubnetGroupAlreadyExists', 'DBSubnetGroupAlreadyExistsFault'],
+  dbSnapshotNotFound: ['DBSnapshotNotFound', 'DBSnapshotNotFoundFault'],
 } as const;
 
 /** Auto Scaling: wire code first, then the SDK's exception name. */

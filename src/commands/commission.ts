@@ -32,6 +32,7 @@ import { ownedOrThrow } from '../ownership.js';
 import { formatDuration } from '../reporter.js';
 import { ensureSecurityGroups, hasEnvironmentSecurityGroups, planSecurityGroups, type SecurityGroupIds } from '../security.js';
 import { errorCode } from '../wait.js';
+import { findSshConfigProblem } from './connection.js';
 import { deploySteps, type DeployState } from './deploy.js';
 import { prepareBake } from './prepare-bake.js';
 import { previewSteps, renderPreview, runSteps, StepRun, type Step, stepHostOf } from './steps.js';
@@ -110,7 +111,11 @@ export async function preflight(ctx: Context<CommissionOptions>): Promise<void> 
     throw new ArgosError('CREDENTIALS', `AWS refused the credentials (${errorCode(error) ?? 'error'}: ${(error as Error).message}): check AWS_PROFILE or the access keys`, { cause: error });
   }
   problems.push(...(await checkKeyFile(ctx.paths.keyFile, ctx.paths.root)));
-  problems.push(...(await checkKeyPair(ec2, ctx.config.keyName, ctx.region)));
+  const keyPair = await checkKeyPair(ec2, ctx.config.keyName, ctx.region, { path: ctx.paths.keyFile, root: ctx.paths.root });
+  problems.push(...keyPair.problems);
+  for (const warning of keyPair.warnings) ctx.reporter.warn(warning);
+  const sshConfigProblem = await findSshConfigProblem(ctx);
+  if (sshConfigProblem) problems.push(sshConfigProblem);
   // A hyphenated env name is refused for a new environment, kept for one that exists (README: Names and tags).
   const nameProblem = findNewEnvNameProblem(ctx.names.app, ctx.env);
   if (nameProblem && !(await hasEnvironmentSecurityGroups(ec2, ctx.names))) problems.push(nameProblem);

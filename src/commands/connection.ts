@@ -3,9 +3,9 @@
  * key, known_hosts file and ssh_config of the run, and the config file when
  * Ansible would not find it by itself.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { DEFAULT_CONFIG_PATH } from '../config.js';
 import type { Context } from '../context.js';
 import type { SshSettings } from '../ssh.js';
@@ -20,6 +20,24 @@ export function configVarsFiles(ctx: Context): string[] {
   return ctx.paths.config === join(ctx.paths.root, DEFAULT_CONFIG_PATH) ? [] : [ctx.paths.config];
 }
 
+/**
+ * Why the run's ssh_config cannot be used (naming the file and whether
+ * `--ssh-config` or the config's `ssh_config` gave it), or `undefined` when
+ * there is none or it is a file. Checked before SSH is opened: ssh would
+ * otherwise fail on every attempt, and argos retry for ten minutes.
+ */
+export async function findSshConfigProblem(ctx: Context): Promise<string | undefined> {
+  if (ctx.sshConfig === undefined) return undefined;
+  const given = (ctx.options as { sshConfig?: string }).sshConfig;
+  const origin = given !== undefined ? '--ssh-config' : `ssh_config in ${relative(ctx.paths.root, ctx.paths.config)}`;
+  try {
+    if ((await stat(ctx.sshConfig)).isFile()) return undefined;
+    return `the ssh_config ${ctx.sshConfig} (from ${origin}) is not a file: give an OpenSSH client config file`;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    return `the ssh_config ${ctx.sshConfig} (from ${origin}) does not exist: create it, or fix ${origin === '--ssh-config' ? '--ssh-config' : 'ssh_config'}`;
+  }
+}
 
 /**
  * Runs `run` with the extra-vars files the playbooks need: the config (when not

@@ -11,7 +11,7 @@ import { findDefaultVpc } from '../aws/vpc.js';
 import { deleteBroker, findBrokers } from '../broker.js';
 import { confirmOrExit } from '../confirm.js';
 import { progressOf, type Context } from '../context.js';
-import { deleteDatabase, deleteDatabaseSubnetGroup, finalSnapshotName, lookupDatabase, lookupDatabaseSubnetGroup } from '../database.js';
+import { deleteDatabase, deleteDatabaseSubnetGroup, describeSnapshotSize, finalSnapshotName, findFinalSnapshots, lookupDatabase, lookupDatabaseSubnetGroup } from '../database.js';
 import { deleteImage, findBakeLeftovers, findImage } from '../image.js';
 import type { EnvNames } from '../names.js';
 import type { DecommissionOptions } from '../options.js';
@@ -84,7 +84,11 @@ export function teardownSteps(ctx: Context<DecommissionOptions>, now = new Date(
       id: 'database',
       title: `database ${names.database}`,
       preview: async (state) => {
-        const [databaseLookup, subnetGroupLookup] = await Promise.all([lookupDatabase(rds, names.database, names), lookupDatabaseSubnetGroup(rds, names)]);
+        const [databaseLookup, subnetGroupLookup, kept] = await Promise.all([
+          lookupDatabase(rds, names.database, names),
+          lookupDatabaseSubnetGroup(rds, names),
+          findFinalSnapshots(rds, names.app, names.env),
+        ]);
         const database = ownedOnly(databaseLookup);
         const subnetGroup = ownedOnly(subnetGroupLookup);
         state.finalSnapshot = database && !options.skipFinalSnapshot ? finalSnapshotName(names.database, now) : undefined;
@@ -96,7 +100,12 @@ export function teardownSteps(ctx: Context<DecommissionOptions>, now = new Date(
               : []),
             ...(subnetGroup ? [`DB subnet group ${names.databaseSubnetGroup}`] : []),
           ],
-          keeps: [...(state.finalSnapshot ? [`final snapshot ${state.finalSnapshot}`] : []), ...leftAlone(names, databaseLookup, subnetGroupLookup)],
+          keeps: [
+            ...(state.finalSnapshot ? [`final snapshot ${state.finalSnapshot}`] : []),
+            // Kept from earlier decommissions: storage billed until deleted (clean --final-snapshots).
+            ...kept.map((snapshot) => `final snapshot ${snapshot.identifier} (${describeSnapshotSize(snapshot)})`),
+            ...leftAlone(names, databaseLookup, subnetGroupLookup),
+          ],
         };
       },
       run: async (state, step) => {

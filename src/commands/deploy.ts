@@ -12,7 +12,7 @@ import { allHosts, discoverInventory, hostKeyAlias, pruneKnownHosts, renderInven
 import { checkKeyFile } from '../keys.js';
 import type { DeployOptions } from '../options.js';
 import { closeSsh, openSsh } from '../security.js';
-import { sshSettings, withPlaybookVars } from './connection.js';
+import { findSshConfigProblem, sshSettings, withPlaybookVars } from './connection.js';
 import { runSteps, type Step, stepHostOf } from './steps.js';
 
 /** Which inventory group each role's playbook runs on. */
@@ -35,6 +35,8 @@ export interface DeployState {
 
 /** Runs `argos <env> deploy`. */
 export async function deploy(ctx: Context<DeployOptions>): Promise<void> {
+  const sshConfigProblem = await findSshConfigProblem(ctx);
+  if (sshConfigProblem) throw new ArgosError('CONFIG', sshConfigProblem);
   await runSteps(deploySteps(ctx, { roles: ctx.options.roles, playbooks: true }), {} as DeployState, stepHostOf(ctx));
 }
 

@@ -12,7 +12,7 @@ import { LIVE_STATES } from '../aws/instance-states.js';
 import { findInstances } from '../aws/instances.js';
 import { findDefaultVpc } from '../aws/vpc.js';
 import type { Context } from '../context.js';
-import { lookupDatabase } from '../database.js';
+import { describeSnapshotSize, findFinalSnapshots, lookupDatabase } from '../database.js';
 import { findBakeLeftovers, findImage } from '../image.js';
 import { toTagFilters } from '../names.js';
 import type { StatusOptions } from '../options.js';
@@ -35,6 +35,8 @@ export interface EnvironmentStatus {
   commissioned: boolean;
   url: string | undefined;
   resources: StatusRow[];
+  /** What is kept and costs storage though nothing runs: the final snapshots (also rows of `resources`). */
+  kept: { finalSnapshots: number; totalGiB: number };
   drift: string[];
 }
 
@@ -43,7 +45,7 @@ export async function gatherStatus(ctx: Context): Promise<EnvironmentStatus> {
   const { ec2, rds, elb, autoScaling } = ctx.clients;
   const { names } = ctx;
   const vpc = await findDefaultVpc(ec2, ctx.region);
-  const [image, databaseLookup, loadBalancerLookup, groupLookup, templates, groups, tagged, leftovers] = await Promise.all([
+  const [image, databaseLookup, loadBalancerLookup, groupLookup, templates, groups, tagged, leftovers, finalSnapshots] = await Promise.all([
     findImage(ec2, names),
     lookupDatabase(rds, names.database, names),
     lookupLoadBalancer(elb, names),
@@ -52,6 +54,7 @@ export async function gatherStatus(ctx: Context): Promise<EnvironmentStatus> {
     findSecurityGroups(ec2, names, vpc.vpcId),
     findInstances(ec2, toTagFilters({ app: names.app, env: names.env }), LIVE_STATES),
     findBakeLeftovers(ec2, names),
+    findFinalSnapshots(rds, names.app, names.env),
   ]);
   // Found by name but tagged for another app or environment: shown as a conflict, never as this environment's.
   const database = ownedOnly(databaseLookup);
@@ -94,6 +97,7 @@ export async function gatherStatus(ctx: Context): Promise<EnvironmentStatus> {
   }
   const brokers = tagged.filter((instance) => instance.tags['Group'] === 'broker');
   for (const broker of brokers) row('broker', names.broker, broker.instanceId, broker.state, broker.privateDnsName ?? '');
+  for (const snapshot of finalSnapshots) row('final snapshot', names.database, snapshot.identifier, snapshot.status, describeSnapshotSize(snapshot));
   for (const sg of groups.values()) row('security group', sg.GroupName ?? '', sg.GroupId ?? '', 'exists', `${(sg.IpPermissions ?? []).length} ingress rule${(sg.IpPermissions ?? []).length === 1 ? '' : 's'}`);
 
   // Orphans: tagged for this environment, but not what commission makes.
@@ -111,7 +115,8 @@ export async function gatherStatus(ctx: Context): Promise<EnvironmentStatus> {
   drift.push(...(await compareHostsFile(ctx, [...groupInstanceIds, ...brokers.map((b) => b.instanceId)])));
 
   const commissioned = [database, loadBalancer, group].some((resource) => resource !== undefined) || groups.size > 0 || brokers.length > 0;
-  return { env: ctx.env, commissioned, url: loadBalancer?.DNSName ? `http://${loadBalancer.DNSName}` : undefined, resources: rows, drift };
+  const kept = { finalSnapshots: finalSnapshots.length, totalGiB: finalSnapshots.reduce((sum, snapshot) => sum + snapshot.sizeGiB, 0) };
+  return { env: ctx.env, commissioned, url: loadBalancer?.DNSName ? `http://${loadBalancer.DNSName}` : undefined, resources: rows, kept, drift };
 }
 
 /** Instance id → state as the load balancer sees it ("InService", "OutOfService"). */
@@ -160,6 +165,13 @@ export async function status(ctx: Context<StatusOptions>): Promise<void> {
     '',
     renderTable(result.resources),
     '',
+    ...(result.kept.finalSnapshots > 0
+      ? [
+          `kept: ${result.kept.finalSnapshots} final snapshot${result.kept.finalSnapshots === 1 ? '' : 's'}, ${result.kept.totalGiB} GiB in total, billed as snapshot storage until deleted ` +
+            `(argos ${ctx.env} clean --final-snapshots <days> deletes old ones)`,
+          '',
+        ]
+      : []),
     result.drift.length > 0 ? `drift:\n${result.drift.map((d) => `  - ${d}`).join('\n')}` : 'drift: none',
   ];
   // The table is the command's result, not progress: plain, without timestamps.

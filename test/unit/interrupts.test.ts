@@ -21,7 +21,7 @@ describe('Ctrl-C', () => {
     // Second press: exit 130 without waiting for cleanup.
     onSigint('SIGINT');
     expect(exits).toEqual([130]);
-    expect(written.at(-1)).toBe('argos: interrupted twice; exiting without finishing cleanup\n');
+    expect(written.at(-1)).toBe('argos: interrupted twice; exiting without finishing cleanup. Its lock stays behind: the next run says whose it is and how to break it (--force-unlock)\n');
   });
 });
 
