@@ -4,10 +4,11 @@
  * it must never be in ansible-playbook's argv or environment.
  */
 import { existsSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { withPlaybookVars } from '../../src/commands/connection.js';
+import { findSshConfigProblem, withPlaybookVars } from '../../src/commands/connection.js';
 import type { Context } from '../../src/context.js';
 import { Secret } from '../../src/secret.js';
 
@@ -41,5 +42,39 @@ describe('withPlaybookVars', () => {
     expect(files[0]).toBe('/project/other.yml');
     expect(files[1]).toMatch(new RegExp(`argos-vars-[^/]+${join('/', 'secrets.json')}$`));
     expect(existsSync(files[1] ?? '')).toBe(false);
+  });
+});
+
+describe('findSshConfigProblem', () => {
+  async function contextWithSshConfig(sshConfig: string | undefined, fromFlag: boolean): Promise<Context> {
+    const root = await mkdtemp(join(tmpdir(), 'argos-ssh-config-'));
+    return {
+      sshConfig,
+      options: fromFlag ? { sshConfig } : {},
+      paths: { root, config: join(root, 'playbooks', 'group_vars', 'all.yml') },
+    } as unknown as Context;
+  }
+
+  it('has nothing to say without an ssh_config, or with one that is a file', async () => {
+    expect(await findSshConfigProblem(await contextWithSshConfig(undefined, false))).toBeUndefined();
+    const file = join(await mkdtemp(join(tmpdir(), 'argos-ssh-config-')), 'ssh_config');
+    await writeFile(file, 'Host *\n');
+    expect(await findSshConfigProblem(await contextWithSshConfig(file, true))).toBeUndefined();
+  });
+
+  it('names a missing file and where it came from', async () => {
+    expect(await findSshConfigProblem(await contextWithSshConfig('/nonexistent/ssh_config', true))).toBe(
+      'the ssh_config /nonexistent/ssh_config (from --ssh-config) does not exist: create it, or fix --ssh-config',
+    );
+    expect(await findSshConfigProblem(await contextWithSshConfig('/nonexistent/ssh_config', false))).toBe(
+      'the ssh_config /nonexistent/ssh_config (from ssh_config in playbooks/group_vars/all.yml) does not exist: create it, or fix ssh_config',
+    );
+  });
+
+  it('refuses a folder', async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'argos-ssh-config-'));
+    expect(await findSshConfigProblem(await contextWithSshConfig(folder, true))).toBe(
+      `the ssh_config ${folder} (from --ssh-config) is not a file: give an OpenSSH client config file`,
+    );
   });
 });
