@@ -3,13 +3,14 @@
  * deploy, a second Ctrl-C during decommission; each followed by a re-run that
  * converges, and a final check that nothing leaked.
  */
+import { join } from 'node:path';
 import { DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClients, type AwsClients } from '../../src/aws/clients.js';
 import { createCredentialProvider } from '../../src/aws/credentials.js';
 import { snapshotAccount } from '../support/account-snapshot.js';
-import { createKeyPair } from '../support/aws-fixtures.js';
+import { importKeyPair } from '../support/aws-fixtures.js';
 import { fakeAwsEnvironment } from '../support/aws-env.js';
 import { CLI, runCli } from '../support/cli.js';
 import { localTargetOrSkip } from '../support/local-target.js';
@@ -62,7 +63,8 @@ describe.skipIf(!capability.ok)(`faults end to end${capability.ok ? '' : ` (skip
   beforeAll(async () => {
     clients = createClients({ region: 'us-east-1', credentials: createCredentialProvider(undefined) });
     project = await makeTargetProject();
-    await createKeyPair(clients.ec2, 'argos-test');
+    // The key pair of the target's own key, so preflight's fingerprint check passes as for a real user.
+    await importKeyPair(clients.ec2, 'argos-test', join(project.root, 'keys', 'argos-test.pem'));
   }, 300_000);
 
   afterAll(async () => {

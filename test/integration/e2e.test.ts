@@ -12,7 +12,7 @@ import { createClients, type AwsClients } from '../../src/aws/clients.js';
 import { createCredentialProvider } from '../../src/aws/credentials.js';
 import type { EnvironmentStatus } from '../../src/commands/status.js';
 import { snapshotAccount } from '../support/account-snapshot.js';
-import { createKeyPair } from '../support/aws-fixtures.js';
+import { importKeyPair } from '../support/aws-fixtures.js';
 import { fakeAwsEnvironment } from '../support/aws-env.js';
 import { runCli } from '../support/cli.js';
 import { localTargetOrSkip } from '../support/local-target.js';
@@ -37,7 +37,8 @@ describe.skipIf(!capability.ok)(`the whole lifecycle${capability.ok ? '' : ` (sk
     clients = createClients({ region: 'us-east-1', credentials: createCredentialProvider(undefined) });
     project = await makeTargetProject();
     await project.writeConfig(BROKER_PORTS);
-    await createKeyPair(clients.ec2, 'argos-test');
+    // The key pair of the target's own key, so preflight's fingerprint check passes as for a real user.
+    await importKeyPair(clients.ec2, 'argos-test', join(project.root, 'keys', 'argos-test.pem'));
     await project.prepareDatabaseStandIn(DB_ENDPOINT);
   }, 600_000);
 

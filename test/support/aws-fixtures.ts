@@ -4,11 +4,13 @@
  */
 import {
   CreateKeyPairCommand,
+  ImportKeyPairCommand,
   CreateSecurityGroupCommand,
   DescribeInstancesCommand,
   type EC2Client,
   type Instance,
 } from '@aws-sdk/client-ec2';
+import { execa } from 'execa';
 
 /** The AMI moto preloads in every region (Amazon Linux 2, x86_64). */
 export const MOTO_AMI = 'ami-04681a1dbd79675a5';
@@ -23,6 +25,16 @@ export async function createSecurityGroup(ec2: EC2Client, vpcId: string, name: s
 /** Creates a key pair (moto checks key names when MOTO_ENABLE_KEYPAIR_VALIDATION is on). */
 export async function createKeyPair(ec2: EC2Client, name: string): Promise<string> {
   await ec2.send(new CreateKeyPairCommand({ KeyName: name }));
+  return name;
+}
+
+/**
+ * Imports the public half of `privateKeyFile` as key pair `name`, as a user who
+ * brought their own key does: then the key file matches the key pair's fingerprint.
+ */
+export async function importKeyPair(ec2: EC2Client, name: string, privateKeyFile: string): Promise<string> {
+  const { stdout } = await execa('ssh-keygen', ['-y', '-f', privateKeyFile]);
+  await ec2.send(new ImportKeyPairCommand({ KeyName: name, PublicKeyMaterial: new TextEncoder().encode(stdout.trim()) }));
   return name;
 }
 
