@@ -20,7 +20,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import {
-  GATEWAY, LCNET, PYTHON, archiveHosts, createNamespace, deleteNamespace, inNamespace, startAptPath, type AptPath,
+  GATEWAY, LCNET, PYTHON, archiveHosts, createNamespace, inNamespace, startAptPath, type AptPath,
 } from './network.js';
 import { LocalCloudError, isAlive, run, signal, spawnDetached, tryRun, waitFor, type ProcessRef } from './proc.js';
 import { sweepCloud, leftovers, cgroupPath, unmountUnder } from './sweep.js';
@@ -163,7 +163,7 @@ export async function startCloud(options: CloudOptions = {}): Promise<Cloud> {
   const cacheDir = options.cacheDir ?? DEFAULT_CACHE_DIR;
   const user = options.user ?? 'ubuntu';
   const stateDir = stateDirOf(cacheDir, name);
-  await sweepCloud(stateDir, `${'lc-'}${name}`);
+  await sweepCloud(stateDir, `lc-${name}`);
   const base = await ensureBase(cacheDir, user);
   const netns = `lc-${name}`;
   mkdirSync(join(stateDir, 'machines'), { recursive: true });

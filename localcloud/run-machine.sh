@@ -28,6 +28,6 @@ while :; do
   echo $! > "$dir/nspawn.pid"
   rc=0; wait $! || rc=$?
   echo "$(date +%s.%N) rc=$rc" >> "$dir/exits"
-  [ "$rc" -eq 133 ] && [ ! -e "$dir/stop" ] || break
+  if [ "$rc" -ne 133 ] || [ -e "$dir/stop" ]; then break; fi
 done
 rm -f "$dir/nspawn.pid"
