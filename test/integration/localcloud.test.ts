@@ -71,6 +71,16 @@ describe.skipIf(!capability.ok)(`local cloud machines${capability.ok ? '' : ` (s
     expect(out).toMatch(/unreachable/i);
   });
 
+  it('installs packages only from Debian\'s archive, through the namespace\'s apt proxy', async () => {
+    expect(await ssh(B.publicDnsName, 'sudo apt-get update -qq >/dev/null 2>&1 && echo ok')).toBe('ok');
+    const denied = await ssh(B.publicDnsName,
+      `python3 -c 'import urllib.request as u
+o = u.build_opener(u.ProxyHandler({"http": "http://172.31.0.1:3142"}))
+try: o.open("http://example.com/", timeout=10)
+except Exception as e: print(getattr(e, "code", e))' 2>&1`);
+    expect(denied).toBe('403');
+  }, 60_000);
+
   it('runs user data once, and not again after a reboot that brings SSH back', async () => {
     expect(await ssh(A.publicDnsName, 'systemctl is-active lc-user-data; cat /var/tmp/user-data-ran')).toBe('active\nuser data on ip-172-31-5-9');
     const bootBefore = await ssh(A.publicDnsName, 'cat /proc/sys/kernel/random/boot_id');
