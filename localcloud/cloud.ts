@@ -23,7 +23,7 @@ import {
   GATEWAY, LCNET, PYTHON, archiveHosts, createNamespace, inNamespace, startAptPath, type AptPath,
 } from './network.js';
 import { LocalCloudError, isAlive, run, signal, spawnDetached, tryRun, waitFor, type ProcessRef } from './proc.js';
-import { sweepCloud, leftovers, cgroupPath, unmountUnder } from './sweep.js';
+import { sweepCloud, leftovers, cgroupPath, nspawnOf, unmountUnder } from './sweep.js';
 
 export { sweepCloud, leftovers } from './sweep.js';
 export { LocalCloudError } from './proc.js';
@@ -209,13 +209,7 @@ export function attachCloud(options: CloudOptions = {}): Cloud {
   };
   const all = (): MachineRecord[] =>
     existsSync(machinesDir) ? readdirSync(machinesDir).map(get).filter((m): m is MachineRecord => m !== undefined) : [];
-  const nspawnPid = (m: MachineRecord): ProcessRef | undefined => {
-    const file = join(m.dir, 'nspawn.pid');
-    if (!existsSync(file) || !isAlive(m.wrapper)) return undefined;
-    const pid = Number(readFileSync(file, 'utf8').trim());
-    const startTime = readFileSync(`/proc/${String(pid)}/stat`, 'utf8').split(') ')[1]?.split(' ')[19];
-    return startTime === undefined ? undefined : { pid, startTime };
-  };
+  const nspawnPid = (m: MachineRecord): ProcessRef | undefined => (isAlive(m.wrapper) ? nspawnOf(m.dir) : undefined);
   const state = (id: string): MachineState => (isAlive(must(id).wrapper) ? 'running' : 'stopped');
   const exitsCount = (m: MachineRecord): number =>
     existsSync(join(m.dir, 'exits')) ? readFileSync(join(m.dir, 'exits'), 'utf8').trim().split('\n').length : 0;

@@ -7,7 +7,7 @@
 import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deleteNamespace, hasGuardRoute, cloudNamespaces } from './network.js';
-import { isAlive, run, signal, stopProcess, tryRun, waitFor, type ProcessRef } from './proc.js';
+import { isAlive, processStartTime, run, signal, stopProcess, tryRun, waitFor, type ProcessRef } from './proc.js';
 
 /** The cgroup (relative to a hierarchy's root) of one machine's wrapper, nspawn and payload. */
 export function cgroupPath(cloudName: string, machineName: string): string {
@@ -72,14 +72,13 @@ function recorded(stateDir: string): Recorded {
   return { machines, relays };
 }
 
-function nspawnOf(machineDir: string): ProcessRef | undefined {
-  try {
-    const pid = Number(readFileSync(join(machineDir, 'nspawn.pid'), 'utf8').trim());
-    const stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
-    return { pid, startTime: stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] as string };
-  } catch {
-    return undefined;
-  }
+/** The running nspawn of a machine (the wrapper records its PID in DIR/nspawn.pid), if any. */
+export function nspawnOf(machineDir: string): ProcessRef | undefined {
+  const file = join(machineDir, 'nspawn.pid');
+  if (!existsSync(file)) return undefined;
+  const pid = Number(readFileSync(file, 'utf8').trim());
+  const startTime = processStartTime(pid);
+  return startTime === undefined ? undefined : { pid, startTime };
 }
 
 /**
