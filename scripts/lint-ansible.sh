@@ -2,7 +2,7 @@
 # Lints the Ansible side: syntax-check of every playbook, ansible-lint (config in
 # .ansible-lint), the roles' contracts (scripts/check-role-specs.py: every
 # defaults/main.yml variable typed in meta/argument_specs.yml, with the same
-# default), and shellcheck of test.sh and scripts/*.sh. `npm test` runs it.
+# default), and shellcheck of test.sh, scripts/*.sh and localcloud/*.sh. `npm test` runs it.
 # Exit status: 0 clean, 1 findings, 2 a tool is missing.
 set -euo pipefail
 
@@ -40,7 +40,7 @@ echo "==> role contracts (defaults/main.yml and meta/argument_specs.yml)"
 python3 scripts/check-role-specs.py || status=1
 
 echo "==> shellcheck"
-shellcheck test.sh scripts/*.sh || status=1
+shellcheck test.sh scripts/*.sh localcloud/*.sh || status=1
 
 [ "$status" -eq 0 ] && echo "lint-ansible: clean"
 exit "$status"

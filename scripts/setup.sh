@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything argos's tests need on a fresh Debian/Ubuntu machine, and
 # only what is missing: Debian packages (Ansible, linters, debootstrap for the
-# local test target), the moto AWS emulator, and the npm packages.
+# local test target, systemd-nspawn for the local cloud), the moto AWS emulator,
+# the npm packages, and the local cloud's cached base root (localcloud/).
 # Usage: scripts/setup.sh        (safe to run again: it skips what is there)
 set -euo pipefail
 
@@ -21,6 +22,7 @@ declare -A wanted=(
   [ansible-lint]=ansible-lint
   [shellcheck]=shellcheck
   [debootstrap]=debootstrap
+  [systemd-nspawn]=systemd-container
   [ssh]=openssh-client
   [ssh-keygen]=openssh-client
   [git]=git
@@ -60,5 +62,11 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 else
   say "npm packages present"
   npm run --silent build
+fi
+# ---- the local cloud's base machine root (Debian 12 with systemd; about a minute, once)
+if [ "$(id -u)" -eq 0 ]; then
+  npx tsx localcloud/cli.ts build-base --user "${LOCALCLOUD_USER:-ubuntu}"
+else
+  say "not root: the local cloud's base root is built on its first start as root (npx tsx localcloud/cli.ts build-base)"
 fi
 say "done"
