@@ -11,7 +11,7 @@ import { DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClients, type AwsClients } from '../../src/aws/clients.js';
 import { createCredentialProvider } from '../../src/aws/credentials.js';
-import { createKeyPair, registerImage } from '../support/aws-fixtures.js';
+import { importKeyPair, registerImage } from '../support/aws-fixtures.js';
 import { fakeAwsEnvironment } from '../support/aws-env.js';
 import { runCli } from '../support/cli.js';
 import { localTargetOrSkip } from '../support/local-target.js';
@@ -35,7 +35,8 @@ describe.skipIf(!capability.ok)(`deploy to a real target${capability.ok ? '' : `
   beforeAll(async () => {
     clients = createClients({ region: 'us-east-1', credentials: createCredentialProvider(undefined) });
     project = await makeTargetProject();
-    await createKeyPair(clients.ec2, 'argos-test');
+    // The key pair of the target's own key, so preflight's fingerprint check passes as for a real user.
+    await importKeyPair(clients.ec2, 'argos-test', join(project.root, 'keys', 'argos-test.pem'));
     await registerImage(clients.ec2, 'argos-image');
     // A spy in front of the real ansible-playbook: records every argv and environment.
     const bin = await mkdtemp(join(tmpdir(), 'argos-spy-'));
