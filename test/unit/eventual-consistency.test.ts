@@ -22,9 +22,10 @@ import 'aws-sdk-client-mock-vitest/extend';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { terminateInstances } from '../../src/aws/instances.js';
 import { ArgosError } from '../../src/errors.js';
-import { bakeImage, removeBakeLeftovers, type BakeSpec } from '../../src/image.js';
+import { bakeImage, removeBakeLeftovers } from '../../src/image.js';
 import { makeNames } from '../../src/names.js';
 import { ensureSecurityGroups, openSsh } from '../../src/security.js';
+import { bakeSpec, RUNNING_BAKE_INSTANCE } from '../support/bake-fixtures.js';
 import { VirtualClock } from '../support/virtual-clock.js';
 
 const names = makeNames('argos', 'staging');
@@ -32,7 +33,7 @@ const ec2Mock = mockClient(EC2Client);
 const groupNotFound = () => Object.assign(new Error("The security group 'sg-new' does not exist"), { name: 'InvalidGroup.NotFound', $metadata: {} });
 const instanceNotFound = () => Object.assign(new Error("The instance ID 'i-bake' does not exist"), { name: 'InvalidInstanceID.NotFound', $metadata: {} });
 
-const running = { Reservations: [{ Instances: [{ InstanceId: 'i-bake', State: { Name: 'running' as const }, PublicDnsName: 'ec2-198-51-100-1.compute-1.amazonaws.com' }] }] };
+const running = RUNNING_BAKE_INSTANCE;
 
 /** Once a terminate is accepted, the wait that follows (non-terminated states only) finds nothing. */
 function terminated() {
@@ -40,21 +41,6 @@ function terminated() {
   return {};
 }
 
-function bakeSpec(overrides: Partial<BakeSpec> = {}): BakeSpec {
-  return {
-    names,
-    vpcId: 'vpc-1',
-    subnetId: 'subnet-1',
-    baseAmi: 'ami-base',
-    instanceType: 't3.small',
-    keyName: 'argos',
-    rootVolumeSize: 16,
-    sshCidr: '203.0.113.7/32',
-    waitForSsh: async () => undefined,
-    provision: async () => undefined,
-    ...overrides,
-  };
-}
 
 /** A bake whose playbook fails once the instance is running: its undo then removes what it created. */
 const failingProvision = bakeSpec({

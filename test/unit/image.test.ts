@@ -20,33 +20,15 @@ import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-vitest/extend';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ArgosError } from '../../src/errors.js';
-import { bakeImage, type BakeSpec } from '../../src/image.js';
-import { makeNames } from '../../src/names.js';
+import { bakeImage } from '../../src/image.js';
+import { bakeSpec as spec, RUNNING_BAKE_INSTANCE } from '../support/bake-fixtures.js';
 import { VirtualClock } from '../support/virtual-clock.js';
 
-const names = makeNames('argos', 'staging');
 const ec2Mock = mockClient(EC2Client);
 const notFound = Object.assign(new Error('The instance ID does not exist'), { name: 'InvalidInstanceID.NotFound', $metadata: {} });
 
-const running = {
-  Reservations: [{ Instances: [{ InstanceId: 'i-bake', State: { Name: 'running' as const }, PublicDnsName: 'ec2-198-51-100-1.compute-1.amazonaws.com' }] }],
-};
+const running = RUNNING_BAKE_INSTANCE;
 
-function spec(overrides: Partial<BakeSpec> = {}): BakeSpec {
-  return {
-    names,
-    vpcId: 'vpc-1',
-    subnetId: 'subnet-1',
-    baseAmi: 'ami-base',
-    instanceType: 't3.small',
-    keyName: 'argos',
-    rootVolumeSize: 16,
-    sshCidr: '203.0.113.7/32',
-    waitForSsh: async () => undefined,
-    provision: async () => undefined,
-    ...overrides,
-  };
-}
 
 beforeEach(() => {
   ec2Mock.reset();
