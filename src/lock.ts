@@ -149,7 +149,7 @@ async function tryCreate(target: LockTarget, context: LockContext): Promise<stri
  * Takes one lock, or refuses (exit 1) naming who holds it since when and how
  * to break it; with `forceUnlock`, removes the holder's lock first, saying whose it was.
  */
-export async function acquireLock(target: LockTarget, context: LockContext): Promise<HeldLock> {
+async function acquireLock(target: LockTarget, context: LockContext): Promise<HeldLock> {
   const created = await tryCreate(target, context);
   if (created) return { target, groupId: created };
   const holder = await findHolder(context.ec2, context.vpcId, target);
@@ -183,7 +183,7 @@ async function retake(target: LockTarget, context: LockContext): Promise<HeldLoc
 }
 
 /** Releases a lock this run holds; already gone (broken by another run) is fine. */
-export async function releaseLock(ec2: EC2Client, lock: HeldLock): Promise<void> {
+async function releaseLock(ec2: EC2Client, lock: HeldLock): Promise<void> {
   await catchCodes(() => ec2.send(new DeleteSecurityGroupCommand({ GroupId: lock.groupId })), EC2_ERRORS.securityGroupNotFound, undefined);
 }
 
@@ -194,7 +194,7 @@ export async function releaseLock(ec2: EC2Client, lock: HeldLock): Promise<void>
  * so the release never races them. A failed release is said, not thrown over
  * the run's own outcome.
  */
-export async function withLocks<T>(targets: readonly LockTarget[], context: LockContext, body: () => Promise<T>): Promise<T> {
+async function withLocks<T>(targets: readonly LockTarget[], context: LockContext, body: () => Promise<T>): Promise<T> {
   const held: HeldLock[] = [];
   try {
     for (const target of targets) held.push(await acquireLock(target, context));
@@ -217,7 +217,7 @@ export async function withLocks<T>(targets: readonly LockTarget[], context: Lock
  * is missing (it will bake; an image being created or available is only waited
  * for or reused, which another run's bake does not disturb).
  */
-export async function locksOf(ctx: Context, command: CommandName): Promise<LockTarget[]> {
+async function locksOf(ctx: Context, command: CommandName): Promise<LockTarget[]> {
   const options = ctx.options as Partial<Record<'dryRun' | 'deleteImage', boolean>>;
   if (command === 'status' || options.dryRun) return [];
   const { names } = ctx;

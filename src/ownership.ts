@@ -33,7 +33,7 @@ export type Lookup<T> =
 const CHECKED_KEYS = ['ManagedBy', 'App', 'Env', 'Group'] as const;
 
 /** `tags` as a plain record (keys and values as given). */
-export function toTagRecord(tags: TagList): Record<string, string> {
+function toTagRecord(tags: TagList): Record<string, string> {
   const record: Record<string, string> = {};
   for (const tag of tags ?? []) if (tag.Key !== undefined) record[tag.Key] = tag.Value ?? '';
   return record;
@@ -76,7 +76,7 @@ export function describeConflict(conflict: Conflict, scope: Pick<TagScope, 'app'
 }
 
 /** The CONFLICT error (exit 1) for a command that would change or adopt a resource that is not its own. */
-export function conflictError(conflict: Conflict, scope: Pick<TagScope, 'app' | 'env'>): ArgosError {
+function conflictError(conflict: Conflict, scope: Pick<TagScope, 'app' | 'env'>): ArgosError {
   return new ArgosError(
     'CONFLICT',
     `${describeConflict(conflict, scope)}. argos leaves it alone: it may belong to another app whose names collide with this one ` +

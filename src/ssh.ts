@@ -52,7 +52,7 @@ export interface SshTarget {
  * than was refused (a booting host answers with a reset). A timeout during the
  * banner exchange means the TCP connection was made: not dropped.
  */
-export function isDroppedConnection(reason: string): boolean {
+function isDroppedConnection(reason: string): boolean {
   return /(connection|operation) timed out/i.test(reason) && !/banner/i.test(reason);
 }
 

@@ -23,7 +23,7 @@ export interface AwsSettings {
 }
 
 /** An AWS API call answers in well under a second; 30 s means the endpoint is not answering. */
-export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 /** Opening the connection: seconds at most anywhere, unless nothing is listening or packets are dropped. */
 const CONNECTION_TIMEOUT_MS = 10_000;
 

@@ -28,7 +28,7 @@ interface CleanState {
  * the only copy of a decommissioned environment's data; delete it with the AWS
  * console or CLI if it is really not wanted). `snapshots` come newest first.
  */
-export function selectOldSnapshots(snapshots: readonly FinalSnapshot[], days: number, now: Date): FinalSnapshot[] {
+function selectOldSnapshots(snapshots: readonly FinalSnapshot[], days: number, now: Date): FinalSnapshot[] {
   const newest = new Set<string>();
   return snapshots.filter((snapshot) => {
     if (!newest.has(snapshot.env)) {

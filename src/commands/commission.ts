@@ -159,7 +159,7 @@ async function checkNewDatabaseEngine(ctx: Context<CommissionOptions>): Promise<
 }
 
 /** The sizes of a new environment's app servers when no flag gives them. */
-export const NEW_ENVIRONMENT_SIZES = { minSize: 1, maxSize: 4 } as const;
+const NEW_ENVIRONMENT_SIZES = { minSize: 1, maxSize: 4 } as const;
 
 /**
  * The app servers' sizes and instance type for this run: each flag given, else
@@ -169,7 +169,7 @@ export const NEW_ENVIRONMENT_SIZES = { minSize: 1, maxSize: 4 } as const;
  * only (an existing one changes with `--instance-type`). min ≤ max is checked
  * on the resolved values: `--max-size 2` on a group with min 3 is refused.
  */
-export async function resolveAppServerSettings(ctx: Context<CommissionOptions>): Promise<AppServerSettings> {
+async function resolveAppServerSettings(ctx: Context<CommissionOptions>): Promise<AppServerSettings> {
   const { options } = ctx;
   const current = await findAppServerSettings(ctx.clients, ctx.names);
   const minSize = options.minSize ?? current?.minSize ?? NEW_ENVIRONMENT_SIZES.minSize;

@@ -38,7 +38,7 @@ interface TeardownState {
  * it would delete (name and id) and keep; the run deletes, each step succeeding
  * on what is already gone.
  */
-export function teardownSteps(ctx: Context<DecommissionOptions>, now = new Date()): Step<TeardownState>[] {
+function teardownSteps(ctx: Context<DecommissionOptions>, now = new Date()): Step<TeardownState>[] {
   const { ec2, rds, elb, autoScaling } = ctx.clients;
   const { names, options } = ctx;
   const vpcId = async (state: TeardownState) => (state.vpcId ??= (await findDefaultVpc(ec2, ctx.region)).vpcId);
