@@ -11,6 +11,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canRunLocalCloud, leftovers, startCloud, type Cloud } from '../../localcloud/cloud.js';
 import { startLoadBalancerPlane, type LoadBalancerPlane, type LoadBalancerSpec } from '../../localcloud/elb.js';
@@ -25,6 +26,7 @@ function capabilityOrSkip(): { ok: boolean; reason?: string } {
   return capability;
 }
 const capability = capabilityOrSkip();
+const OWNER = fileURLToPath(new URL('../support/elb-plane-owner.ts', import.meta.url));
 
 const A = { instanceId: 'i-0aaaa0000000000e1', privateIp: '172.31.5.9', publicDnsName: 'ec2-54-1-3-1.compute-1.amazonaws.com' };
 const B = { instanceId: 'i-0bbbb0000000000e2', privateIp: '172.31.7.3', publicDnsName: 'ec2-54-1-3-2.compute-1.amazonaws.com' };
@@ -72,7 +74,7 @@ describe.skipIf(!capability.ok)(`local cloud load balancer${capability.ok ? '' :
   };
   const waitForState = async (id: string, state: string, timeoutMs = 10_000): Promise<number> => {
     const t0 = Date.now();
-    await waitFor(`${id} ${state}`, () => plane.health('web').find((h) => h.instanceId === id)?.state === state, timeoutMs, 10);
+    await waitFor(`${id} ${state}`, () => plane.health('web').find((h) => h.instanceId === id)?.state === state, timeoutMs, 2);
     return Date.now() - t0;
   };
 
@@ -136,12 +138,17 @@ describe.skipIf(!capability.ok)(`local cloud load balancer${capability.ok ? '' :
     const stoppedAt = Date.now();
     await ssh(A.publicDnsName, 'sudo systemctl stop web');
     const toOutOfService = await waitForState(A.instanceId, 'OutOfService');
+    const seenAt = Date.now();
     // Two failed checks one interval apart: between one and three intervals after the stop.
     expect(Date.now() - stoppedAt).toBeGreaterThanOrEqual(900);
     expect(toOutOfService).toBeLessThan(4000);
     expect(verdict(A.instanceId)).toEqual(FAILED);
     expect(await get(webPort())).toEqual({ status: 503, body: '' });
-    console.log(`[elb] app stopped to OutOfService (2 failures, interval 1 s): ${String(Date.now() - stoppedAt)} ms`);
+    // Check-to-verdict: the plane stamps the verdict change when the failing check returns; health() saw it at seenAt.
+    const health = JSON.parse(readFileSync(join(cloud.stateDir, 'elb', 'health.json'), 'utf8')) as { loadBalancers: { web: { changedAt: number }[] } };
+    const changedAt = (health.loadBalancers.web[0]?.changedAt ?? 0) * 1000;
+    console.log(`[elb] app stopped to OutOfService (2 failures, interval 1 s): ${String(seenAt - stoppedAt)} ms; ` +
+      `check result to verdict seen by health(): at most ${(seenAt - changedAt).toFixed(1)} ms (polled every 2 ms)`);
   });
 
   it('checks TCP targets and relays TCP listeners (a second load balancer in front of sshd)', async () => {
@@ -177,7 +184,7 @@ describe.skipIf(!capability.ok)(`local cloud load balancer${capability.ok ? '' :
     expect(Number(pss)).toBeGreaterThan(0);
   }, 60_000);
 
-  it('leaves no process, socket file or namespace behind', async () => {
+  it('leaves no process, socket file or namespace behind, also when its owner is killed', async () => {
     const { pid } = plane;
     const started = processStartTime(pid);
     const dir = join(cloud.stateDir, 'elb');
@@ -185,6 +192,22 @@ describe.skipIf(!capability.ok)(`local cloud load balancer${capability.ok ? '' :
     await plane.stop();
     expect(started !== undefined && isAlive({ pid, startTime: started })).toBe(false);
     expect(existsSync(dir)).toBe(false);
+
+    // A harness killed outright: its plane notices the owner is gone and exits, removing its sockets.
+    const owner = execa(process.execPath, ['--import', 'tsx', OWNER, cloud.name], { reject: false });
+    const planePid = await new Promise<number>((resolve, reject) => {
+      owner.stdout?.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
+      void owner.then((r) => reject(new Error(`plane owner exited: ${String(r.stderr)}`)));
+    });
+    const orphan = { pid: planePid, startTime: processStartTime(planePid) ?? '' };
+    expect(isAlive(orphan)).toBe(true);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.sock'))).toHaveLength(1);
+    owner.kill('SIGKILL');
+    const t0 = Date.now();
+    await waitFor('the orphaned plane to exit', () => !isAlive(orphan), 5000, 20);
+    console.log(`[elb] plane exit after its owner was killed: ${String(Date.now() - t0)} ms`);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.sock'))).toEqual([]);
+
     const { stateDir, netns, name } = cloud;
     await cloud.shutdown();
     expect(await leftovers(stateDir, netns, name)).toEqual([]);
