@@ -198,32 +198,40 @@ export async function startLoadBalancerPlane(cloud: Cloud): Promise<LoadBalancer
     return { socket, server, port: address.port };
   };
 
+  const applyNow = async (next: readonly LoadBalancerSpec[]): Promise<void> => {
+    if (stopped) throw new LocalCloudError('the load balancer plane is stopped');
+    for (const lb of next) parseHealthCheckTarget(lb.healthCheck.target);
+    const wanted = new Set(next.flatMap((lb) => lb.listeners.map((l) => `${lb.name}:${String(l.loadBalancerPort)}`)));
+    for (const key of wanted) if (!listeners.has(key)) listeners.set(key, await openListener(key));
+    const removed = [...listeners].filter(([key]) => !wanted.has(key));
+    // Stop accepting on removed listeners before the plane forgets them (close() alone: its callback waits for open connections).
+    for (const [key, l] of removed) {
+      listeners.delete(key);
+      l.server.close();
+    }
+    generation += 1;
+    writeConfig(configFile, {
+      generation,
+      loadBalancers: next.map((lb) => ({
+        name: lb.name,
+        healthCheck: lb.healthCheck,
+        listeners: lb.listeners.map((l) => ({ ...l, socket: listeners.get(`${lb.name}:${String(l.loadBalancerPort)}`)?.socket })),
+        instances: lb.instances,
+      })),
+    });
+    specs = next;
+    await acknowledged(generation);
+  };
+  let applying: Promise<void> = Promise.resolve();
+
   return {
     pid: plane.pid,
 
-    async apply(next) {
-      if (stopped) throw new LocalCloudError('the load balancer plane is stopped');
-      for (const lb of next) parseHealthCheckTarget(lb.healthCheck.target);
-      const wanted = new Set(next.flatMap((lb) => lb.listeners.map((l) => `${lb.name}:${String(l.loadBalancerPort)}`)));
-      for (const key of wanted) if (!listeners.has(key)) listeners.set(key, await openListener(key));
-      const removed = [...listeners].filter(([key]) => !wanted.has(key));
-      // Stop accepting on removed listeners before the plane forgets them.
-      for (const [key, l] of removed) {
-        listeners.delete(key);
-        await new Promise<void>((resolve) => l.server.close(() => resolve()));
-      }
-      generation += 1;
-      writeConfig(configFile, {
-        generation,
-        loadBalancers: next.map((lb) => ({
-          name: lb.name,
-          healthCheck: lb.healthCheck,
-          listeners: lb.listeners.map((l) => ({ ...l, socket: listeners.get(`${lb.name}:${String(l.loadBalancerPort)}`)?.socket })),
-          instances: lb.instances,
-        })),
-      });
-      specs = next;
-      await acknowledged(generation);
+    apply(next) {
+      // One configuration at a time: a tick's apply must not interleave with the previous one's.
+      const run = applying.then(() => applyNow(next));
+      applying = run.catch(() => undefined);
+      return run;
     },
 
     localPorts() {
