@@ -27,11 +27,12 @@
  *   the EC2 state check ignores it (a terminated instance cannot come back).
  */
 import {
-  DescribeAutoScalingGroupsCommand, SetInstanceHealthCommand, TerminateInstanceInAutoScalingGroupCommand,
+  SetInstanceHealthCommand, paginateDescribeAutoScalingGroups, TerminateInstanceInAutoScalingGroupCommand,
   type AutoScalingClient, type AutoScalingGroup,
 } from '@aws-sdk/client-auto-scaling';
-import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { LoadBalancerPlane } from './elb.js';
+import { describeInstancesById } from './moto-read.js';
 
 /** A group as the decision needs it. */
 export interface GroupHealthFacts {
@@ -119,12 +120,7 @@ export async function checkGroupHealth(
   now: Date,
 ): Promise<Replacement[]> {
   const groups: AutoScalingGroup[] = [];
-  let token: string | undefined;
-  do {
-    const page = await clients.autoscaling.send(new DescribeAutoScalingGroupsCommand(token ? { NextToken: token } : {}));
-    groups.push(...(page.AutoScalingGroups ?? []));
-    token = page.NextToken;
-  } while (token);
+  for await (const page of paginateDescribeAutoScalingGroups({ client: clients.autoscaling }, {})) groups.push(...(page.AutoScalingGroups ?? []));
   const facts: GroupHealthFacts[] = groups.map((g) => ({
     name: g.AutoScalingGroupName ?? '',
     healthCheckType: g.HealthCheckType ?? 'EC2',
@@ -134,19 +130,8 @@ export async function checkGroupHealth(
   }));
   const ids = [...new Set(facts.flatMap((g) => g.instances.map((i) => i.instanceId)))];
   const instances = new Map<string, InstanceFacts>();
-  if (ids.length > 0) {
-    let next: string | undefined;
-    do {
-      const page = await clients.ec2.send(new DescribeInstancesCommand({
-        Filters: [{ Name: 'instance-id', Values: ids }], ...(next ? { NextToken: next } : {}),
-      }));
-      for (const r of page.Reservations ?? []) {
-        for (const i of r.Instances ?? []) {
-          if (i.InstanceId) instances.set(i.InstanceId, { state: i.State?.Name ?? 'pending', launchTime: i.LaunchTime ?? now });
-        }
-      }
-      next = page.NextToken;
-    } while (next);
+  for (const [id, i] of await describeInstancesById(clients.ec2, ids)) {
+    instances.set(id, { state: i.State?.Name ?? 'pending', launchTime: i.LaunchTime ?? now });
   }
   const verdicts = new Map<string, ReadonlyMap<string, string>>();
   const verdictOf: VerdictOf = (lb, id) => {

@@ -5,10 +5,11 @@
  * byte for byte the shape moto 5.2.1 returns, with the plane's verdicts).
  */
 import { randomBytes } from 'node:crypto';
-import { DescribeInstancesCommand, type EC2Client, type Instance } from '@aws-sdk/client-ec2';
+import type { EC2Client, Instance } from '@aws-sdk/client-ec2';
 import {
-  DescribeLoadBalancersCommand, type ElasticLoadBalancingClient, type LoadBalancerDescription,
+  paginateDescribeLoadBalancers, type ElasticLoadBalancingClient, type LoadBalancerDescription,
 } from '@aws-sdk/client-elastic-load-balancing';
+import { describeInstancesById } from './moto-read.js';
 import type { BackendInstance, HealthCheckSpec, InstanceHealthVerdict, LoadBalancerSpec } from './elb.js';
 
 /** SDK clients pointed at moto. */
@@ -37,26 +38,10 @@ export async function readLoadBalancerSpecs(
   options: { addressOf?: (instance: Instance) => string | undefined } = {},
 ): Promise<LoadBalancerSpec[]> {
   const descriptions: LoadBalancerDescription[] = [];
-  let marker: string | undefined;
-  do {
-    const page = await clients.elb.send(new DescribeLoadBalancersCommand(marker ? { Marker: marker } : {}));
-    descriptions.push(...(page.LoadBalancerDescriptions ?? []));
-    marker = page.NextMarker;
-  } while (marker);
+  for await (const page of paginateDescribeLoadBalancers({ client: clients.elb }, {})) descriptions.push(...(page.LoadBalancerDescriptions ?? []));
 
   const ids = [...new Set(descriptions.flatMap((d) => (d.Instances ?? []).map((i) => i.InstanceId ?? '')).filter(Boolean))];
-  const instances = new Map<string, Instance>();
-  if (ids.length > 0) {
-    let token: string | undefined;
-    do {
-      // A filter, not InstanceIds: an id moto has forgotten must not fail the whole read.
-      const page = await clients.ec2.send(new DescribeInstancesCommand({
-        Filters: [{ Name: 'instance-id', Values: ids }], ...(token ? { NextToken: token } : {}),
-      }));
-      for (const r of page.Reservations ?? []) for (const i of r.Instances ?? []) if (i.InstanceId) instances.set(i.InstanceId, i);
-      token = page.NextToken;
-    } while (token);
-  }
+  const instances = await describeInstancesById(clients.ec2, ids);
   const addressOf = options.addressOf ?? ((i: Instance) => i.PrivateIpAddress);
 
   return descriptions.map((d): LoadBalancerSpec => {

@@ -13,19 +13,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canRunLocalCloud, leftovers, startCloud, type Cloud } from '../../localcloud/cloud.js';
+import { leftovers, startCloud, type Cloud } from '../../localcloud/cloud.js';
 import { startLoadBalancerPlane, type LoadBalancerPlane, type LoadBalancerSpec } from '../../localcloud/elb.js';
 import { PYTHON } from '../../localcloud/network.js';
 import { isAlive, processStartTime, waitFor } from '../../localcloud/proc.js';
+import { localCloudOrSkip } from '../support/local-cloud.js';
 
-function capabilityOrSkip(): { ok: boolean; reason?: string } {
-  const capability = canRunLocalCloud();
-  if (!capability.ok && process.env['ARGOS_REQUIRE_LOCAL_TARGET'] === '1') {
-    throw new Error(`ARGOS_REQUIRE_LOCAL_TARGET=1 but the local cloud cannot run here: ${capability.reason ?? 'unknown'}`);
-  }
-  return capability;
-}
-const capability = capabilityOrSkip();
+const capability = localCloudOrSkip();
 const OWNER = fileURLToPath(new URL('../support/elb-plane-owner.ts', import.meta.url));
 
 const A = { instanceId: 'i-0aaaa0000000000e1', privateIp: '172.31.5.9', publicDnsName: 'ec2-54-1-3-1.compute-1.amazonaws.com' };
