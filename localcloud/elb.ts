@@ -151,7 +151,7 @@ export async function startLoadBalancerPlane(cloud: Cloud): Promise<LoadBalancer
   const configFile = join(dir, 'config.json');
   const healthFile = join(dir, 'health.json');
   let generation = 0;
-  writeConfig(configFile, { generation, loadBalancers: [] });
+  writeConfig(configFile, JSON.stringify({ generation, loadBalancers: [] }));
   const ns = inNamespace(cloud.netns);
   const owner = refOf(process.pid);
   const plane = spawnDetached(ns[0] as string,
@@ -181,6 +181,7 @@ export async function startLoadBalancerPlane(cloud: Cloud): Promise<LoadBalancer
   }
 
   let specs: readonly LoadBalancerSpec[] = [];
+  let applied = '[]';
   const listeners = new Map<string, PlaneListener>(); // `${name}:${port}` → listener
   const connections = new Set<Socket>();
   let nextSocket = 1;
@@ -209,18 +210,19 @@ export async function startLoadBalancerPlane(cloud: Cloud): Promise<LoadBalancer
       listeners.delete(key);
       l.server.close();
     }
-    generation += 1;
-    writeConfig(configFile, {
-      generation,
-      loadBalancers: next.map((lb) => ({
-        name: lb.name,
-        healthCheck: lb.healthCheck,
-        listeners: lb.listeners.map((l) => ({ ...l, socket: listeners.get(`${lb.name}:${String(l.loadBalancerPort)}`)?.socket })),
-        instances: lb.instances,
-      })),
-    });
+    const loadBalancers = JSON.stringify(next.map((lb) => ({
+      name: lb.name,
+      healthCheck: lb.healthCheck,
+      listeners: lb.listeners.map((l) => ({ ...l, socket: listeners.get(`${lb.name}:${String(l.loadBalancerPort)}`)?.socket })),
+      instances: lb.instances,
+    })));
     specs = next;
+    // The sync applies every tick; most ticks change nothing and need no round trip to the plane.
+    if (loadBalancers === applied) return;
+    generation += 1;
+    writeConfig(configFile, `{"generation":${String(generation)},"loadBalancers":${loadBalancers}}`);
     await acknowledged(generation);
+    applied = loadBalancers;
   };
   let applying: Promise<void> = Promise.resolve();
 
@@ -293,7 +295,7 @@ function relay(client: Socket, socket: string, connections: Set<Socket>): void {
   upstream.pipe(client);
 }
 
-function writeConfig(file: string, config: unknown): void {
-  writeFileSync(`${file}.tmp`, JSON.stringify(config));
+function writeConfig(file: string, json: string): void {
+  writeFileSync(`${file}.tmp`, json);
   renameSync(`${file}.tmp`, file);
 }
