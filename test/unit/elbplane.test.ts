@@ -4,7 +4,11 @@
  * fed check results, and its probes against servers on 127.0.0.1 (loopback only).
  */
 import { execa } from 'execa';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer as createTcpServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -61,8 +65,11 @@ print(json.dumps([first, second, s.verdict()['state'], s.verdict()['description'
 
 describe('elbplane probes (127.0.0.1 servers)', () => {
   let http: Server;
+  let https: Server;
   let httpPort = 0;
+  let httpsPort = 0;
   let closedPort = 0;
+  let certDir = '';
 
   beforeAll(async () => {
     // 200 on /ok, 500 on /fail, a 200 that comes after 1.5 s on /slow.
@@ -78,10 +85,22 @@ describe('elbplane probes (127.0.0.1 servers)', () => {
     const b = spare.address();
     closedPort = typeof b === 'object' && b ? b.port : 0;
     await new Promise((resolve) => spare.close(resolve));
+    // A back end with a self-signed certificate: ELB does not validate back-end certificates.
+    certDir = await mkdtemp(join(tmpdir(), 'argos-elbplane-'));
+    await execa('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=backend',
+      '-keyout', join(certDir, 'key.pem'), '-out', join(certDir, 'cert.pem')]);
+    https = createHttpsServer({ key: await readFile(join(certDir, 'key.pem')), cert: await readFile(join(certDir, 'cert.pem')) },
+      (req, res) => res.writeHead(req.url === '/ok' ? 200 : 404).end('x'));
+    await new Promise<void>((resolve) => https.listen(0, '127.0.0.1', resolve));
+    const c = https.address();
+    httpsPort = typeof c === 'object' && c ? c.port : 0;
   });
   afterAll(async () => {
-    http?.closeAllConnections();
-    await new Promise((resolve) => http?.close(resolve));
+    for (const server of [http, https]) {
+      server?.closeAllConnections();
+      await new Promise((resolve) => server?.close(resolve));
+    }
+    if (certDir) await rm(certDir, { recursive: true, force: true });
   });
 
   it('counts only a 200 within the timeout for HTTP, and a completed connect for TCP', async () => {
@@ -94,5 +113,16 @@ describe('elbplane probes (127.0.0.1 servers)', () => {
   elbplane.probe('TCP:${String(closedPort)}', '127.0.0.1', 1),
   elbplane.probe('HTTP:${String(closedPort)}/ok', '127.0.0.1', 1),
 ]))`)).toEqual([true, false, false, true, false, false]);
+  });
+
+  it('checks HTTPS with a GET over TLS and SSL with a handshake, without validating the certificate', async () => {
+    const p = String(httpsPort);
+    expect(await python(`print(json.dumps([
+  elbplane.probe('HTTPS:${p}/ok', '127.0.0.1', 2),
+  elbplane.probe('HTTPS:${p}/missing', '127.0.0.1', 2),
+  elbplane.probe('SSL:${p}', '127.0.0.1', 2),
+  elbplane.probe('SSL:${String(httpPort)}', '127.0.0.1', 1),
+  elbplane.probe('HTTPS:${String(httpPort)}/ok', '127.0.0.1', 1),
+]))`)).toEqual([true, false, true, false, false]);
   });
 });
