@@ -103,26 +103,19 @@ describe('elbplane probes (127.0.0.1 servers)', () => {
     if (certDir) await rm(certDir, { recursive: true, force: true });
   });
 
+  /** elbplane.probe on 127.0.0.1 for each [target, timeout seconds], in one Python run. */
+  const probe = async (checks: readonly [string, number][]): Promise<unknown> =>
+    python(`print(json.dumps([elbplane.probe(t, '127.0.0.1', s) for t, s in ${JSON.stringify(checks)}]))`);
+
   it('counts only a 200 within the timeout for HTTP, and a completed connect for TCP', async () => {
-    const p = String(httpPort);
-    expect(await python(`print(json.dumps([
-  elbplane.probe('HTTP:${p}/ok', '127.0.0.1', 1),
-  elbplane.probe('HTTP:${p}/fail', '127.0.0.1', 1),
-  elbplane.probe('HTTP:${p}/slow', '127.0.0.1', 1),
-  elbplane.probe('TCP:${p}', '127.0.0.1', 1),
-  elbplane.probe('TCP:${String(closedPort)}', '127.0.0.1', 1),
-  elbplane.probe('HTTP:${String(closedPort)}/ok', '127.0.0.1', 1),
-]))`)).toEqual([true, false, false, true, false, false]);
+    const [p, closed] = [String(httpPort), String(closedPort)];
+    expect(await probe([[`HTTP:${p}/ok`, 1], [`HTTP:${p}/fail`, 1], [`HTTP:${p}/slow`, 1], [`TCP:${p}`, 1], [`TCP:${closed}`, 1], [`HTTP:${closed}/ok`, 1]]))
+      .toEqual([true, false, false, true, false, false]);
   });
 
   it('checks HTTPS with a GET over TLS and SSL with a handshake, without validating the certificate', async () => {
-    const p = String(httpsPort);
-    expect(await python(`print(json.dumps([
-  elbplane.probe('HTTPS:${p}/ok', '127.0.0.1', 2),
-  elbplane.probe('HTTPS:${p}/missing', '127.0.0.1', 2),
-  elbplane.probe('SSL:${p}', '127.0.0.1', 2),
-  elbplane.probe('SSL:${String(httpPort)}', '127.0.0.1', 1),
-  elbplane.probe('HTTPS:${String(httpPort)}/ok', '127.0.0.1', 1),
-]))`)).toEqual([true, false, true, false, false]);
+    const [p, plain] = [String(httpsPort), String(httpPort)];
+    expect(await probe([[`HTTPS:${p}/ok`, 2], [`HTTPS:${p}/missing`, 2], [`SSL:${p}`, 2], [`SSL:${plain}`, 1], [`HTTPS:${plain}/ok`, 1]]))
+      .toEqual([true, false, true, false, false]);
   });
 });
