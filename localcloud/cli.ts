@@ -37,7 +37,9 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'build-base') {
     process.stdout.write(`BASE=${await ensureBase(DEFAULT_CACHE_DIR, values.user)}\n`);
     const log = (line: string): void => { process.stderr.write(`localcloud: ${line}\n`); };
-    process.stdout.write(`POSTGRES_LAYER=${await ensurePostgresLayer({ user: values.user, log, ...(positionals.length > 0 && argv.includes("--name") ? { name } : {}) })}\n`);
+    // The layer is built in a throw-away cloud; not `lc`, which a running sandbox may be using.
+    const buildName = argv.includes('--name') ? name : 'pgb';
+    process.stdout.write(`POSTGRES_LAYER=${await ensurePostgresLayer({ user: values.user, log, name: buildName })}\n`);
     return 0;
   }
   if (command === 'up' && values.moto !== undefined) {
