@@ -40,6 +40,8 @@ export interface SyncOptions {
 export interface LaunchTiming {
   readonly instanceId: string;
   readonly answeredAt?: number;
+  /** When the sync had what it needs (key, user data) and began booting the machine. */
+  readonly bootAt?: number;
   readonly sshAt?: number;
 }
 
@@ -87,6 +89,9 @@ export function startSync(options: SyncOptions): Sync {
   const expectStart = new Set<string>();
   const warned = new Set<string>();
   const answeredAt = new Map<string, number>();
+  /** RunInstances' UserData (base64) per instance, so a launch need not ask moto for it. */
+  const runUserData = new Map<string, string>();
+  const bootAt = new Map<string, number>();
   const sshAt = new Map<string, number>();
   let stopped = false;
   let pass: Promise<void> = Promise.resolve();
@@ -114,6 +119,8 @@ export function startSync(options: SyncOptions): Sync {
   };
 
   const userDataOf = async (id: string): Promise<string | undefined> => {
+    const given = runUserData.get(id);
+    if (given !== undefined) return given === '' ? undefined : Buffer.from(given, 'base64').toString('utf8');
     // moto copies the launch template's UserData to the instances a group launches, so this covers both.
     const answer = await ec2.send(new DescribeInstanceAttributeCommand({ InstanceId: id, Attribute: 'userData' }));
     const value = answer.UserData?.Value;
@@ -140,6 +147,7 @@ export function startSync(options: SyncOptions): Sync {
     if (keyName && !authorizedKey) log(`${id}: no public key known for key pair ${keyName}: nobody can log in`);
     const userData = await userDataOf(id);
     owned.add(id);
+    bootAt.set(id, Date.now());
     await cloud.launchMachine({
       instanceId: id,
       privateIp: instance.PrivateIpAddress as string,
@@ -247,9 +255,16 @@ export function startSync(options: SyncOptions): Sync {
   }));
   intercept('DeleteKeyPair', afterOk((request) => { publicKeys.delete(request.params.get('KeyName') ?? ''); }));
 
-  intercept('RunInstances', afterOk((_request, response) => {
+  intercept('RunInstances', afterOk((request, response) => {
     const now = Date.now();
-    for (const m of response.body.matchAll(/<instanceId>(i-[0-9a-z]+)<\/instanceId>/g)) if (m[1]) answeredAt.set(m[1], now);
+    // Without a launch template, RunInstances' UserData is all the instance gets (none: none).
+    const fromTemplate = [...request.params.keys()].some((k) => k.startsWith('LaunchTemplate.'));
+    const userData = request.params.get('UserData') ?? (fromTemplate ? null : '');
+    for (const m of response.body.matchAll(/<instanceId>(i-[0-9a-z]+)<\/instanceId>/g)) {
+      if (!m[1]) continue;
+      answeredAt.set(m[1], now);
+      if (userData !== null) runUserData.set(m[1], userData);
+    }
     void reconcile();
   }));
   intercept('StartInstances', {
@@ -328,6 +343,7 @@ export function startSync(options: SyncOptions): Sync {
     timings: () => [...new Set([...answeredAt.keys(), ...sshAt.keys()])].map((instanceId) => ({
       instanceId,
       ...(answeredAt.has(instanceId) ? { answeredAt: answeredAt.get(instanceId) as number } : {}),
+      ...(bootAt.has(instanceId) ? { bootAt: bootAt.get(instanceId) as number } : {}),
       ...(sshAt.has(instanceId) ? { sshAt: sshAt.get(instanceId) as number } : {}),
     })),
     async stop() {
