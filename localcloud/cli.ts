@@ -21,6 +21,8 @@ import { startHarness } from './harness.js';
 import { join } from 'node:path';
 
 async function main(argv: string[]): Promise<number> {
+  // The harness's SDK clients talk only to moto; the SDK's notice about Node releases of 2027 is noise here.
+  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
