@@ -51,6 +51,8 @@ async function main(argv: string[]): Promise<number> {
       ...(values['delay-ms'] ? { delayMs: Number(values['delay-ms']) } : {}),
     });
     process.stdout.write(`AWS_ENDPOINT_URL=${harness.endpoint}\nSSH_CONFIG=${harness.sshConfigPath}\nNETNS=${harness.cloud.netns}\n`);
+    // e.g. the load balancers' local ports, once their plane is plugged in
+    for (const plane of harness.planes) for (const line of plane.describe?.() ?? []) process.stdout.write(`${line}\n`);
     process.stdout.write(`localcloud ${name}: up; Ctrl-C (SIGINT) or SIGTERM stops it\n`);
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);

@@ -148,6 +148,7 @@ export function startDatabases(options: DatabaseOptions): Databases {
 
   const create = async (id: string, endpoint: string): Promise<void> => {
     const c = credentials.get(id) as Credentials;
+    const began = Date.now();
     const instanceId = databaseInstanceId(id);
     const address = addressFor(id);
     cloud.addHosts({ [endpoint]: address });
@@ -173,7 +174,7 @@ export function startDatabases(options: DatabaseOptions): Databases {
     ].join('\n') + '\n';
     await sshIn(cloud, keyFile, endpoint, 'sudo sh -s', script);
     ready.set(id, endpoint);
-    log(`database ${id}: PostgreSQL answers at ${endpoint}:${String(c.port)} (${address})`);
+    log(`database ${id}: PostgreSQL answers at ${endpoint}:${String(c.port)} (${address}) after ${((Date.now() - began) / 1000).toFixed(1)} s`);
   };
 
   const changePassword = async (id: string): Promise<void> => {

@@ -20,6 +20,34 @@ import { ensurePostgresLayer, makeHarnessKey, startDatabases, type Databases } f
 import { run } from './proc.js';
 import { startSync, type Sync } from './sync.js';
 
+/** What a plane plugged into the harness gets (see {@link HarnessOptions.planes}). */
+export interface PlaneContext {
+  readonly cloud: Cloud;
+  readonly proxy: AwsProxy;
+  readonly motoEndpoint: string;
+  /** Configuration for SDK clients that talk to moto directly (not intercepted). */
+  readonly clientConfig: MotoClientConfig;
+  readonly log: (line: string) => void;
+}
+
+/** A running plane: the load balancers, the group-health loop, … */
+export interface Plane {
+  /** Lines for `cli.ts up` to print (e.g. a load balancer's local port), asked each time. */
+  describe?(): string[];
+  stop(): Promise<void>;
+}
+
+/** Starts a plane once cloud, proxy, sync and databases run. */
+export type StartPlane = (context: PlaneContext) => Promise<Plane>;
+
+/** SDK client configuration pointed at moto itself. */
+export interface MotoClientConfig {
+  readonly endpoint: string;
+  readonly region: string;
+  readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
+  readonly maxAttempts: number;
+}
+
 /** Options of {@link startHarness}. */
 export interface HarnessOptions {
   /** The moto server (127.0.0.1 only). */
@@ -37,6 +65,12 @@ export interface HarnessOptions {
   readonly cacheDir?: string;
   /** One line per thing the harness did or could not do. Default: stderr. */
   readonly log?: (line: string) => void;
+  /**
+   * More data planes, started in order after the EC2 sync and the databases and stopped
+   * before them, in reverse order: this is where the load balancer data plane and the
+   * group-health loop (issue 14, points 5–6) plug in.
+   */
+  readonly planes?: readonly StartPlane[];
 }
 
 /** A running harness. */
@@ -48,6 +82,7 @@ export interface Harness {
   readonly proxy: AwsProxy;
   readonly sync: Sync;
   readonly databases: Databases;
+  readonly planes: readonly Plane[];
   /** Stops the loops and the proxy, then the cloud (machines, namespace, mounts); throws if anything is left. */
   stop(): Promise<void>;
 }
@@ -90,7 +125,9 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   let proxy: AwsProxy | undefined;
   let sync: Sync | undefined;
   let databases: Databases | undefined;
+  const planes: Plane[] = [];
   const stop = async (): Promise<void> => {
+    for (const plane of [...planes].reverse()) await plane.stop().catch((error: unknown) => log(`a plane failed to stop: ${String(error)}`));
     await sync?.stop();
     await databases?.stop();
     await proxy?.stop();
@@ -102,7 +139,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
       onError: (error, request) => log(`interceptor of ${request.service} ${request.action} failed: ${String(error)}`),
     });
     // The harness's own clients talk to moto directly: its calls are not intercepted.
-    const clientConfig = {
+    const clientConfig: MotoClientConfig = {
       endpoint: options.motoEndpoint, region: options.region ?? 'us-east-1',
       credentials: { accessKeyId: 'localcloud', secretAccessKey: 'localcloud' }, maxAttempts: 2,
     };
@@ -111,11 +148,14 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
       cloud, proxy, rds: new RDSClient(clientConfig), layer, harnessKey: await makeHarnessKey(cloud.stateDir), log,
     });
     // ---- the load balancer data plane and the group-health loop plug in here (issue 14, points 5–6):
-    // they register their interceptors on `proxy` (e.g. elasticloadbalancing DescribeInstanceHealth)
-    // and get stopped in `stop` before the cloud.
+    // `options.planes` register their interceptors on `proxy` (e.g. elasticloadbalancing
+    // DescribeInstanceHealth) and are stopped first in `stop`.
+    for (const startPlane of options.planes ?? []) {
+      planes.push(await startPlane({ cloud, proxy, motoEndpoint: options.motoEndpoint, clientConfig, log }));
+    }
   } catch (error) {
     await stop().catch(() => undefined);
     throw error;
   }
-  return { endpoint: proxy.url, cloud, sshConfigPath: cloud.sshConfigPath, proxy, sync, databases, stop };
+  return { endpoint: proxy.url, cloud, sshConfigPath: cloud.sshConfigPath, proxy, sync, databases, planes, stop };
 }

@@ -284,7 +284,7 @@ export function startSync(options: SyncOptions): Sync {
   // moto's state does not change on a reboot: the machine must be rebooted here.
   intercept('RebootInstances', afterOk((request) => {
     for (const id of listParam(request.params, 'InstanceId')) {
-      if (cloud.machine(id)) void enqueue(id, 'reboot', async () => { await cloud.rebootMachine(id); log(`${id}: rebooted`); });
+      if (cloud.machine(id) && cloud.machineState(id) === 'running') void enqueue(id, 'reboot', async () => { await cloud.rebootMachine(id); log(`${id}: rebooted`); });
     }
   }));
 

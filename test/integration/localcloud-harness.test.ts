@@ -1,22 +1,22 @@
 /**
- * The local cloud harness (issue 14, points 1–3 and 7 through moto's API): real
+ * The local cloud harness (issue 14, points 1–3, 7 and 10 through moto's API): real
  * SDK clients talk to the harness's proxy in front of a moto started here on
  * 127.0.0.1, and what they do shows up in real machines (systemd-nspawn) and a
  * real PostgreSQL. Skips without root/nspawn; fails under ARGOS_REQUIRE_LOCAL_TARGET=1.
  */
 import { execa } from 'execa';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  CreateImageCommand, CreateLaunchTemplateCommand, DeregisterImageCommand, DescribeImagesCommand, DescribeInstancesCommand,
+  CreateImageCommand, CreateKeyPairCommand, CreateLaunchTemplateCommand, DeregisterImageCommand, DescribeImagesCommand, DescribeInstancesCommand,
   DescribeSubnetsCommand, EC2Client, ImportKeyPairCommand, RebootInstancesCommand, RunInstancesCommand, StartInstancesCommand,
   StopInstancesCommand, TerminateInstancesCommand, type Instance,
 } from '@aws-sdk/client-ec2';
 import { AutoScalingClient, CreateAutoScalingGroupCommand, DeleteAutoScalingGroupCommand, DescribeAutoScalingGroupsCommand } from '@aws-sdk/client-auto-scaling';
-import { CreateDBInstanceCommand, DeleteDBInstanceCommand, DescribeDBInstancesCommand, RDSClient } from '@aws-sdk/client-rds';
+import { CreateDBInstanceCommand, DeleteDBInstanceCommand, DescribeDBInstancesCommand, ModifyDBInstanceCommand, RDSClient } from '@aws-sdk/client-rds';
 import { canRunLocalCloud, leftovers } from '../../localcloud/cloud.js';
 import { databaseInstanceId } from '../../localcloud/database.js';
 import { startHarness, type Harness } from '../../localcloud/harness.js';
@@ -44,6 +44,8 @@ describe.skipIf(!capability.ok)(`local cloud harness${capability.ok ? '' : ` (sk
   let ec2: EC2Client;
   let subnetId: string;
   const log: string[] = [];
+  /** A plane plugged in as the load balancers will be: when it stopped, whether the cloud was still there. */
+  const plane = { started: false, stoppedWithCloud: undefined as boolean | undefined };
 
   const ssh = async (host: string, command: string): Promise<string> =>
     (await execa('ssh', ['-F', harness.sshConfigPath, '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=5', host, command])).stdout.trim();
@@ -66,7 +68,13 @@ describe.skipIf(!capability.ok)(`local cloud harness${capability.ok ? '' : ` (sk
     keyDir = await mkdtemp(join(tmpdir(), 'argos-lch-'));
     await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(keyDir, 'id_ed25519')]);
     moto = await startMotoServer();
-    harness = await startHarness({ motoEndpoint: moto.url, name: 'ct', identityFile: join(keyDir, 'id_ed25519'), log: (l) => log.push(l) });
+    harness = await startHarness({
+      motoEndpoint: moto.url, name: 'ct', identityFile: join(keyDir, 'id_ed25519'), log: (l) => log.push(l),
+      planes: [async ({ cloud }) => {
+        plane.started = true;
+        return { async stop() { plane.stoppedWithCloud = existsSync(`/run/netns/${cloud.netns}`); } };
+      }],
+    });
     ec2 = new EC2Client(clientConfig());
     // GIVEN the key pair imported through the proxy, as argos does
     const publicKey = await readFile(join(keyDir, 'id_ed25519.pub'));
@@ -97,6 +105,21 @@ describe.skipIf(!capability.ok)(`local cloud harness${capability.ok ? '' : ` (sk
     expect(user).toBe('ubuntu');
     // the only authorised key is the key pair's (ImportKeyPair's public key)
     expect(await ssh(host, 'cat ~/.ssh/authorized_keys')).toBe((await readFile(join(keyDir, 'id_ed25519.pub'), 'utf8')).trim());
+  }, 90_000);
+
+  it('authorises the public key of a key pair made with CreateKeyPair (derived from the private key moto returns)', async () => {
+    const created = await ec2.send(new CreateKeyPairCommand({ KeyName: 'lc-created' }));
+    await writeFile(join(keyDir, 'created.pem'), `${created.KeyMaterial ?? ''}\n`, { mode: 0o600 });
+    const b = (await ec2.send(new RunInstancesCommand({
+      ImageId: BASE_AMI, MinCount: 1, MaxCount: 1, InstanceType: 't3.micro', KeyName: 'lc-created', SubnetId: subnetId,
+    }))).Instances?.[0] as Instance;
+    const login = (): Promise<boolean> => execa('ssh', ['-F', harness.sshConfigPath, '-i', join(keyDir, 'created.pem'), '-o', 'BatchMode=yes',
+      b.PublicDnsName as string, 'true'], { reject: false }).then((r) => r.exitCode === 0);
+    await waitFor('login with the created key', login, 60_000, 250);
+    // and not with the imported key pair's key (the ssh_config's)
+    expect(await canSsh(b.PublicDnsName as string)).toBe(false);
+    await ec2.send(new TerminateInstancesCommand({ InstanceIds: [b.InstanceId as string] }));
+    await waitFor('the machine to go', () => harness.cloud.machine(b.InstanceId as string) === undefined, 30_000, 100);
   }, 90_000);
 
   it('runs user data once: not again after RebootInstances or StopInstances/StartInstances', async () => {
@@ -209,6 +232,10 @@ describe.skipIf(!capability.ok)(`local cloud harness${capability.ok ? '' : ` (sk
     const bad = await psql('wrong');
     expect(bad.exitCode).not.toBe(0);
     expect(bad.stderr).toMatch(/password authentication failed for user "appmaster"/);
+    // ModifyDBInstance's new master password replaces the old one
+    await rds.send(new ModifyDBInstanceCommand({ DBInstanceIdentifier: 'lc-db', MasterUserPassword: 'n3w-pw', ApplyImmediately: true }));
+    await waitFor('the new password', async () => (await psql('n3w-pw')).stdout.trim() === '1', 30_000, 250);
+    expect((await psql("s3cret'pw")).exitCode).not.toBe(0);
     await rds.send(new DeleteDBInstanceCommand({ DBInstanceIdentifier: 'lc-db', SkipFinalSnapshot: true }));
     await waitFor('the database machine to go', () => harness.cloud.machine(databaseInstanceId('lc-db')) === undefined, 30_000, 100);
     expect(await ssh(host, `getent hosts ${endpoint} || echo gone`)).toBe('gone');
@@ -266,6 +293,7 @@ describe.skipIf(!capability.ok)(`local cloud harness${capability.ok ? '' : ` (sk
     const { stateDir, netns, name } = harness.cloud;
     const endpoint = harness.endpoint;
     await harness.stop();
+    expect(plane).toEqual({ started: true, stoppedWithCloud: true });
     expect(await leftovers(stateDir, netns, name)).toEqual([]);
     await expect(fetch(endpoint)).rejects.toThrow();
   }, 90_000);
