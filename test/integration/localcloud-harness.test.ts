@@ -17,20 +17,14 @@ import {
 } from '@aws-sdk/client-ec2';
 import { AutoScalingClient, CreateAutoScalingGroupCommand, DeleteAutoScalingGroupCommand, DescribeAutoScalingGroupsCommand } from '@aws-sdk/client-auto-scaling';
 import { CreateDBInstanceCommand, DeleteDBInstanceCommand, DescribeDBInstancesCommand, ModifyDBInstanceCommand, RDSClient } from '@aws-sdk/client-rds';
-import { canRunLocalCloud, leftovers } from '../../localcloud/cloud.js';
+import { leftovers } from '../../localcloud/cloud.js';
 import { databaseInstanceId } from '../../localcloud/database.js';
 import { startHarness, type Harness } from '../../localcloud/harness.js';
 import { waitFor } from '../../localcloud/proc.js';
+import { localCloudOrSkip } from '../support/local-cloud.js';
 import { startMotoServer, type MotoServer } from '../support/moto.js';
 
-function capabilityOrSkip(): { ok: boolean; reason?: string } {
-  const capability = canRunLocalCloud();
-  if (!capability.ok && process.env['ARGOS_REQUIRE_LOCAL_TARGET'] === '1') {
-    throw new Error(`ARGOS_REQUIRE_LOCAL_TARGET=1 but the local cloud cannot run here: ${capability.reason ?? 'unknown'}`);
-  }
-  return capability;
-}
-const capability = capabilityOrSkip();
+const capability = localCloudOrSkip();
 
 /** The tests' `base_ami` (a moto preloaded image): not made by the harness, so it is the base root. */
 const BASE_AMI = 'ami-04681a1dbd79675a5';
