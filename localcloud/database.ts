@@ -121,6 +121,8 @@ export function startDatabases(options: DatabaseOptions): Databases {
   /** identifier → endpoint name, for the databases whose PostgreSQL answers. */
   const ready = new Map<string, string>();
   const work = new Map<string, Promise<void>>();
+  /** Databases whose PostgreSQL could not be set up: `failed`, as RDS reports one it could not create. */
+  const failed = new Set<string>();
   const addresses = new Map<string, string>();
   let nextHost = 10;
   let stopped = false;
@@ -190,6 +192,7 @@ export function startDatabases(options: DatabaseOptions): Databases {
     const endpoint = ready.get(id);
     await cloud.terminateMachine(databaseInstanceId(id));
     ready.delete(id);
+    failed.delete(id);
     credentials.delete(id);
     if (endpoint) cloud.removeHosts([endpoint]);
     log(`database ${id}: removed`);
@@ -226,7 +229,7 @@ export function startDatabases(options: DatabaseOptions): Databases {
       if (!ok(response)) return undefined;
       let body = response.body;
       for (const id of credentials.keys()) {
-        if (!ready.has(id)) body = rewriteFieldAfter(body, 'DBInstanceIdentifier', id, 'DBInstanceStatus', 'creating');
+        if (!ready.has(id)) body = rewriteFieldAfter(body, 'DBInstanceIdentifier', id, 'DBInstanceStatus', failed.has(id) ? 'failed' : 'creating');
       }
       return { ...response, body };
     },
@@ -240,9 +243,9 @@ export function startDatabases(options: DatabaseOptions): Databases {
       if (db.DBInstanceStatus === 'deleting') continue;
       present.add(id);
       const endpoint = db.Endpoint?.Address;
-      if (!credentials.has(id) || !endpoint || work.has(id) || ready.has(id)) continue;
+      if (!credentials.has(id) || !endpoint || work.has(id) || ready.has(id) || failed.has(id)) continue;
       if (cloud.machine(databaseInstanceId(id))) continue;
-      queue(id, 'create', () => create(id, endpoint));
+      queue(id, 'create', () => create(id, endpoint).catch((error: unknown) => { failed.add(id); throw error; }));
     }
     for (const id of [...ready.keys(), ...credentials.keys()]) {
       if (!present.has(id) && !work.has(id) && cloud.machine(databaseInstanceId(id))) queue(id, 'delete', () => remove(id));
