@@ -8,6 +8,7 @@ import { execa } from 'execa';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -17,7 +18,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { AutoScalingClient, CreateAutoScalingGroupCommand, DeleteAutoScalingGroupCommand, DescribeAutoScalingGroupsCommand } from '@aws-sdk/client-auto-scaling';
 import { CreateDBInstanceCommand, DeleteDBInstanceCommand, DescribeDBInstancesCommand, ModifyDBInstanceCommand, RDSClient } from '@aws-sdk/client-rds';
-import { leftovers } from '../../localcloud/cloud.js';
+import { attachCloud, leftovers } from '../../localcloud/cloud.js';
 import { databaseInstanceId } from '../../localcloud/database.js';
 import { startHarness, type Harness } from '../../localcloud/harness.js';
 import { waitFor } from '../../localcloud/proc.js';
@@ -291,4 +292,36 @@ describe.skipIf(!capability.ok)(`local cloud harness${capability.ok ? '' : ` (sk
     expect(await leftovers(stateDir, netns, name)).toEqual([]);
     await expect(fetch(endpoint)).rejects.toThrow();
   }, 90_000);
+});
+
+describe.skipIf(!capability.ok)(`local cloud harness, killed${capability.ok ? '' : ` (skipped: ${capability.reason})`}`, () => {
+  it('leaves after kill -9 only what the next start sweeps (cli.ts up --moto, then down)', async () => {
+    const moto = await startMotoServer();
+    const cli = ['--import', 'tsx', fileURLToPath(new URL('../../localcloud/cli.ts', import.meta.url))];
+    const up = execa(process.execPath, [...cli, 'up', '--moto', moto.url, '--name', 'cu'], { reject: false, buffer: false });
+    try {
+      let output = '';
+      up.stdout?.on('data', (d: Buffer) => { output += d.toString(); });
+      const endpoint = await waitFor('up to print its endpoint', () => /^AWS_ENDPOINT_URL=(\S+)$/m.exec(output)?.[1], 180_000, 100);
+      const ec2 = new EC2Client({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' }, maxAttempts: 1 });
+      const subnetId = (await ec2.send(new DescribeSubnetsCommand({}))).Subnets?.find((s) => s.DefaultForAz)?.SubnetId as string;
+      const id = (await ec2.send(new RunInstancesCommand({ ImageId: BASE_AMI, MinCount: 1, MaxCount: 1, SubnetId: subnetId }))).Instances?.[0]?.InstanceId as string;
+      const cloud = attachCloud({ name: 'cu' });
+      await waitFor('the machine', () => cloud.machine(id) !== undefined && cloud.machineState(id) === 'running', 60_000, 100);
+      // WHEN the harness is killed: its machine runs on (its wrapper is detached) …
+      up.kill('SIGKILL');
+      await up;
+      expect(cloud.machineState(id)).toBe('running');
+      await expect(fetch(endpoint)).rejects.toThrow();
+      // … THEN `down` (as the next `up` does first) sweeps it all
+      const down = await execa(process.execPath, [...cli, 'down', '--name', 'cu'], { reject: false });
+      expect(down.stdout).toContain('down, nothing left');
+      expect(down.exitCode).toBe(0);
+      expect(await leftovers(cloud.stateDir, cloud.netns, 'cu')).toEqual([]);
+    } finally {
+      up.kill('SIGKILL');
+      await execa(process.execPath, [...cli, 'down', '--name', 'cu'], { reject: false });
+      await moto.stop();
+    }
+  }, 300_000);
 });
