@@ -19,9 +19,10 @@ import {
 import { AutoScalingClient, CreateAutoScalingGroupCommand, DeleteAutoScalingGroupCommand, DescribeAutoScalingGroupsCommand } from '@aws-sdk/client-auto-scaling';
 import { CreateDBInstanceCommand, DeleteDBInstanceCommand, DescribeDBInstancesCommand, ModifyDBInstanceCommand, RDSClient } from '@aws-sdk/client-rds';
 import { attachCloud, leftovers } from '../../localcloud/cloud.js';
+import { namespaceProcs } from '../../localcloud/sweep.js';
 import { databaseInstanceId } from '../../localcloud/database.js';
 import { startHarness, type Harness } from '../../localcloud/harness.js';
-import { waitFor } from '../../localcloud/proc.js';
+import { processStartTime, waitFor } from '../../localcloud/proc.js';
 import { localCloudOrSkip } from '../support/local-cloud.js';
 import { startMotoServer, type MotoServer } from '../support/moto.js';
 
@@ -313,11 +314,14 @@ describe.skipIf(!capability.ok)(`local cloud harness, killed${capability.ok ? ''
       await up;
       expect(cloud.machineState(id)).toBe('running');
       await expect(fetch(endpoint)).rejects.toThrow();
-      // … THEN `down` (as the next `up` does first) sweeps it all
+      // … THEN `down` (as the next `up` does first) sweeps it all, including what ran in the namespace
+      const inNamespace = namespaceProcs(cloud.netns);
+      expect(inNamespace.length).toBeGreaterThan(0); // at least the apt relay
       const down = await execa(process.execPath, [...cli, 'down', '--name', 'cu'], { reject: false });
       expect(down.stdout).toContain('down, nothing left');
       expect(down.exitCode).toBe(0);
       expect(await leftovers(cloud.stateDir, cloud.netns, 'cu')).toEqual([]);
+      expect(inNamespace.filter((pid) => processStartTime(pid) !== undefined)).toEqual([]); // gone, or a zombie not yet reaped
     } finally {
       up.kill('SIGKILL');
       await execa(process.execPath, [...cli, 'down', '--name', 'cu'], { reject: false });
