@@ -233,9 +233,10 @@ export function attachCloud(options: CloudOptions = {}): Cloud {
   const exitsCount = (m: MachineRecord): number =>
     existsSync(join(m.dir, 'exits')) ? readFileSync(join(m.dir, 'exits'), 'utf8').trim().split('\n').length : 0;
 
-  /** /etc/hosts of every mounted machine and the ssh_config follow the set of machines. */
+  /** Names added with addHosts (an RDS endpoint, …) → their addresses. */
   const extraHostsFile = join(stateDir, 'hosts.json');
   const extraHosts = (): Record<string, string> => (existsSync(extraHostsFile) ? readJson<Record<string, string>>(extraHostsFile) : {});
+  /** /etc/hosts of every mounted machine and the ssh_config follow the set of machines. */
   const publish = (): void => {
     const machines = all();
     const hosts = ['127.0.0.1 localhost', ...machines.map((m) => `${m.privateIp} ${m.privateDnsName} ${m.hostname}`),
