@@ -63,10 +63,18 @@ export interface MachineSpec {
   readonly userData?: string;
   /** Image made by {@link Cloud.createImage}; default the base root. */
   readonly imageId?: string;
+  /** Extra read-only layers over the base root, top first (e.g. the cached PostgreSQL layer); not with `imageId`. */
+  readonly layers?: readonly string[];
+  /**
+   * Resolve when the login user logs in with the ssh_config's key (default), or
+   * already when sshd answers (false: the key is not the harness's, e.g. a key pair
+   * whose private key only its owner has).
+   */
+  readonly waitForLogin?: boolean;
 }
 
 /** A machine as recorded in its state directory. */
-export interface MachineRecord extends Required<Omit<MachineSpec, 'userData' | 'imageId' | 'authorizedKey'>> {
+export interface MachineRecord extends Required<Omit<MachineSpec, 'userData' | 'imageId' | 'authorizedKey' | 'layers' | 'waitForLogin'>> {
   /** nspawn machine name, short enough for `vb-<name>` (15 characters). */
   readonly name: string;
   readonly hostname: string;
@@ -77,6 +85,7 @@ export interface MachineRecord extends Required<Omit<MachineSpec, 'userData' | '
   readonly dir: string;
   /** The mounted root, as the host sees it. */
   readonly root: string;
+  readonly waitForLogin?: boolean;
   wrapper?: ProcessRef;
 }
 
@@ -107,8 +116,18 @@ export interface Cloud {
   waitForStopped(instanceId: string, timeoutMs?: number): Promise<void>;
   machine(instanceId: string): MachineRecord | undefined;
   machines(): MachineRecord[];
-  /** CreateImage: records a stopped machine's filesystem as a new image layer (syspreped). */
-  createImage(instanceId: string, imageId: string): Promise<void>;
+  /**
+   * CreateImage: records a machine's filesystem as a new image layer (syspreped).
+   * The machine must be stopped unless `live` (then the layer is copied while it
+   * runs, after a sync: files being written may be inconsistent, as on AWS).
+   */
+  createImage(instanceId: string, imageId: string, options?: { readonly live?: boolean }): Promise<void>;
+  /** Whether an image layer exists. */
+  hasImage(imageId: string): boolean;
+  /** Extra names in every machine's /etc/hosts (e.g. an RDS endpoint → its machine's address); replaces a name's address. */
+  addHosts(entries: Readonly<Record<string, string>>): void;
+  /** Removes names added with {@link Cloud.addHosts}. */
+  removeHosts(names: readonly string[]): void;
   /** Deletes an image layer; refuses while a machine boots from it. Already gone: false. */
   deleteImage(imageId: string): Promise<boolean>;
   /** Runs a command inside the cloud namespace (probes from the "VPC"), returning stdout. */
@@ -214,10 +233,14 @@ export function attachCloud(options: CloudOptions = {}): Cloud {
   const exitsCount = (m: MachineRecord): number =>
     existsSync(join(m.dir, 'exits')) ? readFileSync(join(m.dir, 'exits'), 'utf8').trim().split('\n').length : 0;
 
+  /** Names added with addHosts (an RDS endpoint, …) → their addresses. */
+  const extraHostsFile = join(stateDir, 'hosts.json');
+  const extraHosts = (): Record<string, string> => (existsSync(extraHostsFile) ? readJson<Record<string, string>>(extraHostsFile) : {});
   /** /etc/hosts of every mounted machine and the ssh_config follow the set of machines. */
   const publish = (): void => {
     const machines = all();
-    const hosts = ['127.0.0.1 localhost', ...machines.map((m) => `${m.privateIp} ${m.privateDnsName} ${m.hostname}`)].join('\n') + '\n';
+    const hosts = ['127.0.0.1 localhost', ...machines.map((m) => `${m.privateIp} ${m.privateDnsName} ${m.hostname}`),
+      ...Object.entries(extraHosts()).map(([host, address]) => `${address} ${host}`)].join('\n') + '\n';
     for (const m of machines) if (existsSync(join(m.root, 'etc'))) writeFileSync(join(m.root, 'etc', 'hosts'), hosts);
     const proxy = [...ns, PYTHON, LCNET, 'stdio', '%h', '%p', ...(cloud.delayMs ? ['--delay-ms', String(cloud.delayMs)] : [])];
     const lines = machines.flatMap((m) => [`Host ${m.publicDnsName} ${m.privateDnsName}`, `    HostName ${m.privateIp}`]);
@@ -249,6 +272,7 @@ export function attachCloud(options: CloudOptions = {}): Cloud {
 
   const waitForSsh = async (m: MachineRecord, timeoutMs = 60_000): Promise<void> => {
     await run(ns[0] as string, [...ns.slice(1), PYTHON, LCNET, 'waitbanner', m.privateIp, '22', '--timeout', String(timeoutMs / 1000)]);
+    if (m.waitForLogin === false) return;
     await waitFor(`ssh ${m.publicDnsName} true`, async () => {
       if (!isAlive(m.wrapper)) throw new LocalCloudError(`machine ${m.instanceId} exited while booting: see ${m.dir}/console.log`);
       const r = await execa('ssh', ['-F', sshConfigPath, '-o', 'ConnectTimeout=5', '-o', 'BatchMode=yes', m.publicDnsName, 'true'], { reject: false });
@@ -290,7 +314,7 @@ export function attachCloud(options: CloudOptions = {}): Cloud {
       writeJson(cloudFile, fresh);
       const hostname = `ip-${spec.privateIp.replaceAll('.', '-')}`;
       const dir = join(machinesDir, spec.instanceId);
-      let lowerDirs: readonly string[] = [cloud.base];
+      let lowerDirs: readonly string[] = [...(spec.layers ?? []), cloud.base];
       if (spec.imageId !== undefined) {
         const image = join(imagesDir, spec.imageId, 'image.json');
         if (!existsSync(image)) throw new LocalCloudError(`no image ${spec.imageId} in local cloud ${name}`);
@@ -301,6 +325,7 @@ export function attachCloud(options: CloudOptions = {}): Cloud {
         privateDnsName: `${hostname}.ec2.internal`, publicDnsName: spec.publicDnsName ?? `${hostname}.ec2.internal`,
         lowerDirs, dir, root: join(dir, 'root'),
         ...(spec.imageId !== undefined ? { imageId: spec.imageId } : {}),
+        ...(spec.waitForLogin === false ? { waitForLogin: false } : {}),
       };
       mkdirSync(join(dir, 'upper'), { recursive: true });
       mkdirSync(join(dir, 'work'), { recursive: true });
@@ -319,6 +344,7 @@ export function attachCloud(options: CloudOptions = {}): Cloud {
       writeFileSync(join(ssh, 'authorized_keys'), spec.authorizedKey.trim() + '\n', { mode: 0o600 });
       chmodSync(join(ssh, 'authorized_keys'), 0o600);
       chownSync(join(ssh, 'authorized_keys'), uid, gid);
+      await makeHostKeys(r, hostname);
       publish();
       await boot(m);
       return m;
@@ -366,9 +392,13 @@ export function attachCloud(options: CloudOptions = {}): Cloud {
     machine: get,
     machines: all,
 
-    async createImage(id, imageId) {
+    async createImage(id, imageId, options = {}) {
       const m = must(id);
-      if (isAlive(m.wrapper)) throw new LocalCloudError(`machine ${id} is running: stop it before CreateImage (a live upper dir is not consistent)`);
+      if (options.live === true) {
+        // The machines share the host's kernel and page cache: syncing the overlay's
+        // filesystem is what `sync` inside the machine does.
+        await run('sync', ['-f', m.root]);
+      } else if (isAlive(m.wrapper)) throw new LocalCloudError(`machine ${id} is running: stop it before CreateImage (a live upper dir is not consistent)`);
       if (!/^ami-[0-9a-z]+$/.test(imageId)) throw new LocalCloudError(`image id ${imageId} is not like ami-0123abcd`);
       const dir = join(imagesDir, imageId);
       if (existsSync(dir)) throw new LocalCloudError(`image ${imageId} exists`);
@@ -395,6 +425,21 @@ export function attachCloud(options: CloudOptions = {}): Cloud {
       return true;
     },
 
+    hasImage(imageId) {
+      return existsSync(join(imagesDir, imageId, 'image.json'));
+    },
+
+    addHosts(entries) {
+      writeJson(extraHostsFile, { ...extraHosts(), ...entries });
+      publish();
+    },
+
+    removeHosts(names) {
+      const kept = Object.fromEntries(Object.entries(extraHosts()).filter(([host]) => !names.includes(host)));
+      writeJson(extraHostsFile, kept);
+      publish();
+    },
+
     async execInNamespace(command) {
       return run(ns[0] as string, [...ns.slice(1), ...command]);
     },
@@ -406,6 +451,20 @@ export function attachCloud(options: CloudOptions = {}): Cloud {
     },
   };
   return api;
+}
+
+/**
+ * Gives a fresh clone its own SSH host keys (ed25519, ecdsa) before it boots. The
+ * image's lc-hostkeys unit (`ssh-keygen -A`) then has nothing to do: its RSA 3072
+ * key costs about 0.9 s of CPU per machine, which made ten machines booting at once
+ * on two cores miss the 5 s goal. sshd skips the missing RSA key.
+ */
+async function makeHostKeys(root: string, hostname: string): Promise<void> {
+  const dir = join(root, 'etc/ssh');
+  for (const type of ['ed25519', 'ecdsa']) {
+    const file = join(dir, `ssh_host_${type}_key`);
+    if (!existsSync(file)) await run('ssh-keygen', ['-q', '-t', type, '-N', '', '-C', `root@${hostname}`, '-f', file]);
+  }
 }
 
 function loginIds(root: string, user: string): [number, number] {

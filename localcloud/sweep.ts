@@ -4,7 +4,7 @@
  * cleans up after a killed run as well as after a normal one; it never looks
  * processes up by name.
  */
-import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deleteNamespace, hasGuardRoute, cloudNamespaces } from './network.js';
 import { isAlive, processStartTime, run, signal, stopProcess, tryRun, waitFor, type ProcessRef } from './proc.js';
@@ -102,6 +102,9 @@ export async function sweepCloud(stateDir: string, netns: string): Promise<void>
     for (const m of running) { signal(nspawnOf(m.dir), 'SIGKILL'); signal(m.wrapper, 'SIGKILL'); }
   }
   for (const r of relays) await stopProcess(r);
+  // Whatever else runs in the namespace (a killed harness's waits, ssh relays of open sessions) goes too.
+  for (const pid of namespaceProcs(netns)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+  await waitFor('the namespace\'s processes to exit', () => namespaceProcs(netns).length === 0, 5_000, 50).catch(() => undefined);
   // Whatever is still in our cgroups was started by a machine we recorded.
   for (const pid of cgroupProcs(name)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
   await waitFor('cgroups to empty', () => cgroupProcs(name).length === 0, 10_000, 50).catch(() => undefined);
@@ -118,10 +121,29 @@ export async function sweepCloud(stateDir: string, netns: string): Promise<void>
   if (mountsUnder(stateDir).length === 0) rmSync(stateDir, { recursive: true, force: true });
 }
 
+/** PIDs whose network namespace is the cloud's (`/run/netns/<netns>`), by the namespace's inode. */
+export function namespaceProcs(netns: string): number[] {
+  let inode: number;
+  try {
+    inode = statSync(`/run/netns/${netns}`).ino;
+  } catch {
+    return [];
+  }
+  const pids: number[] = [];
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      if (readlinkSync(`/proc/${p}/ns/net`) === `net:[${String(inode)}]`) pids.push(Number(p));
+    } catch { /* exited */ }
+  }
+  return pids;
+}
+
 /** What a cloud left behind (empty when clean): namespace, mounts, cgroups, processes, links, route, nspawn entries. */
 export async function leftovers(stateDir: string, netns: string, name: string): Promise<string[]> {
   const left: string[] = [];
   if (existsSync(`/run/netns/${netns}`)) left.push(`netns ${netns}`);
+  for (const pid of namespaceProcs(netns)) left.push(`process ${String(pid)} in netns ${netns}`);
   for (const m of mountsUnder(stateDir)) left.push(`mount ${m}`);
   for (const h of HIERARCHIES) {
     const d = join('/sys/fs/cgroup', h, 'localcloud', name);

@@ -63,7 +63,8 @@ else
   say "npm packages present"
   npm run --silent build
 fi
-# ---- the local cloud's base machine root (Debian 12 with systemd; about a minute, once)
+# ---- the local cloud's base machine root (Debian 12 with systemd; about a minute, once) and its
+#      PostgreSQL layer (RDS instances' machines: postgresql installed through the cloud's apt proxy, ~40 s once)
 if [ "$(id -u)" -eq 0 ]; then
   npx tsx localcloud/cli.ts build-base --user "${LOCALCLOUD_USER:-ubuntu}"
 else

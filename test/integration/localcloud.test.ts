@@ -32,7 +32,8 @@ describe.skipIf(!capability.ok)(`local cloud machines${capability.ok ? '' : ` (s
     await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(keyDir, 'id_ed25519')]);
     publicKey = await readFile(join(keyDir, 'id_ed25519.pub'), 'utf8');
     // GIVEN a cloud with two machines from the base image
-    cloud = await startCloud({ name: 'lct', identityFile: join(keyDir, 'id_ed25519') });
+    // LOCALCLOUD_TEST_NAME: another name where several worktrees run this test at once (one namespace each)
+    cloud = await startCloud({ name: process.env['LOCALCLOUD_TEST_NAME'] ?? 'lct', identityFile: join(keyDir, 'id_ed25519') });
     await cloud.launchMachine({ ...A, authorizedKey: publicKey, userData: USER_DATA });
     await cloud.launchMachine({ ...B, authorizedKey: publicKey, userData: USER_DATA });
   }, 240_000);
