@@ -42,6 +42,8 @@ export interface GroupHealthFacts {
   readonly gracePeriodSeconds: number;
   readonly loadBalancerNames: readonly string[];
   readonly instances: readonly { readonly instanceId: string; readonly lifecycleState: string }[];
+  /** SuspendProcesses names: with `HealthCheck` or `ReplaceUnhealthy` suspended, nothing is replaced (a rolling deploy does that). */
+  readonly suspendedProcesses?: readonly string[];
 }
 
 /** What EC2 says of an instance. */
@@ -78,6 +80,9 @@ export function decideReplacements(
 ): Replacement[] {
   const decided = new Map<string, Replacement>();
   for (const group of groups) {
+    // Suspended HealthCheck: the group marks nothing unhealthy; suspended ReplaceUnhealthy: it replaces nothing
+    // (https://docs.aws.amazon.com/autoscaling/ec2/userguide/as-suspend-resume-processes.html).
+    if (group.suspendedProcesses?.some((p) => p === 'HealthCheck' || p === 'ReplaceUnhealthy')) continue;
     for (const { instanceId, lifecycleState } of group.instances) {
       if (lifecycleState !== 'InService' || decided.has(instanceId)) continue;
       const ec2 = instances.get(instanceId);
@@ -127,6 +132,7 @@ export async function checkGroupHealth(
     gracePeriodSeconds: g.HealthCheckGracePeriod ?? 0,
     loadBalancerNames: g.LoadBalancerNames ?? [],
     instances: (g.Instances ?? []).map((i) => ({ instanceId: i.InstanceId ?? '', lifecycleState: i.LifecycleState ?? '' })),
+    suspendedProcesses: (g.SuspendedProcesses ?? []).map((p) => p.ProcessName ?? ''),
   }));
   const ids = [...new Set(facts.flatMap((g) => g.instances.map((i) => i.instanceId)))];
   const instances = new Map<string, InstanceFacts>();

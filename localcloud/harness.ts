@@ -15,6 +15,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { RDSClient } from '@aws-sdk/client-rds';
 import { startAwsProxy, type AwsProxy } from './aws-proxy.js';
+import { startBalancing, type BalancingPlane } from './balancing.js';
 import { DEFAULT_CACHE_DIR, startCloud, type Cloud } from './cloud.js';
 import { ensurePostgresLayer, makeHarnessKey, startDatabases, type Databases } from './database.js';
 import { run } from './proc.js';
@@ -82,6 +83,8 @@ export interface Harness {
   readonly proxy: AwsProxy;
   readonly sync: Sync;
   readonly databases: Databases;
+  /** The load balancers (verdicts, local ports) and the groups' replacement of unhealthy instances. */
+  readonly balancing: BalancingPlane;
   readonly planes: readonly Plane[];
   /** Stops the loops and the proxy, then the cloud (machines, namespace, mounts); throws if anything is left. */
   stop(): Promise<void>;
@@ -126,6 +129,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   let sync: Sync | undefined;
   let databases: Databases | undefined;
   const planes: Plane[] = [];
+  let balancing: BalancingPlane | undefined;
   const stop = async (): Promise<void> => {
     for (const plane of [...planes].reverse()) await plane.stop().catch((error: unknown) => log(`a plane failed to stop: ${String(error)}`));
     await sync?.stop();
@@ -147,9 +151,10 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     databases = startDatabases({
       cloud, proxy, rds: new RDSClient(clientConfig), layer, harnessKey: await makeHarnessKey(cloud.stateDir), log,
     });
-    // ---- the load balancer data plane and the group-health loop plug in here (issue 14, points 5–6):
-    // `options.planes` register their interceptors on `proxy` (e.g. elasticloadbalancing
-    // DescribeInstanceHealth) and are stopped first in `stop`.
+    // The load balancers' data plane and the groups' health replacement (issue 14, points 5–6),
+    // then any further planes: each registers its interceptors on `proxy` and is stopped first.
+    balancing = await startBalancing({ cloud, proxy, motoEndpoint: options.motoEndpoint, clientConfig, log });
+    planes.push(balancing);
     for (const startPlane of options.planes ?? []) {
       planes.push(await startPlane({ cloud, proxy, motoEndpoint: options.motoEndpoint, clientConfig, log }));
     }
@@ -157,5 +162,5 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     await stop().catch(() => undefined);
     throw error;
   }
-  return { endpoint: proxy.url, cloud, sshConfigPath: cloud.sshConfigPath, proxy, sync, databases, planes, stop };
+  return { endpoint: proxy.url, cloud, sshConfigPath: cloud.sshConfigPath, proxy, sync, databases, balancing, planes, stop };
 }

@@ -30,6 +30,13 @@ describe('decideReplacements', () => {
     }]);
   });
 
+  it('replaces nothing while the group has HealthCheck or ReplaceUnhealthy suspended (a rolling deploy)', () => {
+    const ec2 = new Map([['i-1', running]]);
+    expect(decideReplacements([group({ suspendedProcesses: ['HealthCheck'] })], ec2, outOfService, at(3600))).toEqual([]);
+    expect(decideReplacements([group({ suspendedProcesses: ['ReplaceUnhealthy'] })], ec2, outOfService, at(3600))).toEqual([]);
+    expect(decideReplacements([group({ suspendedProcesses: ['AZRebalance'] })], ec2, outOfService, at(3600))).toHaveLength(1);
+  });
+
   it('keeps InService and unknown instances', () => {
     const ec2 = new Map([['i-1', running]]);
     expect(decideReplacements([group()], ec2, inService, at(3600))).toEqual([]);
