@@ -518,7 +518,7 @@ describe('replaceOutdatedInstances', () => {
 
 describe('the URL status and commission print', () => {
   it('is https:// only when the load balancer has an HTTPS listener on 443', () => {
-    const withListeners = (...listeners: { Protocol: string; LoadBalancerPort: number }[]) => ({ ListenerDescriptions: listeners.map((Listener) => ({ Listener })) });
+    const withListeners = (...listeners: { Protocol: string; LoadBalancerPort: number }[]) => ({ ListenerDescriptions: listeners.map((l) => ({ Listener: { ...l, InstancePort: 8000 } })) });
     expect(hasHttpsListener(withListeners({ Protocol: 'HTTP', LoadBalancerPort: 80 }))).toBe(false);
     expect(hasHttpsListener(withListeners({ Protocol: 'HTTP', LoadBalancerPort: 80 }, { Protocol: 'HTTPS', LoadBalancerPort: 443 }))).toBe(true);
     // A TCP pass-through on 443 is the user's, not argos's TLS.
