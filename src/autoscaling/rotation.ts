@@ -36,7 +36,7 @@ export const DEPLOY_SUSPENDED_PROCESSES = ['HealthCheck', 'ReplaceUnhealthy'] as
 export async function suspendHealthReplacement(autoScaling: AutoScalingClient, groupName: string): Promise<string[]> {
   const group = await findAutoScalingGroup(autoScaling, groupName);
   if (!group) throw new ArgosError('FAILED', `the autoscaling group ${groupName} is gone: run argos commission first`);
-  const already = new Set((group.SuspendedProcesses ?? []).map((process) => process.ProcessName));
+  const already = new Set((group.SuspendedProcesses ?? []).map((suspended) => suspended.ProcessName));
   const toSuspend = DEPLOY_SUSPENDED_PROCESSES.filter((name) => !already.has(name));
   if (toSuspend.length > 0) await autoScaling.send(new SuspendProcessesCommand({ AutoScalingGroupName: groupName, ScalingProcesses: toSuspend }));
   return toSuspend;
@@ -109,12 +109,7 @@ export async function putBackInRotation(
 ): Promise<void> {
   const clock = options.clock ?? systemClock;
   const started = clock.now();
-  await elb.send(
-    new RegisterInstancesWithLoadBalancerCommand({
-      LoadBalancerName: target.loadBalancerName,
-      Instances: target.instanceIds.map((InstanceId) => ({ InstanceId })),
-    }),
-  );
+  await registerInstances(elb, target.loadBalancerName, target.instanceIds);
   let lastSeen = '';
   try {
     await waitFor(
@@ -143,6 +138,11 @@ export async function putBackInRotation(
       { cause: error },
     );
   }
+}
+
+/** Registers the instances with the load balancer, without waiting: it routes to them once they pass its health check. */
+export async function registerInstances(elb: ElasticLoadBalancingClient, loadBalancerName: string, instanceIds: readonly string[]): Promise<void> {
+  await elb.send(new RegisterInstancesWithLoadBalancerCommand({ LoadBalancerName: loadBalancerName, Instances: instanceIds.map((InstanceId) => ({ InstanceId })) }));
 }
 
 /** The health the load balancer reports (every registered instance, or `instanceIds`). */

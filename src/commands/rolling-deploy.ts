@@ -6,23 +6,11 @@
  * are not behind the load balancer (broker, workers) and the database role
  * (migrations, once, from the first app server, after its new code is there).
  */
+import { DescribeLoadBalancerAttributesCommand, type ElasticLoadBalancingClient } from '@aws-sdk/client-elastic-load-balancing';
+import { findLoadBalancer } from '../autoscaling/load-balancer.js';
 import { ArgosError } from '../errors.js';
+import type { BatchSize } from '../batch-size.js';
 import type { InventoryHost } from '../hosts.js';
-
-/** `--batch`: a number of app servers, or a percentage of them (rounded up, at least one). */
-export type BatchSize = { count: number } | { percent: number };
-
-/** One app server per batch: the default, the slowest and the safest. */
-export const DEFAULT_BATCH: BatchSize = { count: 1 };
-
-/** `--batch 2` → 2 hosts; `--batch 25%` → a quarter; anything else is an error saying what is expected. */
-export function parseBatchSize(text: string, flag: string): { value: BatchSize } | { error: string } {
-  const count = /^(\d+)$/.exec(text);
-  if (count && Number(count[1]) >= 1) return { value: { count: Number(count[1]) } };
-  const percent = /^(\d+)%$/.exec(text);
-  if (percent && Number(percent[1]) >= 1 && Number(percent[1]) <= 100) return { value: { percent: Number(percent[1]) } };
-  return { error: `${flag} must be a number of app servers (1 or more) or a percentage such as 25%, not '${text}'` };
-}
 
 /**
  * Splits the app servers into batches of `size`, in inventory order, so the
@@ -107,4 +95,27 @@ export async function runRollingDeploy(plan: RollingPlan, actions: RollingAction
       await actions.resume(suspended);
     }
   }
+}
+
+/** The load balancer's settings a rolling deploy paces itself by. */
+export interface RotationSettings {
+  healthCheckTarget: string;
+  /** How long a registered instance may take to be InService: twice HealthyThreshold checks, plus a minute. */
+  putBackTimeoutMs: number;
+  drainingTimeoutSeconds: number;
+}
+
+/** Reads {@link RotationSettings} from the load balancer as it is (one Describe call each for it and its attributes). */
+export async function readRotationSettings(elb: ElasticLoadBalancingClient, name: string): Promise<RotationSettings | undefined> {
+  const found = await findLoadBalancer(elb, name);
+  if (!found) return undefined;
+  const check = found.HealthCheck;
+  const attributes = (await elb.send(new DescribeLoadBalancerAttributesCommand({ LoadBalancerName: name }))).LoadBalancerAttributes;
+  const draining = attributes?.ConnectionDraining?.Enabled ? (attributes.ConnectionDraining.Timeout ?? 300) : 0;
+  const perCheck = (check?.Interval ?? 30) + (check?.Timeout ?? 5);
+  return {
+    healthCheckTarget: check?.Target ?? 'unknown',
+    putBackTimeoutMs: (2 * (check?.HealthyThreshold ?? 10) * perCheck + 60) * 1000,
+    drainingTimeoutSeconds: draining,
+  };
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseBatchSize, planBatches, runRollingDeploy, type RollingActions, type RollingPlan } from '../../src/commands/rolling-deploy.js';
+import { parseBatchSize } from '../../src/batch-size.js';
+import { planBatches, runRollingDeploy, type RollingActions, type RollingPlan } from '../../src/commands/rolling-deploy.js';
 import type { InventoryHost } from '../../src/hosts.js';
 
 const host = (n: number): InventoryHost => ({
