@@ -11,6 +11,7 @@
 import type { z } from 'zod';
 import { parseSshCidr } from './cidr.js';
 import { isRoleName, ROLES, type CommandName, type RoleName } from './command-names.js';
+import { parseBatchSize } from './batch-size.js';
 
 /** The zod namespace, as handed to each validator. */
 export type Zod = typeof z;
@@ -141,6 +142,12 @@ export const COMMAND_OPTIONS = {
       description: `comma-separated roles to deploy (${ROLES.join(', ')}; default: every role that has hosts)`,
       schema: (zod, flag) => parsedText(zod, (text) => parseRoles(text, flag)),
     },
+    batch: {
+      flags: '--batch <n|percent>',
+      description: 'update the app servers this many (or this share, e.g. 25%) at a time, each out of the load balancer meanwhile (default: 1)',
+      schema: (zod, flag) => parsedText(zod, (text) => parseBatchSize(text, flag)),
+    },
+    allAtOnce: toggle('--all-at-once', 'update every app server at the same time, in service (requests fail while uWSGI restarts): for a single-server staging'),
     ...SSH_OPTIONS,
     ...IGNORED_YES,
     forceUnlock,

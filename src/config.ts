@@ -28,6 +28,9 @@ const optionalString = z
 /** An AWS region's shape: `us-east-1`, `ap-southeast-2`, `us-gov-west-1`. */
 export const REGION_PATTERN = /^[a-z]{2}(?:-[a-z]+)+-\d$/;
 
+/** ACM (regional) or IAM (global) server certificate ARNs: what a classic load balancer's HTTPS listener takes. */
+const CERTIFICATE_ARN_PATTERN = /^arn:aws(?:-[a-z]+)*:(?:acm:[a-z]{2}(?:-[a-z]+)+-\d:\d{12}:certificate\/[A-Za-z0-9-]+|iam::\d{12}:server-certificate\/\S+)$/;
+
 /** The keys the CLI reads; other keys are Ansible's and pass through untouched. */
 const schema = z
   .object({
@@ -51,6 +54,13 @@ const schema = z
     db_deletion_protection: z.boolean().default(true),
     app_port: z.number().int().min(1).max(65535).default(8000),
     health_check_path: z.string().startsWith('/', { message: 'must start with /' }).default('/'),
+    certificate_arn: z
+      .string()
+      .regex(CERTIFICATE_ARN_PATTERN, {
+        message: 'must be an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>) or an IAM server certificate ARN (arn:aws:iam::<account>:server-certificate/<name>)',
+      })
+      .optional(),
+    redirect_http: z.boolean().default(false),
     broker_enabled: z.boolean().default(false),
     ssh_cidr: optionalString,
     ssh_config: optionalString,

@@ -24,7 +24,7 @@ import { catchCodes, hasErrorCode, retryOnCodes, type Progress } from './wait.js
 export const TEMPORARY_SSH_DESCRIPTION = 'argos temporary SSH, removed when the run ends';
 
 /** Ports of the services the rules open. */
-export const PORTS = { http: 80, postgres: 5432, rabbitmq: 5672, redis: 6379, ssh: 22 } as const;
+export const PORTS = { http: 80, https: 443, postgres: 5432, rabbitmq: 5672, redis: 6379, ssh: 22 } as const;
 
 /** How long a group held by something (an ENI of a deleted ELB, RDS, instance) is retried. */
 export const DEPENDENCY_TIMEOUT_MS = 15 * 60_000;
@@ -56,6 +56,8 @@ export interface SecurityGroupsSpec {
   names: EnvNames;
   vpcId: string;
   appPort: number;
+  /** The load balancer serves HTTPS (config `certificate_arn`): its group admits 443 from anywhere too. */
+  https?: boolean;
 }
 
 const GROUPS = ['elb', 'app', 'database', 'broker'] as const satisfies readonly Group[];
@@ -99,7 +101,7 @@ export async function ensureSecurityGroups(ec2: EC2Client, spec: SecurityGroupsS
     }
     if (extra.length > 0) {
       await revoke(ec2, ids[group], extra);
-      changes.push(...extra.map((rule) => `${group}: revoked ${describeRule(rule)} (not an argos rule)`));
+      changes.push(...extra.map((rule) => `${group}: revoked ${describeRule(rule)} (${whyRevoked(group, rule)})`));
     }
   }
   return { ids, created, changes };
@@ -145,7 +147,7 @@ function diffRules(
   const worker = existing.get('worker')?.GroupId;
   const clients = worker ? [ids.app, worker] : [ids.app];
   const wanted: Record<(typeof GROUPS)[number], Rule[]> = {
-    elb: [{ port: PORTS.http, from: { cidr: '0.0.0.0/0' } }],
+    elb: [{ port: PORTS.http, from: { cidr: '0.0.0.0/0' } }, ...(spec.https ? [{ port: PORTS.https, from: { cidr: '0.0.0.0/0' } }] : [])],
     app: [{ port: spec.appPort, from: { groupId: ids.elb } }],
     database: clients.map((groupId) => ({ port: PORTS.postgres, from: { groupId } })),
     broker: clients.flatMap((groupId) => [
@@ -245,6 +247,11 @@ function sameRule(have: CurrentRule, want: Rule): boolean {
   return 'cidr' in wanted
     ? 'cidr' in have.from && have.from.cidr === wanted.cidr
     : 'groupId' in have.from && have.from.groupId === wanted.groupId;
+}
+
+/** Why an extra rule goes: the HTTPS rule argos itself made, once `certificate_arn` is gone, or a rule argos never makes. */
+function whyRevoked(group: (typeof GROUPS)[number], rule: Rule): string {
+  return group === 'elb' && rule.port === PORTS.https && 'cidr' in rule.from && rule.from.cidr === '0.0.0.0/0' ? 'HTTPS is off: no certificate_arn' : 'not an argos rule';
 }
 
 function describeRule(rule: Rule | CurrentRule): string {

@@ -11,7 +11,7 @@ import { throwIfInterrupted, type BoundedProgress } from '../wait.js';
 import { deleteAutoScalingGroup, diffAutoScalingGroup, ensureAutoScalingGroup, lookupAutoScalingGroup } from './group.js';
 import { waitForInService } from './in-service.js';
 import { deleteLaunchTemplates, ensureLaunchTemplate, findLaunchTemplate, findLaunchTemplateData, planLaunchTemplate, type LaunchTemplateResult } from './launch-template.js';
-import { buildHealthCheck, deleteLoadBalancer, ensureLoadBalancer, type LoadBalancerResult } from './load-balancer.js';
+import { buildHealthCheck, deleteLoadBalancer, ensureLoadBalancer, urlOf, type LoadBalancerResult } from './load-balancer.js';
 import { findOutdatedInstances, replaceOutdatedInstances } from './replace-instances.js';
 import { ensureScalingPolicy, planScalingPolicy } from './scaling-policy.js';
 import type { AppServerClients, AppServersSpec, EnsureResult } from './types.js';
@@ -48,7 +48,7 @@ export interface AppServersResult {
   deletedLaunchTemplates: string[];
   /** Instances in service behind the load balancer at the end, sorted. */
   instanceIds: string[];
-  /** `http://<load balancer DNS name>`: where the app is reached. */
+  /** `https://` (with a certificate) or `http://<load balancer DNS name>`: where the app is reached. */
   url: string;
 }
 
@@ -95,7 +95,7 @@ export async function ensureAppServers(
     replacedInstanceIds,
     deletedLaunchTemplates,
     instanceIds,
-    url: `http://${loadBalancer.dnsName}`,
+    url: urlOf(loadBalancer.dnsName, spec.certificateArn !== undefined),
   };
 }
 

@@ -1,6 +1,7 @@
 /**
- * The environment's classic load balancer, `<app>-<env>-elb`: HTTP 80 to the
- * app port on the instances, across the default VPC's subnets.
+ * The environment's classic load balancer, `<app>-<env>-elb`: HTTP 80 (and,
+ * with a certificate, HTTPS 443, TLS ending at the load balancer) to the app
+ * port on the instances, across the default VPC's subnets.
  */
 import {
   ApplySecurityGroupsToLoadBalancerCommand,
@@ -14,8 +15,10 @@ import {
   DescribeLoadBalancersCommand,
   DescribeTagsCommand,
   ModifyLoadBalancerAttributesCommand,
+  SetLoadBalancerListenerSSLCertificateCommand,
   type ElasticLoadBalancingClient,
   type HealthCheck,
+  type Listener,
   type LoadBalancerDescription,
 } from '@aws-sdk/client-elastic-load-balancing';
 import { ELB_ERRORS } from '../aws/error-codes.js';
@@ -26,11 +29,43 @@ import { catchCodes, retryOnCodes, type Progress } from '../wait.js';
 import type { AppServersSpec, EnsureResult } from './types.js';
 
 /** The parts of the spec the load balancer is made of. */
-export type LoadBalancerSpec = Pick<AppServersSpec, 'names' | 'subnets' | 'elbSecurityGroupId' | 'appPort' | 'healthCheckPath'>;
+export type LoadBalancerSpec = Pick<AppServersSpec, 'names' | 'subnets' | 'elbSecurityGroupId' | 'appPort' | 'healthCheckPath' | 'certificateArn'>;
 
 /** What {@link ensureLoadBalancer} did, and where the app is reached. */
 export interface LoadBalancerResult extends EnsureResult {
   dnsName: string;
+}
+
+/** Load balancer ports: HTTP always, HTTPS with a certificate. */
+export const LISTENER_PORTS = { http: 80, https: 443 } as const;
+
+/** `https://<DNS name>` when the load balancer has an HTTPS listener, else `http://<DNS name>`. */
+export function urlOf(dnsName: string, https: boolean): string {
+  return `${https ? 'https' : 'http'}://${dnsName}`;
+}
+
+/** Whether a described load balancer listens for HTTPS on 443. */
+export function hasHttpsListener(found: LoadBalancerDescription): boolean {
+  return (found.ListenerDescriptions ?? []).some((d) => d.Listener?.LoadBalancerPort === LISTENER_PORTS.https && d.Listener.Protocol === 'HTTPS');
+}
+
+/** The HTTP:80 listener to the app port. */
+function httpListener(spec: Pick<LoadBalancerSpec, 'appPort'>): Listener {
+  return { Protocol: 'HTTP', LoadBalancerPort: LISTENER_PORTS.http, InstanceProtocol: 'HTTP', InstancePort: spec.appPort };
+}
+
+/**
+ * The HTTPS:443 listener: TLS ends at the load balancer, which forwards HTTP
+ * to the app port with `X-Forwarded-Proto: https` (classic load balancer
+ * listeners: https://docs.aws.amazon.com/elasticloadbalancing/latest/classic/elb-listener-config.html).
+ */
+function httpsListener(spec: Pick<LoadBalancerSpec, 'appPort'>, certificateArn: string): Listener {
+  return { Protocol: 'HTTPS', LoadBalancerPort: LISTENER_PORTS.https, InstanceProtocol: 'HTTP', InstancePort: spec.appPort, SSLCertificateId: certificateArn };
+}
+
+/** The listeners `spec` wants. */
+function wantedListeners(spec: Pick<LoadBalancerSpec, 'appPort' | 'certificateArn'>): Listener[] {
+  return spec.certificateArn ? [httpListener(spec), httpsListener(spec, spec.certificateArn)] : [httpListener(spec)];
 }
 
 const MAX_NAME_LENGTH = 32;
@@ -100,7 +135,7 @@ export async function ensureLoadBalancer(
     const response = await elb.send(
       new CreateLoadBalancerCommand({
         LoadBalancerName: name,
-        Listeners: [{ Protocol: 'HTTP', LoadBalancerPort: 80, InstanceProtocol: 'HTTP', InstancePort: spec.appPort }],
+        Listeners: wantedListeners(spec),
         Subnets: spec.subnets.map((subnet) => subnet.subnetId),
         SecurityGroups: [spec.elbSecurityGroupId],
         Scheme: 'internet-facing',
@@ -181,10 +216,16 @@ async function configure(
   }
 }
 
+/**
+ * What one listener port needs: `create`; `recreate` (delete first: port or
+ * protocol differ); `certificate` (only the certificate differs, swapped in
+ * place, no gap in service); `delete`.
+ */
+type ListenerChange = { port: number; action: 'create' | 'recreate' | 'certificate' | 'delete'; listener?: Listener };
+
 /** How an existing load balancer differs from its spec, and how each difference reads. */
 interface LoadBalancerDiff {
-  /** The port-80 listener must be (re)created; `exists`: one is there now and goes first. */
-  listener: { exists: boolean } | undefined;
+  listeners: ListenerChange[];
   healthCheck: boolean;
   attributes: boolean;
   securityGroups: boolean;
@@ -196,9 +237,8 @@ interface LoadBalancerDiff {
 async function diffLoadBalancer(elb: ElasticLoadBalancingClient, existing: LoadBalancerDescription, spec: LoadBalancerSpec): Promise<LoadBalancerDiff> {
   const name = spec.names.loadBalancer;
   const changes: string[] = [];
-  const listener = existing.ListenerDescriptions?.map((description) => description.Listener).find((l) => l?.LoadBalancerPort === 80);
-  const listenerDiffers = !listener || listener.InstancePort !== spec.appPort || listener.Protocol !== 'HTTP' || listener.InstanceProtocol !== 'HTTP';
-  if (listenerDiffers) changes.push(`listener port 80 → instance port ${listener?.InstancePort ?? 'none'} → ${spec.appPort}`);
+  const listeners = diffListeners(existing, spec);
+  changes.push(...listeners.map(describeListenerChange));
 
   const wanted = buildHealthCheck(spec);
   const current = existing.HealthCheck;
@@ -225,13 +265,63 @@ async function diffLoadBalancer(elb: ElasticLoadBalancingClient, existing: LoadB
   const attached = new Set(existing.Subnets ?? []);
   const missingSubnets = spec.subnets.map((subnet) => subnet.subnetId).filter((id) => !attached.has(id));
   if (missingSubnets.length > 0) changes.push(`subnets added: ${missingSubnets.join(', ')}`);
-  return { listener: listenerDiffers ? { exists: listener !== undefined } : undefined, healthCheck, attributes, securityGroups, missingSubnets, changes };
+  return { listeners, healthCheck, attributes, securityGroups, missingSubnets, changes };
+}
+
+/**
+ * Each argos listener port (80, 443) whose listener is missing, different or
+ * unwanted. Other ports are the user's: left alone. The HTTPS listener's
+ * back-end protocol is not compared: HTTP and HTTPS to the instances are both
+ * valid for it, and the emulator the tests run on (moto 5.2.1) reports the
+ * front-end protocol there, so comparing it would recreate the listener,
+ * dropping HTTPS for a moment, on every run.
+ */
+function diffListeners(existing: LoadBalancerDescription, spec: LoadBalancerSpec): ListenerChange[] {
+  const current = new Map((existing.ListenerDescriptions ?? []).flatMap((d) => (d.Listener?.LoadBalancerPort ? [[d.Listener.LoadBalancerPort, d.Listener] as const] : [])));
+  const wanted = new Map(wantedListeners(spec).map((listener) => [listener.LoadBalancerPort ?? 0, listener]));
+  const changes: ListenerChange[] = [];
+  for (const port of [LISTENER_PORTS.http, LISTENER_PORTS.https]) {
+    const have = current.get(port);
+    const want = wanted.get(port);
+    if (!want) {
+      if (have) changes.push({ port, action: 'delete' });
+    } else if (!have) {
+      changes.push({ port, action: 'create', listener: want });
+    } else if (have.Protocol !== want.Protocol || have.InstancePort !== want.InstancePort || (port === LISTENER_PORTS.http && have.InstanceProtocol !== 'HTTP')) {
+      changes.push({ port, action: 'recreate', listener: want });
+    } else if ((have.SSLCertificateId ?? undefined) !== want.SSLCertificateId) {
+      changes.push({ port, action: 'certificate', listener: want });
+    }
+  }
+  return changes;
+}
+
+function describeListener(listener: Listener): string {
+  return `${listener.Protocol}:${listener.LoadBalancerPort} → instance port ${listener.InstancePort}${listener.SSLCertificateId ? ` (certificate ${listener.SSLCertificateId})` : ''}`;
+}
+
+function describeListenerChange(change: ListenerChange): string {
+  switch (change.action) {
+    case 'create':
+      return `listener ${describeListener(need(change.listener))} added`;
+    case 'recreate':
+      return `listener port ${change.port} replaced by ${describeListener(need(change.listener))}`;
+    case 'certificate':
+      return `listener port ${change.port} certificate → ${need(change.listener).SSLCertificateId}`;
+    case 'delete':
+      return `listener port ${change.port} removed (no certificate_arn)`;
+  }
+}
+
+function need(listener: Listener | undefined): Listener {
+  if (!listener) throw new Error('a listener change without its listener');
+  return listener;
 }
 
 /** What {@link ensureLoadBalancer} would create or change (Describe calls only). */
 export async function planLoadBalancer(elb: ElasticLoadBalancingClient, spec: LoadBalancerSpec): Promise<string[]> {
   const existing = ownedOrThrow(await lookupLoadBalancer(elb, spec.names), spec.names);
-  if (!existing) return [`create it (HTTP:80 → instance port ${spec.appPort}, health check ${buildHealthCheck(spec).Target})`];
+  if (!existing) return [`create it (${wantedListeners(spec).map(describeListener).join(', ')}, health check ${buildHealthCheck(spec).Target})`];
   // The security group may not exist yet in a dry run; it is compared once it does.
   const diff = await diffLoadBalancer(elb, existing, spec.elbSecurityGroupId ? spec : { ...spec, elbSecurityGroupId: existing.SecurityGroups?.[0] ?? '' });
   return diff.changes;
@@ -246,15 +336,7 @@ async function converge(
 ): Promise<string[]> {
   const name = spec.names.loadBalancer;
   const diff = await diffLoadBalancer(elb, existing, spec);
-  if (diff.listener) {
-    if (diff.listener.exists) await elb.send(new DeleteLoadBalancerListenersCommand({ LoadBalancerName: name, LoadBalancerPorts: [80] }));
-    await elb.send(
-      new CreateLoadBalancerListenersCommand({
-        LoadBalancerName: name,
-        Listeners: [{ Protocol: 'HTTP', LoadBalancerPort: 80, InstanceProtocol: 'HTTP', InstancePort: spec.appPort }],
-      }),
-    );
-  }
+  await applyListenerChanges(elb, name, diff.listeners);
   await configure(elb, name, spec, options, { healthCheck: diff.healthCheck, attributes: diff.attributes });
   if (diff.securityGroups) {
     await elb.send(new ApplySecurityGroupsToLoadBalancerCommand({ LoadBalancerName: name, SecurityGroups: [spec.elbSecurityGroupId] }));
@@ -263,4 +345,21 @@ async function converge(
     await elb.send(new AttachLoadBalancerToSubnetsCommand({ LoadBalancerName: name, Subnets: diff.missingSubnets }));
   }
   return diff.changes;
+}
+
+/**
+ * Applies listener changes. A certificate alone is swapped in place
+ * (SetLoadBalancerListenerSSLCertificate), so HTTPS never stops; a port whose
+ * protocol or instance port changed is deleted and created again.
+ */
+async function applyListenerChanges(elb: ElasticLoadBalancingClient, name: string, changes: readonly ListenerChange[]): Promise<void> {
+  const deleted = changes.filter((c) => c.action === 'delete' || c.action === 'recreate').map((c) => c.port);
+  if (deleted.length > 0) await elb.send(new DeleteLoadBalancerListenersCommand({ LoadBalancerName: name, LoadBalancerPorts: deleted }));
+  const created = changes.filter((c) => c.action === 'create' || c.action === 'recreate').map((c) => need(c.listener));
+  if (created.length > 0) await elb.send(new CreateLoadBalancerListenersCommand({ LoadBalancerName: name, Listeners: created }));
+  for (const change of changes.filter((c) => c.action === 'certificate')) {
+    await elb.send(
+      new SetLoadBalancerListenerSSLCertificateCommand({ LoadBalancerName: name, LoadBalancerPort: change.port, SSLCertificateId: need(change.listener).SSLCertificateId }),
+    );
+  }
 }

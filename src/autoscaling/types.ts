@@ -38,6 +38,8 @@ export interface AppServersSpec {
   appPort: number;
   /** The path the load balancer's health check requests, e.g. `/` or `/health`. */
   healthCheckPath: string;
+  /** ACM or IAM certificate of the HTTPS:443 listener (config `certificate_arn`); none: HTTP:80 only. */
+  certificateArn?: string | undefined;
   /** GiB of the encrypted root volume. */
   rootVolumeSize: number;
   minSize: number;

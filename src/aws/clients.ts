@@ -7,6 +7,7 @@ import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ElasticLoadBalancingClient } from '@aws-sdk/client-elastic-load-balancing';
 import { RDSClient } from '@aws-sdk/client-rds';
+import type { ACMClient } from '@aws-sdk/client-acm';
 import type { AwsCredentialIdentityProvider } from '@aws-sdk/types';
 
 /** What every client shares. */
@@ -33,6 +34,8 @@ export interface AwsClients {
   readonly rds: RDSClient;
   readonly autoScaling: AutoScalingClient;
   readonly elb: ElasticLoadBalancingClient;
+  /** ACM, whose module is loaded on first use: only the HTTPS preflight needs it. */
+  acm(): Promise<ACMClient>;
   /** Closes the clients' sockets so the process can exit promptly. */
   destroy(): void;
 }
@@ -72,6 +75,7 @@ export function createClients(settings: AwsSettings): AwsClients {
   const rds = lazy(() => new RDSClient(shared));
   const autoScaling = lazy(() => new AutoScalingClient(shared));
   const elb = lazy(() => new ElasticLoadBalancingClient(shared));
+  let acm: Promise<ACMClient> | undefined;
   return {
     get ec2() {
       return ec2();
@@ -84,6 +88,14 @@ export function createClients(settings: AwsSettings): AwsClients {
     },
     get elb() {
       return elb();
+    },
+    acm() {
+      acm ??= import('@aws-sdk/client-acm').then(({ ACMClient: Client }) => {
+        const client = new Client(shared);
+        built.push(client);
+        return client;
+      });
+      return acm;
     },
     destroy() {
       for (const client of built) client.destroy();

@@ -30,7 +30,7 @@ import { findNewEnvNameProblem } from '../names.js';
 import type { CommissionOptions } from '../options.js';
 import { ownedOrThrow } from '../ownership.js';
 import { formatDuration } from '../reporter.js';
-import { ensureSecurityGroups, hasEnvironmentSecurityGroups, planSecurityGroups, type SecurityGroupIds } from '../security.js';
+import { ensureSecurityGroups, hasEnvironmentSecurityGroups, planSecurityGroups, type SecurityGroupIds, type SecurityGroupsSpec } from '../security.js';
 import { errorCode } from '../wait.js';
 import { findSshConfigProblem } from './connection.js';
 import { deploySteps, type DeployState } from './deploy.js';
@@ -129,6 +129,10 @@ export async function preflight(ctx: Context<CommissionOptions>): Promise<void> 
     }
   }
   problems.push(...(await checkNewDatabaseEngine(ctx)));
+  if (ctx.config.certificateArn !== undefined) {
+    const { checkCertificate } = await import('../aws/certificates.js');
+    problems.push(...(await checkCertificate(() => ctx.clients.acm(), ctx.config.certificateArn, ctx.region)));
+  }
   if (ctx.options.deploy || !image) {
     try {
       await ctx.runtime.findAnsiblePlaybook();
@@ -209,6 +213,11 @@ function need<T>(value: T | undefined): T {
   return value;
 }
 
+/** The environment's security groups, for this run's config. */
+function securityGroupsSpec(ctx: Context<CommissionOptions>, state: CommissionState): SecurityGroupsSpec {
+  return { names: ctx.names, vpcId: need(state.vpc).vpcId, appPort: ctx.config.appPort, https: ctx.config.certificateArn !== undefined };
+}
+
 /** What the app tier is built from, for this run's config and options. */
 function appServersSpec(ctx: Context<CommissionOptions>, state: CommissionState, imageId: string): AppServersSpec {
   const { names, config } = ctx;
@@ -225,6 +234,7 @@ function appServersSpec(ctx: Context<CommissionOptions>, state: CommissionState,
     instanceSubnets: need(state.appSubnets),
     appPort: config.appPort,
     healthCheckPath: config.healthCheckPath,
+    certificateArn: config.certificateArn,
     rootVolumeSize: config.rootVolumeSize,
     minSize,
     maxSize,
@@ -266,13 +276,13 @@ function commissionSteps(ctx: Context<CommissionOptions>): Step<CommissionState>
       id: 'security-groups',
       title: 'security groups',
       preview: async (state) => {
-        const plan = await planSecurityGroups(ec2, { names, vpcId: need(state.vpc).vpcId, appPort: config.appPort });
+        const plan = await planSecurityGroups(ec2, securityGroupsSpec(ctx, state));
         // The later previews compare launch settings by these ids.
         state.groups = plan.ids;
         return { actions: plan.actions, none: 'exist, unchanged' };
       },
       run: async (state, step) => {
-        const result = await ensureSecurityGroups(ec2, { names, vpcId: need(state.vpc).vpcId, appPort: config.appPort }, progressOf(ctx, step));
+        const result = await ensureSecurityGroups(ec2, securityGroupsSpec(ctx, state), progressOf(ctx, step));
         state.groups = result.ids;
         const created = result.created.length > 0;
         // The rules of new groups are part of creating them, not changes worth listing.

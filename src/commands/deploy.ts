@@ -5,14 +5,17 @@
  * the last steps of `commission`.
  */
 import { join } from 'node:path';
+import { putBackInRotation, registerInstances, resumeHealthReplacement, suspendHealthReplacement, takeOutOfRotation } from '../autoscaling/rotation.js';
+import { DEFAULT_BATCH, type BatchSize } from '../batch-size.js';
 import { ROLES, type RoleName } from '../command-names.js';
 import { progressOf, type Context } from '../context.js';
-import { ArgosError } from '../errors.js';
+import { ArgosError, usageError } from '../errors.js';
 import { allHosts, discoverInventory, hostKeyAlias, pruneKnownHosts, renderInventory, summarizeInventory, writeFileAtomic, type Inventory, type InventoryGroup, type InventoryHost } from '../hosts.js';
 import { checkKeyFile } from '../keys.js';
 import type { DeployOptions } from '../options.js';
 import { closeSsh, openSsh } from '../security.js';
 import { findSshConfigProblem, sshSettings, withPlaybookVars } from './connection.js';
+import { readRotationSettings, runRollingDeploy } from './rolling-deploy.js';
 import { runSteps, type Step, stepHostOf } from './steps.js';
 
 /** Which inventory group each role's playbook runs on. */
@@ -37,7 +40,9 @@ export interface DeployState {
 export async function deploy(ctx: Context<DeployOptions>): Promise<void> {
   const sshConfigProblem = await findSshConfigProblem(ctx);
   if (sshConfigProblem) throw new ArgosError('CONFIG', sshConfigProblem);
-  await runSteps(deploySteps(ctx, { roles: ctx.options.roles, playbooks: true }), {} as DeployState, stepHostOf(ctx));
+  if (ctx.options.allAtOnce && ctx.options.batch !== undefined) throw usageError('--all-at-once and --batch contradict each other: give one');
+  const rolling = ctx.options.allAtOnce ? undefined : { batch: ctx.options.batch ?? DEFAULT_BATCH };
+  await runSteps(deploySteps(ctx, { roles: ctx.options.roles, playbooks: true, rolling }), {} as DeployState, stepHostOf(ctx));
 }
 
 /** The roles to run: those asked for (each must have hosts), else every role that has hosts. */
@@ -63,6 +68,8 @@ export interface DeployScope {
   playbooks: boolean;
   /** The step the first deploy step waits for, when part of a longer list. */
   after?: string;
+  /** Update the app servers batch after batch out of the load balancer; undefined: all at once, in service. */
+  rolling?: { batch: BatchSize } | undefined;
 }
 
 /**
@@ -143,18 +150,51 @@ export function deploySteps<S extends DeployState>(ctx: Context, scope: DeploySc
         const everything = ROLES.every((role) => roles.includes(role)) || scope.roles === undefined;
         const playbooks = everything ? ['site.yml'] : roles.map((role) => `${role}.yml`);
         step.note(`${playbooks.join(' ')} (${roles.join(', ')})`);
-        await withPlaybookVars(ctx, (varsFiles) =>
-          ctx.runtime.runPlaybook({
-            playbooks: playbooks.map((name) => join(ctx.paths.playbooks, name)),
-            inventory: ctx.paths.hostsFile,
-            ssh,
-            varsFiles,
-            forks: Math.max(5, allHosts(need(state.inventory)).length),
-            verbose: ctx.options.verbose,
-            signal: ctx.signal,
-            onLine: (line) => reporter.detail(line),
-          }),
-        );
+        const inventory = need(state.inventory);
+        const appServers = roles.includes('app') ? inventory.groups.appservers : [];
+        await withPlaybookVars(ctx, async (varsFiles) => {
+          const runPlaybooks = (names: readonly string[], limit?: readonly string[]) =>
+            ctx.runtime.runPlaybook({
+              playbooks: names.map((name) => join(ctx.paths.playbooks, name)),
+              inventory: ctx.paths.hostsFile,
+              ssh,
+              varsFiles,
+              limit: limit?.join(','),
+              forks: Math.max(5, allHosts(inventory).length),
+              verbose: ctx.options.verbose,
+              signal: ctx.signal,
+              onLine: (line) => reporter.detail(line),
+            });
+          const settings = scope.rolling && appServers.length >= 2 ? await readRotationSettings(clients.elb, ctx.names.loadBalancer) : undefined;
+          if (!scope.rolling || !settings) {
+            if (scope.rolling && appServers.length === 1) step.note('one app server: updated in service (requests fail while it restarts; two or more make deploys rolling)');
+            await runPlaybooks(playbooks);
+            return;
+          }
+          const progress = progressOf(ctx, step);
+          const group = ctx.names.appServers;
+          const loadBalancerName = ctx.names.loadBalancer;
+          await runRollingDeploy(
+            {
+              appServers,
+              otherHosts: allHosts(inventory).filter((host) => !appServers.includes(host)),
+              firstPlaybooks: playbooks,
+              laterPlaybooks: ['app.yml'],
+              batch: scope.rolling.batch,
+              advice: `The other app servers serve the previous release: fix the cause and run argos ${ctx.env} deploy again, or go back with argos ${ctx.env} rollback.`,
+            },
+            {
+              suspend: () => suspendHealthReplacement(clients.autoScaling, group),
+              resume: (processes) => resumeHealthReplacement(clients.autoScaling, group, processes),
+              takeOut: (ids) => takeOutOfRotation(clients.elb, { loadBalancerName, instanceIds: ids }, settings.drainingTimeoutSeconds, progress),
+              putBack: (ids) =>
+                putBackInRotation(clients.elb, { loadBalancerName, instanceIds: ids, healthCheckTarget: settings.healthCheckTarget }, { ...progress, timeoutMs: settings.putBackTimeoutMs }),
+              register: (ids) => registerInstances(clients.elb, loadBalancerName, ids),
+              runPlaybooks: (names, limit) => runPlaybooks(names, limit),
+              note: (line) => step.note(line),
+            },
+          );
+        });
         return {};
       },
     },

@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { DescribeInstanceHealthCommand } from '@aws-sdk/client-elastic-load-balancing';
-import { findLaunchTemplates, lookupAutoScalingGroup, lookupLoadBalancer } from '../autoscaling.js';
+import { findLaunchTemplates, hasHttpsListener, lookupAutoScalingGroup, lookupLoadBalancer, urlOf } from '../autoscaling.js';
 import { ELB_ERRORS } from '../aws/error-codes.js';
 import { LIVE_STATES } from '../aws/instance-states.js';
 import { findInstances } from '../aws/instances.js';
@@ -116,7 +116,7 @@ export async function gatherStatus(ctx: Context): Promise<EnvironmentStatus> {
 
   const commissioned = [database, loadBalancer, group].some((resource) => resource !== undefined) || groups.size > 0 || brokers.length > 0;
   const kept = { finalSnapshots: finalSnapshots.length, totalGiB: finalSnapshots.reduce((sum, snapshot) => sum + snapshot.sizeGiB, 0) };
-  return { env: ctx.env, commissioned, url: loadBalancer?.DNSName ? `http://${loadBalancer.DNSName}` : undefined, resources: rows, kept, drift };
+  return { env: ctx.env, commissioned, url: loadBalancer?.DNSName ? urlOf(loadBalancer.DNSName, hasHttpsListener(loadBalancer)) : undefined, resources: rows, kept, drift };
 }
 
 /** Instance id → state as the load balancer sees it ("InService", "OutOfService"). */

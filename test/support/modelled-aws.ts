@@ -381,6 +381,8 @@ export class ModelledAws {
       rds,
       autoScaling,
       elb,
+      // The model has no certificates: a run that needs ACM fails loudly.
+      acm: () => Promise.reject(new Error('the modelled account has no ACM')),
       destroy: () => [ec2, rds, autoScaling, elb].forEach((client) => client.destroy()),
     };
     this.mocks = { ec2: mockClient(ec2), rds: mockClient(rds), autoScaling: mockClient(autoScaling), elb: mockClient(elb) };

@@ -38,7 +38,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { deleteAutoScalingGroup, ensureAutoScalingGroup, type AutoScalingGroupSpec } from '../../src/autoscaling/group.js';
 import { waitForInService } from '../../src/autoscaling/in-service.js';
 import { buildLaunchTemplateData, ensureLaunchTemplate, launchTemplateName, type LaunchTemplateSpec } from '../../src/autoscaling/launch-template.js';
-import { ensureLoadBalancer } from '../../src/autoscaling/load-balancer.js';
+import { ensureLoadBalancer, hasHttpsListener, urlOf } from '../../src/autoscaling/load-balancer.js';
 import { replaceOutdatedInstances } from '../../src/autoscaling/replace-instances.js';
 import { ensureScalingPolicy } from '../../src/autoscaling/scaling-policy.js';
 import { ArgosError } from '../../src/errors.js';
@@ -513,5 +513,17 @@ describe('replaceOutdatedInstances', () => {
     expect(elbMock).toHaveReceivedCommandTimes(DescribeInstanceHealthCommand, 2);
     const order = autoScalingMock.calls().map((call) => call.args[0].constructor.name);
     expect(order.indexOf('TerminateInstanceInAutoScalingGroupCommand')).toBeGreaterThan(order.lastIndexOf('DescribeAutoScalingGroupsCommand'));
+  });
+});
+
+describe('the URL status and commission print', () => {
+  it('is https:// only when the load balancer has an HTTPS listener on 443', () => {
+    const withListeners = (...listeners: { Protocol: string; LoadBalancerPort: number }[]) => ({ ListenerDescriptions: listeners.map((l) => ({ Listener: { ...l, InstancePort: 8000 } })) });
+    expect(hasHttpsListener(withListeners({ Protocol: 'HTTP', LoadBalancerPort: 80 }))).toBe(false);
+    expect(hasHttpsListener(withListeners({ Protocol: 'HTTP', LoadBalancerPort: 80 }, { Protocol: 'HTTPS', LoadBalancerPort: 443 }))).toBe(true);
+    // A TCP pass-through on 443 is the user's, not argos's TLS.
+    expect(hasHttpsListener(withListeners({ Protocol: 'TCP', LoadBalancerPort: 443 }))).toBe(false);
+    expect(urlOf('shop-web-elb-1.us-east-1.elb.amazonaws.com', true)).toBe('https://shop-web-elb-1.us-east-1.elb.amazonaws.com');
+    expect(urlOf('shop-web-elb-1.us-east-1.elb.amazonaws.com', false)).toBe('http://shop-web-elb-1.us-east-1.elb.amazonaws.com');
   });
 });

@@ -66,6 +66,8 @@ describe('parseConfig', () => {
       db_deletion_protection: false,
       app_port: 8080,
       health_check_path: '/health',
+      certificate_arn: 'arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666',
+      redirect_http: true,
       broker_enabled: true,
       ssh_cidr: '198.51.100.0/24',
       ssh_config: 'ssh/config',
@@ -94,6 +96,8 @@ describe('parseConfig', () => {
       dbDeletionProtection: false,
       appPort: 8080,
       healthCheckPath: '/health',
+      certificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666',
+      redirectHttp: true,
       brokerEnabled: true,
       sshCidr: '198.51.100.0/24',
       sshConfig: 'ssh/config',
@@ -122,6 +126,19 @@ describe('parseConfig', () => {
   it('tells to quote an engine version YAML read as a number', () => {
     const error = errorOf(() => parseConfig(`${yaml(sampleConfig())}\ndb_engine_version: 16.4`, FILE));
     expect(error.message).toContain("key 'db_engine_version' must be a string, not a number: quote it");
+  });
+
+  it('takes ACM and IAM server certificate ARNs for HTTPS and refuses anything else, saying what it expects', () => {
+    const arnOf = (value: string) => parseConfig(yaml(sampleConfig({ certificate_arn: value })), FILE).certificateArn;
+    expect(arnOf('arn:aws:iam::123456789012:server-certificate/shop-2026')).toBe('arn:aws:iam::123456789012:server-certificate/shop-2026');
+    expect(arnOf('arn:aws-us-gov:acm:us-gov-west-1:123456789012:certificate/abc-123')).toBe('arn:aws-us-gov:acm:us-gov-west-1:123456789012:certificate/abc-123');
+    for (const wrong of ['shop.example.com', 'arn:aws:acm:us-east-1:123456789012:key/abc', 'arn:aws:elasticloadbalancing:us-east-1:123456789012:certificate/abc']) {
+      const error = errorOf(() => parseConfig(yaml(sampleConfig({ certificate_arn: wrong })), FILE));
+      expect(error.message).toContain("key 'certificate_arn' must be an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>) or an IAM server certificate ARN");
+    }
+    const plain = parseConfig(yaml(sampleConfig()), FILE);
+    expect(plain.certificateArn).toBeUndefined();
+    expect(plain.redirectHttp).toBe(false);
   });
 
   it('reports every problem at once', () => {

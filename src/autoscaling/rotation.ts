@@ -1,0 +1,159 @@
+/**
+ * Taking app servers out of the load balancer's rotation and back, for a
+ * rolling deploy: the group's health replacement is suspended first (an
+ * instance deregistered from its load balancer would otherwise fail the
+ * group's ELB health check and be replaced mid-deploy), each batch is
+ * deregistered and drained, updated, registered again and waited for until
+ * the load balancer says InService.
+ */
+import { ResumeProcessesCommand, SuspendProcessesCommand, type AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import {
+  DeregisterInstancesFromLoadBalancerCommand,
+  DescribeInstanceHealthCommand,
+  RegisterInstancesWithLoadBalancerCommand,
+  type ElasticLoadBalancingClient,
+  type InstanceState,
+} from '@aws-sdk/client-elastic-load-balancing';
+import { ArgosError } from '../errors.js';
+import { formatDuration } from '../reporter.js';
+import { systemClock, waitFor, type BoundedProgress } from '../wait.js';
+import { findAutoScalingGroup } from './group.js';
+
+/**
+ * The processes a rolling deploy suspends: `HealthCheck` (the group stops
+ * marking instances unhealthy) and `ReplaceUnhealthy` (nor replaces them).
+ * Launch, Terminate and AddToLoadBalancer keep running, so scaling still
+ * works during the deploy (Amazon EC2 Auto Scaling, "Suspend and resume
+ * processes": https://docs.aws.amazon.com/autoscaling/ec2/userguide/as-suspend-resume-processes.html).
+ */
+export const DEPLOY_SUSPENDED_PROCESSES = ['HealthCheck', 'ReplaceUnhealthy'] as const;
+
+/**
+ * Suspends {@link DEPLOY_SUSPENDED_PROCESSES} on the group and returns the
+ * ones this call suspended: those the user had already suspended stay
+ * suspended after the deploy ({@link resumeHealthReplacement} resumes only these).
+ */
+export async function suspendHealthReplacement(autoScaling: AutoScalingClient, groupName: string): Promise<string[]> {
+  const group = await findAutoScalingGroup(autoScaling, groupName);
+  if (!group) throw new ArgosError('FAILED', `the autoscaling group ${groupName} is gone: run argos commission first`);
+  const already = new Set((group.SuspendedProcesses ?? []).map((suspended) => suspended.ProcessName));
+  const toSuspend = DEPLOY_SUSPENDED_PROCESSES.filter((name) => !already.has(name));
+  if (toSuspend.length > 0) await autoScaling.send(new SuspendProcessesCommand({ AutoScalingGroupName: groupName, ScalingProcesses: toSuspend }));
+  return toSuspend;
+}
+
+/** Resumes what {@link suspendHealthReplacement} suspended. */
+export async function resumeHealthReplacement(autoScaling: AutoScalingClient, groupName: string, processes: readonly string[]): Promise<void> {
+  if (processes.length === 0) return;
+  await autoScaling.send(new ResumeProcessesCommand({ AutoScalingGroupName: groupName, ScalingProcesses: [...processes] }));
+}
+
+/** Where a batch leaves and rejoins the rotation. */
+export interface RotationTarget {
+  loadBalancerName: string;
+  instanceIds: readonly string[];
+}
+
+/** How long a deregistered instance may drain, beyond the load balancer's connection-draining timeout. */
+const DRAIN_SLACK_MS = 30_000;
+
+/**
+ * Deregisters the instances and waits until the load balancer no longer
+ * lists them: with connection draining on, a deregistering instance is shown
+ * InService ("Instance deregistration currently in progress") until its
+ * in-flight requests finish or the draining timeout passes
+ * (https://docs.aws.amazon.com/elasticloadbalancing/latest/classic/config-conn-drain.html).
+ * Bounded by `drainingTimeoutSeconds` plus 30 s.
+ */
+export async function takeOutOfRotation(
+  elb: ElasticLoadBalancingClient,
+  target: RotationTarget,
+  drainingTimeoutSeconds: number,
+  options: BoundedProgress,
+): Promise<void> {
+  const ids = new Set(target.instanceIds);
+  await elb.send(
+    new DeregisterInstancesFromLoadBalancerCommand({
+      LoadBalancerName: target.loadBalancerName,
+      Instances: target.instanceIds.map((InstanceId) => ({ InstanceId })),
+    }),
+  );
+  await waitFor(
+    async () => {
+      const listed = (await describeHealth(elb, target.loadBalancerName)).filter((state) => ids.has(state.InstanceId ?? ''));
+      return listed.length === 0 ? { done: true, value: undefined } : { done: false, state: `draining ${listed.map((s) => s.InstanceId).join(', ')}` };
+    },
+    {
+      what: `${[...ids].join(', ')} to drain from ${target.loadBalancerName}`,
+      timeoutMs: options.timeoutMs ?? drainingTimeoutSeconds * 1000 + DRAIN_SLACK_MS,
+      intervalMs: 1_000,
+      maxIntervalMs: 5_000,
+      signal: options.signal,
+      onPoll: options.onProgress,
+      clock: options.clock,
+    },
+  );
+}
+
+/**
+ * Registers the instances again and waits until the load balancer says each
+ * is InService (the health check passed `HealthyThreshold` times in a row).
+ * The timeout (`timeoutMs`, which the caller derives from the health check)
+ * names each instance that is not, with the load balancer's reason, the
+ * check, and where to look.
+ */
+export async function putBackInRotation(
+  elb: ElasticLoadBalancingClient,
+  target: RotationTarget & { healthCheckTarget: string },
+  options: BoundedProgress,
+): Promise<void> {
+  const clock = options.clock ?? systemClock;
+  const started = clock.now();
+  await registerInstances(elb, target.loadBalancerName, target.instanceIds);
+  let lastSeen = '';
+  try {
+    await waitFor(
+      async () => {
+        const states = new Map((await describeHealth(elb, target.loadBalancerName, target.instanceIds)).map((s) => [s.InstanceId ?? '', s]));
+        const waiting = target.instanceIds.filter((id) => states.get(id)?.State !== 'InService');
+        lastSeen = waiting.map((id) => `${id} ${describeState(states.get(id))}`).join('; ');
+        return waiting.length === 0 ? { done: true, value: undefined } : { done: false, state: `waiting for ${lastSeen}` };
+      },
+      {
+        what: `${target.instanceIds.join(', ')} to be InService behind ${target.loadBalancerName}`,
+        timeoutMs: options.timeoutMs ?? 5 * 60_000,
+        intervalMs: 1_000,
+        maxIntervalMs: 5_000,
+        signal: options.signal,
+        onPoll: options.onProgress,
+        clock: options.clock,
+      },
+    );
+  } catch (error) {
+    if (!(error instanceof ArgosError) || error.code !== 'TIMEOUT') throw error;
+    throw new ArgosError(
+      'TIMEOUT',
+      `after ${formatDuration(clock.now() - started)} the load balancer ${target.loadBalancerName} still does not route to ${lastSeen}: ` +
+        `they fail its health check ${target.healthCheckTarget}. Look at the app on them (journalctl -u uwsgi-app through SSH, or argos status)`,
+      { cause: error },
+    );
+  }
+}
+
+/** Registers the instances with the load balancer, without waiting: it routes to them once they pass its health check. */
+export async function registerInstances(elb: ElasticLoadBalancingClient, loadBalancerName: string, instanceIds: readonly string[]): Promise<void> {
+  await elb.send(new RegisterInstancesWithLoadBalancerCommand({ LoadBalancerName: loadBalancerName, Instances: instanceIds.map((InstanceId) => ({ InstanceId })) }));
+}
+
+/** The health the load balancer reports (every registered instance, or `instanceIds`). */
+async function describeHealth(elb: ElasticLoadBalancingClient, name: string, instanceIds?: readonly string[]): Promise<InstanceState[]> {
+  const response = await elb.send(
+    new DescribeInstanceHealthCommand({ LoadBalancerName: name, ...(instanceIds ? { Instances: instanceIds.map((InstanceId) => ({ InstanceId })) } : {}) }),
+  );
+  return response.InstanceStates ?? [];
+}
+
+function describeState(state: InstanceState | undefined): string {
+  if (!state) return 'not registered';
+  return `${state.State ?? 'Unknown'}${state.Description && state.Description !== 'N/A' ? ` (${state.Description})` : ''}`;
+}

@@ -1,0 +1,121 @@
+/**
+ * A rolling deploy of the app servers: batch after batch, each taken out of
+ * the load balancer's rotation, updated by one `ansible-playbook`, and put
+ * back once the load balancer says it serves again; the others keep serving
+ * the previous release meanwhile. The first batch also carries the roles that
+ * are not behind the load balancer (broker, workers) and the database role
+ * (migrations, once, from the first app server, after its new code is there).
+ */
+import { DescribeLoadBalancerAttributesCommand, type ElasticLoadBalancingClient } from '@aws-sdk/client-elastic-load-balancing';
+import { findLoadBalancer } from '../autoscaling/load-balancer.js';
+import { ArgosError } from '../errors.js';
+import type { BatchSize } from '../batch-size.js';
+import type { InventoryHost } from '../hosts.js';
+
+/**
+ * Splits the app servers into batches of `size`, in inventory order, so the
+ * first batch holds the first app server (where the database role runs).
+ */
+export function planBatches<T>(hosts: readonly T[], size: BatchSize): T[][] {
+  const per = 'count' in size ? size.count : Math.ceil((hosts.length * size.percent) / 100);
+  const step = Math.max(1, Math.min(per, hosts.length));
+  const batches: T[][] = [];
+  for (let start = 0; start < hosts.length; start += step) batches.push(hosts.slice(start, start + step));
+  return batches;
+}
+
+/** What the rolling deploy does to the world, given by deploy (and faked in tests). */
+export interface RollingActions {
+  /** Suspends the group's health replacement; returns what to resume. */
+  suspend(): Promise<string[]>;
+  resume(processes: string[]): Promise<void>;
+  /** Deregisters and waits until drained. */
+  takeOut(instanceIds: readonly string[]): Promise<void>;
+  /** Registers and waits until InService. */
+  putBack(instanceIds: readonly string[]): Promise<void>;
+  /** Registers without waiting (after a failure: the health check decides whether they serve). */
+  register(instanceIds: readonly string[]): Promise<void>;
+  /** One ansible-playbook: the playbooks, limited to `limit` hosts. */
+  runPlaybooks(playbooks: readonly string[], limit: readonly string[]): Promise<void>;
+  /** A line for the user: "batch 2 of 3: …". */
+  note(line: string): void;
+}
+
+/** What one rolling deploy runs. */
+export interface RollingPlan {
+  /** The app servers, in inventory order. */
+  appServers: readonly InventoryHost[];
+  /** Hosts of the roles not behind the load balancer (broker, workers): updated with the first batch. */
+  otherHosts: readonly InventoryHost[];
+  /** The playbooks of the first batch (every selected role: site order). */
+  firstPlaybooks: readonly string[];
+  /** The playbooks of the later batches (the app servers' own). */
+  laterPlaybooks: readonly string[];
+  batch: BatchSize;
+  /** What to do after a failed batch (the rollback and retry commands of the environment). */
+  advice: string;
+}
+
+/**
+ * Runs the plan. Whatever happens — a failed batch, Ctrl-C — the instances
+ * this run took out are registered again (the load balancer's health check
+ * still keeps a broken one out of rotation) and the suspended processes are
+ * resumed; the error of the failed batch is rethrown, naming the batch and
+ * what is left on the previous release.
+ */
+export async function runRollingDeploy(plan: RollingPlan, actions: RollingActions): Promise<void> {
+  const batches = planBatches(plan.appServers, plan.batch);
+  const suspended = await actions.suspend();
+  const out = new Set<string>();
+  try {
+    for (const [index, batch] of batches.entries()) {
+      const ids = batch.map((host) => host.instanceId);
+      const label = `batch ${index + 1} of ${batches.length} (${ids.join(', ')})`;
+      actions.note(`${label}: out of the load balancer`);
+      for (const id of ids) out.add(id);
+      await actions.takeOut(ids);
+      const first = index === 0;
+      try {
+        actions.note(`${label}: running ${(first ? plan.firstPlaybooks : plan.laterPlaybooks).join(' ')}`);
+        await actions.runPlaybooks(first ? plan.firstPlaybooks : plan.laterPlaybooks, [...(first ? plan.otherHosts : []), ...batch].map((host) => host.address));
+      } catch (error) {
+        const untouched = batches.slice(index + 1).flat().map((host) => host.instanceId);
+        const kept = untouched.length > 0 ? `; ${untouched.join(', ')} were not touched and still serve the previous release` : '';
+        throw new ArgosError('FAILED', `the rolling deploy stopped at ${label}${kept}: ${(error as Error).message}. ${plan.advice}`, { cause: error });
+      }
+      actions.note(`${label}: back in the load balancer, waiting until it serves`);
+      await actions.putBack(ids);
+      for (const id of ids) out.delete(id);
+    }
+  } finally {
+    // Registered again even when the batch failed: the health check keeps a broken instance out of rotation.
+    try {
+      if (out.size > 0) await actions.register([...out]);
+    } finally {
+      await actions.resume(suspended);
+    }
+  }
+}
+
+/** The load balancer's settings a rolling deploy paces itself by. */
+export interface RotationSettings {
+  healthCheckTarget: string;
+  /** How long a registered instance may take to be InService: twice HealthyThreshold checks, plus a minute. */
+  putBackTimeoutMs: number;
+  drainingTimeoutSeconds: number;
+}
+
+/** Reads {@link RotationSettings} from the load balancer as it is (one Describe call each for it and its attributes). */
+export async function readRotationSettings(elb: ElasticLoadBalancingClient, name: string): Promise<RotationSettings | undefined> {
+  const found = await findLoadBalancer(elb, name);
+  if (!found) return undefined;
+  const check = found.HealthCheck;
+  const attributes = (await elb.send(new DescribeLoadBalancerAttributesCommand({ LoadBalancerName: name }))).LoadBalancerAttributes;
+  const draining = attributes?.ConnectionDraining?.Enabled ? (attributes.ConnectionDraining.Timeout ?? 300) : 0;
+  const perCheck = (check?.Interval ?? 30) + (check?.Timeout ?? 5);
+  return {
+    healthCheckTarget: check?.Target ?? 'unknown',
+    putBackTimeoutMs: (2 * (check?.HealthyThreshold ?? 10) * perCheck + 60) * 1000,
+    drainingTimeoutSeconds: draining,
+  };
+}

@@ -1,0 +1,104 @@
+import { describe, expect, it } from 'vitest';
+import { parseBatchSize } from '../../src/batch-size.js';
+import { planBatches, runRollingDeploy, type RollingActions, type RollingPlan } from '../../src/commands/rolling-deploy.js';
+import type { InventoryHost } from '../../src/hosts.js';
+
+const host = (n: number): InventoryHost => ({
+  address: `ec2-54-0-0-${n}.compute-1.amazonaws.com`,
+  instanceId: `i-${n}`,
+  privateDnsName: undefined,
+  privateIpAddress: undefined,
+  securityGroupIds: [],
+});
+
+/** Records every action in order; `failOn` makes the playbook run of that batch (1-based) fail. */
+function recorder(failOn?: number): { log: string[]; actions: RollingActions } {
+  const log: string[] = [];
+  let runs = 0;
+  return {
+    log,
+    actions: {
+      suspend: async () => (log.push('suspend'), ['HealthCheck', 'ReplaceUnhealthy']),
+      resume: async (processes) => void log.push(`resume ${processes.join(',')}`),
+      takeOut: async (ids) => void log.push(`out ${ids.join(',')}`),
+      putBack: async (ids) => void log.push(`back ${ids.join(',')}`),
+      register: async (ids) => void log.push(`register ${ids.join(',')}`),
+      runPlaybooks: async (playbooks, limit) => {
+        runs += 1;
+        log.push(`run ${playbooks.join('+')} on ${limit.map((a) => a.split('.')[0]).join(',')}`);
+        if (runs === failOn) throw new Error('TASK [app : Start uWSGI] failed on ec2-54-0-0-2');
+      },
+      note: () => undefined,
+    },
+  };
+}
+
+const plan = (servers: number, overrides: Partial<RollingPlan> = {}): RollingPlan => ({
+  appServers: Array.from({ length: servers }, (_, i) => host(i + 1)),
+  otherHosts: [host(9)],
+  firstPlaybooks: ['site.yml'],
+  laterPlaybooks: ['app.yml'],
+  batch: { count: 1 },
+  advice: 'Run argos staging rollback, or fix it and deploy again.',
+  ...overrides,
+});
+
+describe('batches', () => {
+  it('reads a count or a percentage and refuses anything else', () => {
+    expect(parseBatchSize('2', '--batch')).toEqual({ value: { count: 2 } });
+    expect(parseBatchSize('25%', '--batch')).toEqual({ value: { percent: 25 } });
+    for (const wrong of ['0', '0%', '101%', 'half', '-1', '1.5']) {
+      expect(parseBatchSize(wrong, '--batch')).toEqual({ error: `--batch must be a number of app servers (1 or more) or a percentage such as 25%, not '${wrong}'` });
+    }
+  });
+
+  it('splits in inventory order, rounding a percentage up and never below one host', () => {
+    expect(planBatches([1, 2, 3], { count: 1 })).toEqual([[1], [2], [3]]);
+    expect(planBatches([1, 2, 3, 4, 5], { count: 2 })).toEqual([[1, 2], [3, 4], [5]]);
+    expect(planBatches([1, 2, 3], { percent: 50 })).toEqual([[1, 2], [3]]);
+    expect(planBatches([1, 2, 3], { percent: 1 })).toEqual([[1], [2], [3]]);
+    expect(planBatches([1, 2], { count: 5 })).toEqual([[1, 2]]);
+  });
+});
+
+describe('runRollingDeploy', () => {
+  it('takes each batch out, updates it, puts it back, and carries the other roles with the first batch only', async () => {
+    const { log, actions } = recorder();
+    await runRollingDeploy(plan(3), actions);
+    expect(log).toEqual([
+      'suspend',
+      'out i-1',
+      'run site.yml on ec2-54-0-0-9,ec2-54-0-0-1',
+      'back i-1',
+      'out i-2',
+      'run app.yml on ec2-54-0-0-2',
+      'back i-2',
+      'out i-3',
+      'run app.yml on ec2-54-0-0-3',
+      'back i-3',
+      'resume HealthCheck,ReplaceUnhealthy',
+    ]);
+  });
+
+  it('stops at the first failed batch, leaves the rest untouched, registers the failed batch again and resumes', async () => {
+    const { log, actions } = recorder(2);
+    const error = await runRollingDeploy(plan(3), actions).catch((e: unknown) => e as Error & { code?: string });
+    expect(error).toBeInstanceOf(Error);
+    expect(error?.code).toBe('FAILED');
+    expect(error?.message).toBe(
+      'the rolling deploy stopped at batch 2 of 3 (i-2); i-3 were not touched and still serve the previous release: ' +
+        'TASK [app : Start uWSGI] failed on ec2-54-0-0-2. Run argos staging rollback, or fix it and deploy again.',
+    );
+    expect(log).toEqual(['suspend', 'out i-1', 'run site.yml on ec2-54-0-0-9,ec2-54-0-0-1', 'back i-1', 'out i-2', 'run app.yml on ec2-54-0-0-2', 'register i-2', 'resume HealthCheck,ReplaceUnhealthy']);
+  });
+
+  it('re-registers what it took out and resumes when interrupted while waiting for a batch to serve', async () => {
+    const { log, actions } = recorder();
+    const interrupted = { ...actions, putBack: async (ids: readonly string[]) => {
+      log.push(`back ${ids.join(',')}`);
+      throw new Error('interrupted');
+    } };
+    await expect(runRollingDeploy(plan(2, { batch: { percent: 100 } }), interrupted)).rejects.toThrow('interrupted');
+    expect(log.slice(-2)).toEqual(['register i-1,i-2', 'resume HealthCheck,ReplaceUnhealthy']);
+  });
+});

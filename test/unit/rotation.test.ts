@@ -1,0 +1,102 @@
+/**
+ * Taking a batch out of a classic load balancer and putting it back, on a
+ * load balancer modelled as AWS documents it: a deregistered instance stays
+ * listed as InService, "Instance deregistration currently in progress", until
+ * connection draining ends; a registered one is OutOfService until it passes
+ * the health check HealthyThreshold times
+ * (https://docs.aws.amazon.com/elasticloadbalancing/latest/classic/config-conn-drain.html,
+ * https://docs.aws.amazon.com/elasticloadbalancing/latest/classic/elb-healthchecks.html).
+ */
+import {
+  DeregisterInstancesFromLoadBalancerCommand,
+  DescribeInstanceHealthCommand,
+  ElasticLoadBalancingClient,
+  RegisterInstancesWithLoadBalancerCommand,
+  type InstanceState,
+} from '@aws-sdk/client-elastic-load-balancing';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { putBackInRotation, takeOutOfRotation } from '../../src/autoscaling/rotation.js';
+import { VirtualClock } from '../support/virtual-clock.js';
+
+const elbMock = mockClient(ElasticLoadBalancingClient);
+const elb = new ElasticLoadBalancingClient({ region: 'us-east-1' });
+
+/** A load balancer whose health answers follow the virtual clock: draining for `drainMs`, healthy `healthyAfterMs` after registering (never, if undefined). */
+function modelLoadBalancer(clock: VirtualClock, registered: string[], timing: { drainMs: number; healthyAfterMs: number | undefined }) {
+  const deregisteredAt = new Map<string, number>();
+  const registeredAt = new Map<string, number>();
+  elbMock.on(DeregisterInstancesFromLoadBalancerCommand).callsFake((input: { Instances: { InstanceId: string }[] }) => {
+    for (const { InstanceId } of input.Instances) deregisteredAt.set(InstanceId, clock.now());
+    return {};
+  });
+  elbMock.on(RegisterInstancesWithLoadBalancerCommand).callsFake((input: { Instances: { InstanceId: string }[] }) => {
+    for (const { InstanceId } of input.Instances) {
+      deregisteredAt.delete(InstanceId);
+      registeredAt.set(InstanceId, clock.now());
+      if (!registered.includes(InstanceId)) registered.push(InstanceId);
+    }
+    return {};
+  });
+  elbMock.on(DescribeInstanceHealthCommand).callsFake((input: { Instances?: { InstanceId: string }[] }) => {
+    const states: InstanceState[] = [];
+    for (const id of input.Instances?.map((i) => i.InstanceId) ?? registered) {
+      const leftAt = deregisteredAt.get(id);
+      if (leftAt !== undefined) {
+        if (clock.now() - leftAt < timing.drainMs) states.push({ InstanceId: id, State: 'InService', Description: 'Instance deregistration currently in progress.' });
+        continue;
+      }
+      const joinedAt = registeredAt.get(id);
+      const healthy = joinedAt === undefined || (timing.healthyAfterMs !== undefined && clock.now() - joinedAt >= timing.healthyAfterMs);
+      states.push(
+        healthy
+          ? { InstanceId: id, State: 'InService', Description: 'N/A' }
+          : { InstanceId: id, State: 'OutOfService', ReasonCode: 'Instance', Description: 'Instance has failed at least the UnhealthyThreshold number of health checks consecutively.' },
+      );
+    }
+    return { InstanceStates: states };
+  });
+}
+
+beforeEach(() => elbMock.reset());
+
+describe('takeOutOfRotation', () => {
+  it('returns once draining is over, not at the deregister call', async () => {
+    const clock = new VirtualClock();
+    modelLoadBalancer(clock, ['i-1', 'i-2'], { drainMs: 20_000, healthyAfterMs: 0 });
+    const started = clock.now();
+    await takeOutOfRotation(elb, { loadBalancerName: 'shop-web-elb', instanceIds: ['i-1'] }, 60, { signal: new AbortController().signal, clock });
+    expect(clock.now() - started).toBeGreaterThanOrEqual(20_000);
+    expect(clock.now() - started).toBeLessThan(30_000);
+  });
+
+  it('gives up after the draining timeout plus 30 s', async () => {
+    const clock = new VirtualClock();
+    modelLoadBalancer(clock, ['i-1'], { drainMs: Number.POSITIVE_INFINITY, healthyAfterMs: 0 });
+    const error = await takeOutOfRotation(elb, { loadBalancerName: 'shop-web-elb', instanceIds: ['i-1'] }, 60, { signal: new AbortController().signal, clock }).catch((e: unknown) => e as Error & { code?: string });
+    expect(error?.code).toBe('TIMEOUT');
+    expect(error?.message).toContain('waiting for i-1 to drain from shop-web-elb');
+  });
+});
+
+describe('putBackInRotation', () => {
+  it('waits until the load balancer says InService', async () => {
+    const clock = new VirtualClock();
+    modelLoadBalancer(clock, ['i-2'], { drainMs: 0, healthyAfterMs: 20_000 });
+    const started = clock.now();
+    await putBackInRotation(elb, { loadBalancerName: 'shop-web-elb', instanceIds: ['i-1'], healthCheckTarget: 'HTTP:8000/health' }, { signal: new AbortController().signal, clock });
+    expect(clock.now() - started).toBeGreaterThanOrEqual(20_000);
+  });
+
+  it('names the instance, the reason, the check and where to look when it never passes', async () => {
+    const clock = new VirtualClock();
+    modelLoadBalancer(clock, ['i-2'], { drainMs: 0, healthyAfterMs: undefined });
+    const error = await putBackInRotation(
+      elb,
+      { loadBalancerName: 'shop-web-elb', instanceIds: ['i-1'], healthCheckTarget: 'HTTP:8000/health' },
+      { signal: new AbortController().signal, clock, timeoutMs: 120_000 },
+    ).catch((e: unknown) => e as Error & { code?: string });
+    expect(error?.code).toBe('TIMEOUT');
+    expect(error?.message).toMatch(/still does not route to i-1 OutOfService \(Instance has failed at least the UnhealthyThreshold.*\): they fail its health check HTTP:8000\/health\. Look at the app on them/);
+  });
+});
