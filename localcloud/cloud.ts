@@ -48,6 +48,11 @@ export interface CloudOptions {
   readonly identityFile?: string;
   /** Added one-way delay of the ssh ProxyCommand relay, per direction (a latency model; no tc netem here). */
   readonly delayMs?: number;
+  /**
+   * Host directories every machine sees read-only (`--bind-ro`), e.g. the tests' git fixture at the
+   * path their `git_repo` names: what a real instance would fetch over the internet.
+   */
+  readonly binds?: readonly { readonly source: string; readonly target: string }[];
 }
 
 /** What {@link Cloud.launchMachine} needs: what RunInstances and moto decided. */
@@ -143,6 +148,7 @@ interface CloudRecord {
   readonly base: string;
   readonly identityFile?: string;
   readonly delayMs?: number;
+  readonly binds?: readonly { readonly source: string; readonly target: string }[];
   readonly apt: AptPath;
   nextMachine: number;
 }
@@ -196,6 +202,7 @@ export async function startCloud(options: CloudOptions = {}): Promise<Cloud> {
       name, netns, user, base, apt, nextMachine: 1,
       ...(options.identityFile !== undefined ? { identityFile: resolve(options.identityFile) } : {}),
       ...(options.delayMs !== undefined ? { delayMs: options.delayMs } : {}),
+      ...(options.binds !== undefined ? { binds: options.binds.map((b) => ({ source: resolve(b.source), target: b.target })) } : {}),
     };
     writeJson(join(stateDir, 'cloud.json'), record);
   } catch (error) {
@@ -265,7 +272,8 @@ export function attachCloud(options: CloudOptions = {}): Cloud {
 
   const boot = async (m: MachineRecord): Promise<void> => {
     rmSync(join(m.dir, 'stop'), { force: true });
-    m.wrapper = spawnDetached('bash', [RUN_MACHINE, m.name, m.root, m.dir, cloud.netns, cgroupPath(name, m.name)], join(m.dir, 'wrapper.log'));
+    const binds = (cloud.binds ?? []).map((b) => `--bind-ro=${b.source}:${b.target}`);
+    m.wrapper = spawnDetached('bash', [RUN_MACHINE, m.name, m.root, m.dir, cloud.netns, cgroupPath(name, m.name), ...binds], join(m.dir, 'wrapper.log'));
     writeJson(machineFile(m.instanceId), m);
     await waitForSsh(m);
   };

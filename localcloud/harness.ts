@@ -16,7 +16,7 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { RDSClient } from '@aws-sdk/client-rds';
 import { startAwsProxy, type AwsProxy } from './aws-proxy.js';
 import { startBalancing, type BalancingPlane } from './balancing.js';
-import { DEFAULT_CACHE_DIR, startCloud, type Cloud } from './cloud.js';
+import { DEFAULT_CACHE_DIR, startCloud, type Cloud, type CloudOptions } from './cloud.js';
 import { ensurePostgresLayer, makeHarnessKey, startDatabases, type Databases } from './database.js';
 import { run } from './proc.js';
 import { startSync, type Sync } from './sync.js';
@@ -61,6 +61,8 @@ export interface HarnessOptions {
   readonly identityFile?: string;
   /** Added delay of the ssh relay per direction (latency model). */
   readonly delayMs?: number;
+  /** Host directories every machine sees read-only (see {@link CloudOptions.binds}). */
+  readonly binds?: CloudOptions['binds'];
   /** Region of the SDK clients the harness points at moto. Default `us-east-1`. */
   readonly region?: string;
   readonly cacheDir?: string;
@@ -124,6 +126,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     name: options.name, user, cacheDir,
     ...(options.identityFile !== undefined ? { identityFile: options.identityFile } : {}),
     ...(options.delayMs !== undefined ? { delayMs: options.delayMs } : {}),
+    ...(options.binds !== undefined ? { binds: options.binds } : {}),
   });
   let proxy: AwsProxy | undefined;
   let sync: Sync | undefined;

@@ -66,6 +66,7 @@ describe.skipIf(!capability.ok)(`local cloud harness${capability.ok ? '' : ` (sk
     moto = await startMotoServer();
     harness = await startHarness({
       motoEndpoint: moto.url, name: 'ct', identityFile: join(keyDir, 'id_ed25519'), log: (l) => log.push(l),
+      binds: [{ source: keyDir, target: '/srv/lc-bind' }],
       planes: [async ({ cloud }) => {
         plane.started = true;
         return { async stop() { plane.stoppedWithCloud = existsSync(`/run/netns/${cloud.netns}`); } };
@@ -101,6 +102,9 @@ describe.skipIf(!capability.ok)(`local cloud harness${capability.ok ? '' : ` (sk
     expect(user).toBe('ubuntu');
     // the only authorised key is the key pair's (ImportKeyPair's public key)
     expect(await ssh(host, 'cat ~/.ssh/authorized_keys')).toBe((await readFile(join(keyDir, 'id_ed25519.pub'), 'utf8')).trim());
+    // the cloud's read-only binds (the tests' git fixture) are there, and read-only
+    expect(await ssh(host, 'sudo cat /srv/lc-bind/id_ed25519.pub')).toBe((await readFile(join(keyDir, 'id_ed25519.pub'), 'utf8')).trim());
+    expect(await ssh(host, 'sudo touch /srv/lc-bind/x 2>&1 || echo refused')).toMatch(/Read-only file system[\s\S]*refused/);
   }, 90_000);
 
   it('authorises the public key of a key pair made with CreateKeyPair (derived from the private key moto returns)', async () => {
