@@ -263,6 +263,8 @@ export function attachCloud(options: CloudOptions = {}): Cloud {
     );
     writeFileSync(sshConfigPath, lines.join('\n') + '\n');
   };
+  // The ssh_config exists from the start: a tool checks the file before any machine runs.
+  if (!existsSync(sshConfigPath)) publish();
 
   const mountRoot = async (m: MachineRecord): Promise<void> => {
     mkdirSync(m.root, { recursive: true });

@@ -1,0 +1,150 @@
+/**
+ * argos end to end on the local cloud, where AWS's behaviour is not hidden:
+ * every instance is a real systemd machine, the load balancer really checks
+ * health and routes only to InService instances, the group replaces
+ * instances, the database is a real PostgreSQL. The real CLI and SDK talk to
+ * the harness in front of moto; Ansible reaches the machines through the
+ * cloud's namespace.
+ *
+ * A first commission on an empty account must serve through the load
+ * balancer; instances the group launches later (scale-out, replacement) must
+ * serve with no argos command run; a deploy of a new git ref and a rollback
+ * must switch what answers with no failed request; decommission and clean
+ * leave nothing.
+ */
+import { SetDesiredCapacityCommand } from '@aws-sdk/client-auto-scaling';
+import { TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import { DescribeInstanceHealthCommand } from '@aws-sdk/client-elastic-load-balancing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../../localcloud/proc.js';
+import { makeCloudProject, type CloudProject } from '../support/cloud-project.js';
+import { localCloudOrSkip } from '../support/local-cloud.js';
+
+const capability = localCloudOrSkip();
+const LB = 'argos-staging-elb';
+const GROUP = 'argos-staging-app';
+
+/** What the sample app answers. */
+interface Answer {
+  version: string;
+  host: string;
+  env_name: string | null;
+}
+
+describe.skipIf(!capability.ok)(`argos on the local cloud${capability.ok ? '' : ` (skipped: ${capability.reason})`}`, () => {
+  let project: CloudProject;
+  const log: string[] = [];
+
+  const url = (): string => {
+    const found = project.harness.balancing.urlOf(LB);
+    if (!found) throw new Error(`the load balancer ${LB} has no local port`);
+    return found;
+  };
+  const ask = async (): Promise<Answer> => {
+    const response = await fetch(`${url()}/`, { headers: { connection: 'close' }, signal: AbortSignal.timeout(5_000) });
+    if (response.status !== 200) throw new Error(`HTTP ${response.status}`);
+    return (await response.json()) as Answer;
+  };
+  const inService = async (): Promise<string[]> =>
+    ((await project.clients.elb.send(new DescribeInstanceHealthCommand({ LoadBalancerName: LB }))).InstanceStates ?? [])
+      .filter((s) => s.State === 'InService')
+      .map((s) => s.InstanceId ?? '')
+      .sort();
+
+  /**
+   * Requests through the load balancer while `during` runs: one every 50 ms
+   * (at most 20,000), recording failures and the versions that answered, in order.
+   */
+  async function requestLoop<T>(during: () => Promise<T>): Promise<{ result: T; requests: number; failures: string[]; versions: string[] }> {
+    let done = false;
+    const failures: string[] = [];
+    const versions: string[] = [];
+    let requests = 0;
+    const loop = (async () => {
+      while (!done && requests < 20_000) {
+        requests += 1;
+        try {
+          const answer = await ask();
+          if (versions.at(-1) !== answer.version) versions.push(answer.version);
+        } catch (error) {
+          failures.push(`${new Date().toISOString()} ${(error as Error).message}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })();
+    try {
+      return { result: await during(), requests, failures, versions };
+    } finally {
+      done = true;
+      await loop;
+    }
+  }
+
+  beforeAll(async () => {
+    project = await makeCloudProject({ name: process.env['LOCALCLOUD_E2E_NAME'] ?? 'ee', log: (line) => log.push(line) });
+  }, 600_000);
+
+  afterAll(async () => {
+    await project?.stop();
+    if (log.length > 0) process.stdout.write(`harness log (last 60 lines):\n  ${log.slice(-60).join('\n  ')}\n`);
+  }, 300_000);
+
+  it('a first commission on an empty account serves through the load balancer', async () => {
+    const result = await project.argos(['staging', 'commission', '--yes', '--with-broker']);
+    expect(result.stderr).toBe('');
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toContain('staging is commissioned.');
+    const answer = await ask();
+    expect(answer).toMatchObject({ version: '1', env_name: 'staging' });
+    expect(await inService()).toHaveLength(1);
+  }, 1_800_000);
+
+  it('instances the group launches by itself serve: desired capacity 1 → 3, no argos command', async () => {
+    const started = Date.now();
+    await project.clients.autoScaling.send(new SetDesiredCapacityCommand({ AutoScalingGroupName: GROUP, DesiredCapacity: 3 }));
+    await waitFor('three instances in service', async () => ((await inService()).length === 3 ? true : undefined), 180_000, 1_000);
+    const seconds = (Date.now() - started) / 1000;
+    log.push(`scale-out 1 → 3: in service after ${seconds.toFixed(1)} s`);
+    const hosts = new Set<string>();
+    for (let i = 0; i < 30 && hosts.size < 3; i++) hosts.add((await ask()).host);
+    expect(hosts.size).toBe(3);
+  }, 300_000);
+
+  it('a terminated instance is replaced by one that serves', async () => {
+    const [victim] = await inService();
+    await project.clients.ec2.send(new TerminateInstancesCommand({ InstanceIds: [victim as string] }));
+    await waitFor('a replacement in service', async () => {
+      const now = await inService();
+      return now.length === 3 && !now.includes(victim as string) ? true : undefined;
+    }, 240_000, 1_000);
+    expect((await ask()).version).toBe('1');
+  }, 300_000);
+
+  it('a deploy of a new git ref rolls out with no failed request, and a rollback returns with none', async () => {
+    const commit = await project.releaseSampleApp('2');
+    const deployed = await requestLoop(() => project.argos(['staging', 'deploy']));
+    expect(deployed.result.stderr).toBe('');
+    expect(deployed.result.exitCode).toBe(0);
+    log.push(`deploy of ${commit}: ${deployed.requests} requests, versions ${deployed.versions.join(' → ')}`);
+    expect(deployed.failures).toEqual([]);
+    expect(deployed.versions.at(-1)).toBe('2');
+    expect(deployed.versions[0]).toBe('1');
+
+    const rolledBack = await requestLoop(() => project.argos(['staging', 'rollback', '--yes']));
+    expect(rolledBack.result.stderr).toBe('');
+    expect(rolledBack.result.exitCode).toBe(0);
+    log.push(`rollback: ${rolledBack.requests} requests, versions ${rolledBack.versions.join(' → ')}`);
+    expect(rolledBack.failures).toEqual([]);
+    expect(rolledBack.versions.at(-1)).toBe('1');
+  }, 1_800_000);
+
+  it('decommission and clean leave nothing of the environment', async () => {
+    const decommissioned = await project.argos(['staging', 'decommission', '--yes', '--skip-final-snapshot']);
+    expect(decommissioned.exitCode).toBe(0);
+    const cleaned = await project.argos(['staging', 'clean', '--yes']);
+    expect(cleaned.exitCode).toBe(0);
+    const status = JSON.parse((await project.argos(['staging', 'status', '--json'])).stdout) as { commissioned: boolean };
+    expect(status.commissioned).toBe(false);
+    expect(project.harness.cloud.machines()).toEqual([]);
+  }, 1_200_000);
+});
