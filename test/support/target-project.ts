@@ -99,7 +99,7 @@ export async function makeTargetProject(options: { withTarget?: boolean } = {}):
         region: 'us-east-1',
         base_ami: 'ami-04681a1dbd79675a5',
         key_name: 'argos-test',
-        remote_user: target?.user ?? 'ubuntu',
+        login_user: target?.user ?? 'ubuntu',
         db_user: 'argos',
         db_pass: CANARY,
         git_repo: 'file:///srv/fixtures/sample-app.git',
