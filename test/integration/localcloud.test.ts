@@ -9,16 +9,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canRunLocalCloud, leftovers, startCloud, type Cloud } from '../../localcloud/cloud.js';
+import { leftovers, startCloud, type Cloud } from '../../localcloud/cloud.js';
+import { localCloudOrSkip } from '../support/local-cloud.js';
 
-function capabilityOrSkip(): { ok: boolean; reason?: string } {
-  const capability = canRunLocalCloud();
-  if (!capability.ok && process.env['ARGOS_REQUIRE_LOCAL_TARGET'] === '1') {
-    throw new Error(`ARGOS_REQUIRE_LOCAL_TARGET=1 but the local cloud cannot run here: ${capability.reason ?? 'unknown'}`);
-  }
-  return capability;
-}
-const capability = capabilityOrSkip();
+const capability = localCloudOrSkip();
 
 const A = { instanceId: 'i-0aaaa00000000000a', privateIp: '172.31.5.9', publicDnsName: 'ec2-54-1-2-3.compute-1.amazonaws.com' };
 const B = { instanceId: 'i-0bbbb00000000000b', privateIp: '172.31.7.3', publicDnsName: 'ec2-54-1-2-4.compute-1.amazonaws.com' };
