@@ -14,12 +14,12 @@ const NEWEST_TARGET_PYTHON: ReadonlyArray<readonly [core: number, python: number
 
 /** The system Python (3.minor) of the base images argos is used with, by what their AMI names say. */
 const IMAGE_PYTHON: ReadonlyArray<readonly [pattern: RegExp, release: string, python: number]> = [
-  [/ubuntu-focal|20\.04/, 'Ubuntu 20.04', 8],
-  [/ubuntu-jammy|22\.04/, 'Ubuntu 22.04', 10],
-  [/ubuntu-noble|24\.04/, 'Ubuntu 24.04', 12],
-  [/debian-11\b|bullseye/, 'Debian 11', 9],
-  [/debian-12\b|bookworm/, 'Debian 12', 11],
-  [/debian-13\b|trixie/, 'Debian 13', 13],
+  [/ubuntu.*(focal|20\.04)/, 'Ubuntu 20.04', 8],
+  [/ubuntu.*(jammy|22\.04)/, 'Ubuntu 22.04', 10],
+  [/ubuntu.*(noble|24\.04)/, 'Ubuntu 24.04', 12],
+  [/debian.*(-11-|bullseye)/, 'Debian 11', 9],
+  [/debian.*(-12-|bookworm)/, 'Debian 12', 11],
+  [/debian.*(-13-|trixie)/, 'Debian 13', 13],
 ];
 
 /** ansible-core's 2.minor from `ansible-playbook --version`'s first line (`ansible-playbook [core 2.14.18]`). */

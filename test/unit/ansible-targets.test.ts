@@ -15,6 +15,8 @@ describe('the base image against the local ansible-core', () => {
     expect(pythonOfImage(JAMMY.text)).toEqual({ release: 'Ubuntu 22.04', python: 10 });
     expect(pythonOfImage('debian-12-amd64-20240717-1811')).toEqual({ release: 'Debian 12', python: 11 });
     expect(pythonOfImage('my-golden-image')).toBeUndefined();
+    // Amazon Linux's dates are not Ubuntu releases.
+    expect(pythonOfImage('amzn2-ami-hvm-2022.04.11-x86_64-gp2 Amazon Linux 2 AMI 2.0.20220411')).toBeUndefined();
   });
 
   it('names the oldest core for a Python', () => {
