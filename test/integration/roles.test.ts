@@ -6,12 +6,12 @@
  * service that systemd must undo, and a teardown that leaves nothing behind.
  * Several minutes per role; CI runs it with ARGOS_REQUIRE_LOCAL_TARGET=1.
  */
+import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CACHE_DIR, leftovers } from '../../localcloud/cloud.js';
 import { REPO_ROOT } from '../support/cli.js';
 import { localCloudOrSkip } from '../support/local-cloud.js';
-import { join } from 'node:path';
 
 const capability = localCloudOrSkip();
 /** A cloud name of its own, so a developer's ./test.sh run (cloud rt) does not collide with this one. */
