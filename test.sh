@@ -11,18 +11,27 @@
 #   check        with --check on the fresh target: a dry run must not fail
 #   converge     for real
 #   idempotence  again, failing if any task reports `changed`
-# then playbooks/tests/ROLE/verify.yml, and tear the target down, also on failure
-# and on Ctrl-C.
+#   verify       playbooks/tests/ROLE/verify.yml, then tests/listening.yml with
+#                tests/ROLE/services.yml: the role's services enabled and active,
+#                no failed unit, nothing listening beyond loopback but the role's
+#                ports, epmd on loopback only; no canary secret in any output
+#   reboot       reboot the machine, then verify again: every service the role
+#                enables must come back by itself
+#   restart      tests/restart.yml: SIGKILL to the main process of each service
+#                of tests/ROLE/services.yml; systemd must start it again
+# and tear the target down, also on failure and on Ctrl-C.
 #
 # Providers:
-#   vagrant  the top-level Vagrantfile (Ubuntu 22.04): vagrant up, provision with
-#            Vagrant's insecure key, vagrant destroy.
-#   local    scripts/local-target.sh: a debootstrapped Debian root with sshd in its
-#            own namespaces on 127.0.0.1 (root and debootstrap needed).
+#   vagrant  the top-level Vagrantfile (Ubuntu 22.04, box generic/ubuntu2204 for
+#            VirtualBox or libvirt): vagrant up, provision with Vagrant's insecure
+#            key, vagrant reload to reboot, vagrant destroy.
+#   local    localcloud/target.ts: a Debian 12 machine with systemd as PID 1
+#            (systemd-nspawn) in a network namespace of its own, from the local
+#            cloud's minimal base root (root, systemd-container, debootstrap).
 # Default: vagrant when vagrant and a usable provider exist, otherwise local.
 #
 # Environment:
-#   ARGOS_TARGET_PORT     sshd port of the local target (default 2222)
+#   ARGOS_TEST_CLOUD      name of the local provider's cloud (default rt; 1-4 characters)
 #   ARGOS_TEST_KEEP=1     leave the target running after the test (for debugging)
 #   ANSIBLE_VERBOSITY     passed through to ansible-playbook
 set -euo pipefail
@@ -34,9 +43,10 @@ readonly TESTS="$PLAYBOOKS/tests"
 readonly WORK_DIR="$REPO_ROOT/.cache/test"
 # A name like the ones the CLI's inventory holds, so the ssh_config mapping is exercised.
 readonly TARGET_NAME="ec2-198-51-100-10.compute-1.amazonaws.com"
-# Loopback ports the test services use on the local target (it shares the machine's
-# network): nginx, uWSGI, RabbitMQ, its epmd and distribution ports, Redis, PostgreSQL.
-readonly TEST_PORTS=(18080 18000 15670 14369 35670 16379 15432)
+readonly LOCAL_TARGET=(npx --no-install tsx "$REPO_ROOT/localcloud/target.ts")
+readonly CLOUD_NAME="${ARGOS_TEST_CLOUD:-rt}"
+# Packages downloaded by the local machines, kept between runs.
+readonly APT_CACHE="$WORK_DIR/apt-archives"
 
 PROVIDER=""
 ROLES=()
@@ -75,19 +85,19 @@ usage() {
   list_roles | sed 's/^/  /'
 }
 
+# The Vagrantfile's box (generic/ubuntu2204) exists for VirtualBox and libvirt.
 vagrant_usable() {
   command -v vagrant >/dev/null 2>&1 || return 1
-  command -v VBoxManage >/dev/null 2>&1 || command -v virsh >/dev/null 2>&1 \
-    || command -v prlctl >/dev/null 2>&1 || command -v vmrun >/dev/null 2>&1
+  command -v VBoxManage >/dev/null 2>&1 || command -v virsh >/dev/null 2>&1
 }
 
 # Prints why the local provider cannot run here (empty when it can).
-local_problem() { { "$REPO_ROOT/scripts/local-target.sh" check >/dev/null; } 2>&1 || true; }
+local_problem() { { (cd "$REPO_ROOT" && "${LOCAL_TARGET[@]}" check) >/dev/null; } 2>&1 || true; }
 
 choose_provider() {
   if [ -n "$PROVIDER" ]; then
     case "$PROVIDER" in
-      vagrant) vagrant_usable || die "provider vagrant: vagrant or a hypervisor (VirtualBox, libvirt, Parallels, VMware) is missing" ;;
+      vagrant) vagrant_usable || die "provider vagrant: vagrant or a hypervisor (VirtualBox or libvirt) is missing" ;;
       local)
         local problem
         problem="$(local_problem)"
@@ -121,15 +131,6 @@ build_fixture_repo() {
   chmod -R a+rX "$repo"
 }
 
-check_ports_free() {
-  local port
-  for port in "${TEST_PORTS[@]}"; do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      die "port $port on 127.0.0.1 is in use; the local target's test services need ports ${TEST_PORTS[*]}"
-    fi
-  done
-}
-
 target_up() {
   local role="$1"
   mkdir -p "$WORK_DIR"
@@ -138,15 +139,20 @@ target_up() {
   mkdir -p "$STATE_DIR"
   build_fixture_repo
   local inventory="$STATE_DIR/inventory.ini" git_repo ssh_config
+  # Overrides for the test: the fixture repo, the provider's private address.
+  printf -- '---\n' >"$STATE_DIR/provider-vars.yml"
   case "$PROVIDER" in
     local)
-      check_ports_free
       CURRENT_TARGET=local
-      "$REPO_ROOT/scripts/local-target.sh" up --state-dir "$STATE_DIR/target" \
-        --port "${ARGOS_TARGET_PORT:-2222}" \
-        --bind "$WORK_DIR/sample-app.git:/srv/fixtures/sample-app.git" >"$STATE_DIR/target.env"
+      mkdir -p "$APT_CACHE"
+      (cd "$REPO_ROOT" && "${LOCAL_TARGET[@]}" up --name "$CLOUD_NAME" --state-dir "$STATE_DIR/target" \
+        --host "$TARGET_NAME" --apt-cache "$APT_CACHE" \
+        --copy "$WORK_DIR/sample-app.git:/srv/fixtures/sample-app.git") >"$STATE_DIR/target.env"
       git_repo="file:///srv/fixtures/sample-app.git"
-      ssh_config="$STATE_DIR/target/ssh_config"
+      ssh_config="$(sed -n 's/^SSH_CONFIG=//p' "$STATE_DIR/target.env")"
+      # The machine has no default route (the cloud is sealed), so Ansible's
+      # default_ipv4 is empty: name the private address the broker binds.
+      printf 'broker_bind_address: %s\n' "$(sed -n 's/^PRIVATE_IP=//p' "$STATE_DIR/target.env")" >>"$STATE_DIR/provider-vars.yml"
       ;;
     vagrant)
       CURRENT_TARGET=vagrant
@@ -168,12 +174,17 @@ $TARGET_NAME
 [all:vars]
 ansible_ssh_common_args='-F $ssh_config'
 EOF
-  # Overrides for the test: loopback addresses and test ports, the fixture repo.
-  printf -- '---\ngit_repo: %s\n' "$git_repo" >"$STATE_DIR/provider-vars.yml"
-  # The local target trusts its bind mounts itself; the VM's synced folder needs this.
-  if [ "$PROVIDER" = vagrant ]; then
-    run_playbook "$TESTS/target.yml" "$STATE_DIR/target.log" >/dev/null
-  fi
+  printf 'git_repo: %s\n' "$git_repo" >>"$STATE_DIR/provider-vars.yml"
+  # The app user clones the fixture repository, which root owns.
+  run_playbook "$TESTS/target.yml" "$STATE_DIR/target.log" >/dev/null
+}
+
+# Reboots the target and returns once SSH answers again.
+target_reboot() {
+  case "$CURRENT_TARGET" in
+    local) (cd "$REPO_ROOT" && "${LOCAL_TARGET[@]}" reboot --name "$CLOUD_NAME" --state-dir "$STATE_DIR/target") ;;
+    vagrant) (cd "$REPO_ROOT" && vagrant reload --no-provision) ;;
+  esac
 }
 
 target_down() {
@@ -186,8 +197,8 @@ target_down() {
     if [ -S "$socket" ]; then ssh -o ControlPath="$socket" -O exit dummy >/dev/null 2>&1 || true; fi
   done
   case "$CURRENT_TARGET" in
-    local) "$REPO_ROOT/scripts/local-target.sh" down --state-dir "$STATE_DIR/target" >/dev/null 2>&1 \
-      || echo "test.sh: local target teardown failed; run scripts/local-target.sh down --state-dir $STATE_DIR/target" >&2 ;;
+    local) (cd "$REPO_ROOT" && "${LOCAL_TARGET[@]}" down --name "$CLOUD_NAME" --state-dir "$STATE_DIR/target" --apt-cache "$APT_CACHE") >/dev/null \
+      || echo "test.sh: local target teardown failed; run: npx tsx localcloud/target.ts down --name $CLOUD_NAME" >&2 ;;
     vagrant) (cd "$REPO_ROOT" && vagrant destroy -f) || echo "test.sh: vagrant destroy failed" >&2 ;;
   esac
   CURRENT_TARGET=""
@@ -241,7 +252,7 @@ phase() {
   "$@"
   CURRENT_PHASE=""
   log "$ROLE: $name ok in $(fmt_ms $(($(now_ms) - started)))"
-  TIMINGS+=("$ROLE $name $(fmt_ms $(($(now_ms) - started)))")
+  TIMINGS+=("$(printf '%-10s %-20s %s' "$ROLE" "$name" "$(fmt_ms $(($(now_ms) - started)))")")
 }
 
 # A dry run on the prepared target, before the role's first real run: it may
@@ -266,11 +277,16 @@ prepare() {
   run_playbook "$playbook" "$STATE_DIR/prepare.log"
 }
 
-verify() {
-  local playbook="$TESTS/$ROLE/verify.yml"
-  [ -f "$playbook" ] || { echo "test.sh: no verify playbook $playbook" >&2; return 1; }
-  run_playbook "$playbook" "$STATE_DIR/verify.log"
-  # The test config's passwords are canaries: no Ansible output may show them.
+# The role's services and listening sockets (tests/listening.yml), with the
+# role's tests/ROLE/services.yml; $1 names the log.
+check_services() {
+  local vars="$TESTS/$ROLE/services.yml"
+  [ -f "$vars" ] || { echo "test.sh: no $vars (test_services, test_public_ports)" >&2; return 1; }
+  run_playbook "$TESTS/listening.yml" "$STATE_DIR/$1.log" -e "@$vars"
+}
+
+# The test config's passwords are canaries: no Ansible output may show them.
+scan_canaries() {
   local secret secrets
   mapfile -t secrets < <(sed -n -E 's/^(db_pass|broker_pass): *//p' "$TESTS/vars.yml")
   [ ${#secrets[@]} -eq 2 ] || { echo "test.sh: canary secrets not found in $TESTS/vars.yml" >&2; return 1; }
@@ -280,6 +296,25 @@ verify() {
       return 1
     fi
   done
+}
+
+# $1: a suffix of the log names (the second verify runs after the reboot).
+verify() {
+  local suffix="${1:-}"
+  local playbook="$TESTS/$ROLE/verify.yml"
+  [ -f "$playbook" ] || { echo "test.sh: no verify playbook $playbook" >&2; return 1; }
+  run_playbook "$playbook" "$STATE_DIR/verify$suffix.log"
+  check_services "listening$suffix"
+  scan_canaries
+}
+
+verify_after_reboot() { verify -after-reboot; }
+
+restart() {
+  local vars="$TESTS/$ROLE/services.yml"
+  run_playbook "$TESTS/restart.yml" "$STATE_DIR/restart.log" -e "@$vars"
+  # The killed services serve again.
+  verify -after-restart
 }
 
 test_role() {
@@ -293,9 +328,12 @@ test_role() {
   phase converge converge
   phase idempotence idempotence
   phase verify verify
+  phase reboot target_reboot
+  phase "verify after reboot" verify_after_reboot
+  phase restart restart
   if [ "${ARGOS_TEST_KEEP:-0}" != 1 ]; then target_down; fi
   log "$ROLE: PASSED in $(fmt_ms $(($(now_ms) - started)))"
-  TIMINGS+=("$ROLE total $(fmt_ms $(($(now_ms) - started)))")
+  TIMINGS+=("$(printf '%-10s %-20s %s' "$ROLE" total "$(fmt_ms $(($(now_ms) - started)))")")
 }
 
 main() {

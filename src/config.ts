@@ -38,7 +38,9 @@ const schema = z
     region: z.string().regex(REGION_PATTERN, { message: 'must be an AWS region such as us-east-1' }),
     base_ami: z.string().regex(/^ami-[0-9a-f]{8,17}$/, { message: 'must be an AMI id such as ami-0123456789abcdef0' }),
     key_name: nonEmpty,
-    remote_user: nonEmpty,
+    login_user: nonEmpty.optional(),
+    // The old name of login_user, still read (Ansible reserves it and warns on every run).
+    remote_user: nonEmpty.optional(),
     db_user: z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,62}$/, {
       message: 'must start with a letter and hold only letters, digits and underscores (at most 63)',
     }),
@@ -88,9 +90,13 @@ function camelizeKeys<T extends Record<string, unknown>>(values: T): CamelizeKey
  * schema key camelCased, except `db_pass`, which becomes {@link Secret}
  * `dbPassword` (it may come from ARGOS_DB_PASSWORD instead).
  */
-export type Config = Omit<z.output<typeof schema>, 'dbPass'> & {
+export type Config = Omit<z.output<typeof schema>, 'dbPass' | 'loginUser' | 'remoteUser'> & {
   /** The file as messages name it. */
   readonly file: string;
+  /** The servers' login user: `login_user`, or the deprecated `remote_user` (ubuntu on Ubuntu AMIs, admin on Debian's). */
+  readonly remoteUser: string;
+  /** What the file should change (deprecated keys), for the command to warn about. */
+  readonly deprecations: readonly string[];
   /** Unset only for a command that needs none ({@link ConfigOverrides.requirePassword}): revealing it then fails. */
   readonly dbPassword: Secret;
 };
@@ -162,13 +168,32 @@ export function parseConfig(text: string, file: string, overrides: ConfigOverrid
     const problems = result.error.issues.map((issue) => describeIssue(issue, raw as Record<string, unknown>));
     throw configError(`config file ${file}: ${problems.join('; ')}`);
   }
-  const { dbPass, ...values } = result.data;
+  const { dbPass, loginUser, remoteUser: oldLoginUser, ...rest } = result.data;
+  const values = { ...rest, ...readLoginUser(loginUser, oldLoginUser, file) };
   const password = overrides.dbPassword !== undefined && overrides.dbPassword !== '' ? overrides.dbPassword : dbPass;
   const missing = configError(`no database password: set db_pass in ${file} or the ARGOS_DB_PASSWORD environment variable`);
   if (overrides.requirePassword === false) return { file, ...values, dbPassword: password ? new Secret(password) : Secret.unset(missing) };
   if (password === undefined || password === '') throw missing;
   checkDatabasePassword(password, file);
   return { file, ...values, dbPassword: new Secret(password) };
+}
+
+/**
+ * `login_user`, or the old `remote_user` with a deprecation: users' all.yml files
+ * have it, and Ansible, which reads the same file as group variables, warns on
+ * every run that the name is reserved.
+ */
+function readLoginUser(loginUser: string | undefined, oldName: string | undefined, file: string): { remoteUser: string; deprecations: string[] } {
+  const user = loginUser ?? oldName;
+  if (user === undefined) {
+    throw configError(`config file ${file}: missing key 'login_user' (the login user of base_ami: ubuntu for Ubuntu AMIs, admin for Debian's)`);
+  }
+  if (oldName === undefined) return { remoteUser: user, deprecations: [] };
+  const rename = `rename remote_user to login_user in ${file} (Ansible reserves the name remote_user and warns about it on every run)`;
+  return {
+    remoteUser: user,
+    deprecations: [loginUser === undefined ? `${rename}; argos still reads it for now` : `remote_user in ${file} is ignored (login_user is set): remove it`],
+  };
 }
 
 /** What a non-regular file is, in a word a person knows. */

@@ -110,6 +110,7 @@ export async function createContext<O extends CommonOptions>(inputs: ContextInpu
   const ssh = inputs.opensSsh === false ? undefined : sshOptionsOf(options);
   const sshConfig = ssh ? (ssh.sshConfig ?? config.sshConfig) : undefined;
   const reporter = inputs.createReporter(paths.logFile, config.dbPassword.isSet ? [config.dbPassword.reveal()] : []);
+  for (const deprecation of config.deprecations) reporter.warn(deprecation);
   return {
     env,
     options,

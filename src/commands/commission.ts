@@ -18,6 +18,7 @@ import {
   type AppServersSpec,
   type LoadBalancerResult,
 } from '../autoscaling.js';
+import { findAnsibleTargetProblem } from '../ansible-targets.js';
 import { describeUnreachable } from '../aws/error-codes.js';
 import { findDefaultVpc, findOfferedSubnets, type DefaultVpc } from '../aws/vpc.js';
 import { ensureBroker, findBrokers, isBrokerWanted, type EnsureBrokerResult } from '../broker.js';
@@ -120,10 +121,13 @@ export async function preflight(ctx: Context<CommissionOptions>): Promise<void> 
   const nameProblem = findNewEnvNameProblem(ctx.names.app, ctx.env);
   if (nameProblem && !(await hasEnvironmentSecurityGroups(ec2, ctx.names))) problems.push(nameProblem);
   const image = await findImage(ec2, ctx.names);
+  /** What the base AMI's name and description say (its release, so its Python), when a bake needs it. */
+  let baseImageText: string | undefined;
   if (!image) {
     try {
       const base = await ec2.send(new DescribeImagesCommand({ ImageIds: [ctx.config.baseAmi] }));
       if (!base.Images?.length) problems.push(`base_ami ${ctx.config.baseAmi} not found in ${ctx.region}: use an AMI id of that region`);
+      else baseImageText = `${base.Images[0]?.Name ?? ''} ${base.Images[0]?.Description ?? ''}`;
     } catch (error) {
       problems.push(`base_ami ${ctx.config.baseAmi} not found in ${ctx.region} (${errorCode(error)}): use an AMI id of that region`);
     }
@@ -135,7 +139,10 @@ export async function preflight(ctx: Context<CommissionOptions>): Promise<void> 
   }
   if (ctx.options.deploy || !image) {
     try {
-      await ctx.runtime.findAnsiblePlaybook();
+      const version = await ctx.runtime.findAnsiblePlaybook();
+      // The bake runs the playbooks on the base AMI: its Python must be one this ansible-core manages.
+      const targetProblem = baseImageText === undefined ? undefined : findAnsibleTargetProblem(version, { id: ctx.config.baseAmi, text: baseImageText });
+      if (targetProblem) problems.push(targetProblem);
     } catch (error) {
       problems.push((error as Error).message);
     }

@@ -42,7 +42,7 @@ export function sampleConfig(overrides: Record<string, unknown> = {}): Record<st
     region: 'us-east-1',
     base_ami: 'ami-04681a1dbd79675a5',
     key_name: 'argos-test',
-    remote_user: 'ubuntu',
+    login_user: 'ubuntu',
     db_user: 'argos',
     db_pass: 'canary-Secret-9f3b2c',
     ...overrides,

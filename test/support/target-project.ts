@@ -18,6 +18,20 @@ export const CANARY = 'canary-Secret-9f3b2c';
 /** Loopback ports of the services the roles start on the target (shared network). */
 export const TARGET_PORTS = { nginx: 28080, uwsgi: 28000 } as const;
 
+/**
+ * This target shares the machine's network (the role tests' systemd machines do
+ * not, and use the real ports): every service binds loopback on a port of its own.
+ */
+const SHARED_NETWORK_VARS = {
+  app_nginx_listen_address: '127.0.0.1',
+  app_uwsgi_address: '127.0.0.1',
+  broker_bind_address: '127.0.0.1',
+  broker_amqp_port: 15670,
+  broker_epmd_port: 14369,
+  broker_dist_port: 35670,
+  broker_redis_port: 16379,
+} as const;
+
 export interface TargetProject {
   root: string;
   /** Absent when made with `withTarget: false` (no root or debootstrap here). */
@@ -71,19 +85,21 @@ export async function makeTargetProject(options: { withTarget?: boolean } = {}):
     if (target) await copyFile(target.keyPath, join(root, 'keys', 'argos-test.pem'));
     else await writeFile(join(root, 'keys', 'argos-test.pem'), 'no target: this key is never used\n');
     await chmod(join(root, 'keys', 'argos-test.pem'), 0o600);
-    // The role tests' own settings for a target without systemd or PyPI, minus what the inventory provides.
+    // The role tests' own settings for a target without PyPI, minus what the inventory provides
+    // and the CA of the role tests' PostgreSQL stand-in (this one keeps libpq's prefer).
     const testVars = parse(await readFile(join(REPO_ROOT, 'playbooks', 'tests', 'vars.yml'), 'utf8')) as Record<string, unknown>;
-    for (const key of ['env_name', 'db_host', 'db_port', 'db_name', 'broker_host', 'db_pass']) delete testVars[key];
+    for (const key of ['env_name', 'db_host', 'db_port', 'db_name', 'broker_host', 'db_pass', 'database_ssl_root_cert']) delete testVars[key];
     const sample = parse(await readFile(join(REPO_ROOT, 'playbooks', 'group_vars', 'all-sample.yml'), 'utf8')) as Record<string, unknown>;
     const writeConfig = async (overrides: Record<string, unknown> = {}) => {
       const config = {
         ...sample,
         ...testVars,
+        ...SHARED_NETWORK_VARS,
         app_name: 'argos',
         region: 'us-east-1',
         base_ami: 'ami-04681a1dbd79675a5',
         key_name: 'argos-test',
-        remote_user: target?.user ?? 'ubuntu',
+        login_user: target?.user ?? 'ubuntu',
         db_user: 'argos',
         db_pass: CANARY,
         git_repo: 'file:///srv/fixtures/sample-app.git',

@@ -84,6 +84,7 @@ describe('parseConfig', () => {
       baseAmi: 'ami-04681a1dbd79675a5',
       keyName: 'argos-test',
       remoteUser: 'ubuntu',
+      deprecations: [],
       dbUser: 'argos',
       dbPassword: expect.any(Secret),
       appInstanceType: 't3.large',
@@ -109,6 +110,32 @@ describe('parseConfig', () => {
 
   it('keeps unknown keys out of the way (they are Ansible variables)', () => {
     expect(() => parseConfig(yaml(sampleConfig({ git_repo: 'x', nginx_workers: 4 })), FILE)).not.toThrow();
+  });
+
+  it('reads the login user from login_user, the Debian AMIs\' admin too', () => {
+    expect(parseConfig(yaml(sampleConfig({ login_user: 'admin' })), FILE)).toMatchObject({ remoteUser: 'admin', deprecations: [] });
+  });
+
+  it('still reads the old remote_user key, with a deprecation that says what to rename', () => {
+    const { login_user: _new, ...old } = sampleConfig({ remote_user: 'admin' });
+    const config = parseConfig(yaml(old), FILE);
+    expect(config.remoteUser).toBe('admin');
+    expect(config.deprecations).toEqual([
+      `rename remote_user to login_user in ${FILE} (Ansible reserves the name remote_user and warns about it on every run); argos still reads it for now`,
+    ]);
+  });
+
+  it('prefers login_user when both keys are there and says the old one is ignored', () => {
+    const config = parseConfig(yaml(sampleConfig({ login_user: 'ubuntu', remote_user: 'admin' })), FILE);
+    expect(config.remoteUser).toBe('ubuntu');
+    expect(config.deprecations).toEqual([`remote_user in ${FILE} is ignored (login_user is set): remove it`]);
+  });
+
+  it('names login_user when neither key is there', () => {
+    const { login_user: _omitted, ...rest } = sampleConfig();
+    const error = errorOf(() => parseConfig(yaml(rest), FILE));
+    expect(error.code).toBe('CONFIG');
+    expect(error.message).toBe(`config file ${FILE}: missing key 'login_user' (the login user of base_ami: ubuntu for Ubuntu AMIs, admin for Debian's)`);
   });
 
   it('names the missing key, the file and the expected type', () => {
