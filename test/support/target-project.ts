@@ -105,6 +105,8 @@ export async function makeTargetProject(options: { withTarget?: boolean } = {}):
         git_repo: 'file:///srv/fixtures/sample-app.git',
         git_ref: 'main',
         app_port: TARGET_PORTS.uwsgi,
+        // The tests fetch through nginx with no load balancer's X-Forwarded-Proto: no redirect to HTTPS.
+        redirect_http: false,
         app_nginx_port: TARGET_PORTS.nginx,
         ssh_config: target?.sshConfigPath ?? '',
         ssh_cidr: '203.0.113.7/32',
