@@ -141,6 +141,7 @@ export const COMMAND_OPTIONS = {
       description: `comma-separated roles to deploy (${ROLES.join(', ')}; default: every role that has hosts)`,
       schema: (zod, flag) => parsedText(zod, (text) => parseRoles(text, flag)),
     },
+    releaseImage: toggle('--no-release-image', 'deploy in place only, without a new release image: instances launched later run the previous release'),
     ...SSH_OPTIONS,
     ...IGNORED_YES,
     forceUnlock,

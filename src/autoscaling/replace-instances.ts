@@ -22,13 +22,20 @@ import type { AppServerClients } from './types.js';
  */
 export async function replaceOutdatedInstances(
   clients: AppServerClients,
-  target: { names: EnvNames; launchTemplateId: string; healthCheckTarget?: string | undefined },
+  target: {
+    names: EnvNames;
+    launchTemplateId: string;
+    healthCheckTarget?: string | undefined;
+    /** Instances kept although launched from another template (a deploy brought them to the current release in place). */
+    keep?: readonly string[] | undefined;
+  },
   options: BoundedProgress,
 ): Promise<string[]> {
   const name = target.names.appServers;
   const group = await findAutoScalingGroup(clients.autoScaling, name);
   if (!group) return [];
-  const outdated = await findOutdatedInstances(clients.ec2, group, target.launchTemplateId);
+  const keep = new Set(target.keep ?? []);
+  const outdated = (await findOutdatedInstances(clients.ec2, group, target.launchTemplateId)).filter((id) => !keep.has(id));
   if (outdated.length === 0) return [];
   const desired = group.DesiredCapacity ?? 0;
   const maxSize = group.MaxSize ?? desired;

@@ -11,7 +11,11 @@ import { ArgosError } from '../errors.js';
 import { allHosts, discoverInventory, hostKeyAlias, pruneKnownHosts, renderInventory, summarizeInventory, writeFileAtomic, type Inventory, type InventoryGroup, type InventoryHost } from '../hosts.js';
 import { checkKeyFile } from '../keys.js';
 import type { DeployOptions } from '../options.js';
+import { buildHealthCheck, findAppServerLaunchData, pointAppServersAt } from '../autoscaling.js';
+import { findImage } from '../image.js';
+import { buildReleaseImage, findLiveImageId, findReleaseImages, pruneReleaseImages, type BuildReleaseResult } from '../release.js';
 import { closeSsh, openSsh } from '../security.js';
+import { prepareRelease } from './prepare-release.js';
 import { findSshConfigProblem, sshSettings, withPlaybookVars } from './connection.js';
 import { runSteps, type Step, stepHostOf } from './steps.js';
 
@@ -31,13 +35,29 @@ export interface DeployState {
   sshGroupIds?: string[];
   /** The CIDR temporary SSH admits (named when SSH seems to come from elsewhere). */
   sshCidr?: string;
+  /** The release image this deploy made (deploy without `--no-release-image`). */
+  newRelease?: BuildReleaseResult;
 }
 
 /** Runs `argos <env> deploy`. */
 export async function deploy(ctx: Context<DeployOptions>): Promise<void> {
   const sshConfigProblem = await findSshConfigProblem(ctx);
   if (sshConfigProblem) throw new ArgosError('CONFIG', sshConfigProblem);
-  await runSteps(deploySteps(ctx, { roles: ctx.options.roles, playbooks: true }), {} as DeployState, stepHostOf(ctx));
+  const releaseImage = ctx.options.releaseImage && (ctx.options.roles === undefined || ctx.options.roles.includes('app'));
+  if (!ctx.options.releaseImage) {
+    const live = await findLiveImageId(ctx.clients, ctx.names);
+    const release = (await findReleaseImages(ctx.clients.ec2, ctx.names)).find((candidate) => candidate.imageId === live);
+    ctx.reporter.warn(
+      `--no-release-image: instances launched later (scale-out, replacements) run the previous release${release ? ` ${release.name} (git ref ${release.gitRef})` : ' (none: the base image, without the app)'}, not this deploy`,
+    );
+  }
+  const state: DeployState = {};
+  try {
+    await runSteps(deploySteps(ctx, { roles: ctx.options.roles, playbooks: true, releaseImage }), state, stepHostOf(ctx));
+  } finally {
+    // The release build's temporary instance is removed on its own signal; the run ends once it is gone.
+    await state.newRelease?.cleanup.catch(() => undefined);
+  }
 }
 
 /** The roles to run: those asked for (each must have hosts), else every role that has hosts. */
@@ -63,12 +83,21 @@ export interface DeployScope {
   playbooks: boolean;
   /** The step the first deploy step waits for, when part of a longer list. */
   after?: string;
+  /**
+   * Also make a release image (at the same time as the in-place deploy) and
+   * point the app servers' launch template at it once both are done.
+   */
+  releaseImage: boolean;
 }
 
 /**
  * The deploy as steps: write the hosts file; then, when running the playbooks,
  * open temporary SSH, wait for SSH on the hosts, run the playbooks, and close
  * the SSH access again — on success, failure and Ctrl-C (an `always` step).
+ * With `releaseImage`, a release image is built meanwhile on a temporary
+ * instance, and once it and the playbooks are done the launch template points
+ * at it: instances launched while the deploy ran (not deployed to) are
+ * replaced, and release images beyond `release_images_kept` are deleted.
  */
 export function deploySteps<S extends DeployState>(ctx: Context, scope: DeployScope): Step<S>[] {
   const { reporter, clients } = ctx;
@@ -96,6 +125,7 @@ export function deploySteps<S extends DeployState>(ctx: Context, scope: DeploySc
     {
       id: 'open-ssh',
       title: 'open temporary SSH to your address',
+      needs: ['hosts'],
       enabled,
       preview: async () => ({ actions: ['allow SSH from your address alone (a /32) on the hosts\' security groups, until the run ends'] }),
       run: async (state, step) => {
@@ -171,6 +201,61 @@ export function deploySteps<S extends DeployState>(ctx: Context, scope: DeploySc
         if (groupIds.length === 0) return { skip: 'nothing was opened' };
         for (const groupId of groupIds) await closeSsh(clients.ec2, groupId);
         return {};
+      },
+    },
+    ...releaseSteps<S>(ctx, () => scope.playbooks && scope.releaseImage),
+  ];
+}
+
+/**
+ * The release image of a deploy: built from the base image while the
+ * playbooks run in place, then made live (the launch template), then the old
+ * ones beyond `release_images_kept` deleted.
+ */
+function releaseSteps<S extends DeployState>(ctx: Context, enabled: () => boolean): Step<S>[] {
+  const { clients, names, config } = ctx;
+  return [
+    {
+      id: 'release-image',
+      title: 'release image',
+      needs: ['hosts'],
+      enabled,
+      preview: async () => ({ actions: [`build ${names.releasePrefix}<UTC time> (git ref ${config.gitRef}) on a temporary ${config.imageInstanceType} while the playbooks run`] }),
+      run: async (state, step) => {
+        const base = await findImage(clients.ec2, names);
+        const appServers = await findAppServerLaunchData(clients, names);
+        const appSecurityGroupId = appServers?.SecurityGroupIds?.[0];
+        if (base?.state !== 'available' || !appSecurityGroupId) {
+          throw new ArgosError('FAILED', `${ctx.env} has no base image or app servers to make a release image from: run argos ${ctx.env} commission first`);
+        }
+        const build = await prepareRelease(ctx, { baseImageId: base.imageId, appSecurityGroupId });
+        const result = await buildReleaseImage(clients.ec2, names, build, progressOf(ctx, step));
+        state.newRelease = result;
+        step.note(`${result.release.name} (${result.release.imageId})`);
+        return { resource: `release image ${result.release.imageId}` };
+      },
+    },
+    {
+      id: 'release-live',
+      title: 'point the app servers at the new release',
+      needs: ['release-image', 'playbooks'],
+      enabled,
+      preview: async () => ({ actions: ['point the launch template at the new release image; replace instances launched during the deploy; keep the newest release images'] }),
+      run: async (state, step) => {
+        const release = state.newRelease?.release;
+        if (!release) throw new Error('release-live ran before release-image');
+        const deployed = (state.targets ?? []).map((host) => host.instanceId);
+        const result = await pointAppServersAt(
+          clients,
+          { names, imageId: release.imageId, healthCheckTarget: buildHealthCheck(config).Target, keep: deployed },
+          progressOf(ctx, step),
+        );
+        const deleted = await pruneReleaseImages(clients, names, config.releaseImagesKept);
+        const changes = [...result.changes];
+        if (result.replacedInstanceIds.length > 0) changes.push(`replaced instances launched during the deploy: ${result.replacedInstanceIds.join(', ')}`);
+        if (deleted.length > 0) changes.push(`deleted old release images ${deleted.join(', ')}`);
+        step.note(`${release.name} is live`);
+        return { changes, resource: `launch template ${result.launchTemplate.name}` };
       },
     },
   ];
