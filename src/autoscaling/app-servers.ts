@@ -145,7 +145,7 @@ export interface PointResult {
  */
 export async function pointAppServersAt(
   clients: AppServerClients,
-  target: { names: EnvNames; imageId: string; healthCheckTarget: string; keep?: readonly string[] | undefined },
+  target: { names: EnvNames; imageId: string; healthCheckTarget: string | undefined; keep?: readonly string[] | undefined },
   options: BoundedProgress,
 ): Promise<PointResult> {
   const { names } = target;
