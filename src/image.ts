@@ -162,6 +162,8 @@ export interface ImageRecipe {
   securityGroupTags: Tag[];
   /** Groups the instance joins besides its own (a release build joins the app servers' to reach the database). */
   extraSecurityGroupIds?: string[] | undefined;
+  /** What the build is called in messages: `the bake`, `the release build`. */
+  buildName: string;
   /** Said when removing what a failed build created fails too. */
   leftoverAdvice: string;
 }
@@ -175,6 +177,7 @@ export function baseImageRecipe(names: EnvNames): ImageRecipe {
     securityGroupName: names.imageSecurityGroup,
     securityGroupDescription: 'argos: temporary group of the image bake (SSH from the caller only)',
     securityGroupTags: makeTags({ app: names.app, group: 'image' }, names.imageSecurityGroup),
+    buildName: 'the bake',
     leftoverAdvice: `run argos ${names.env} clean to remove them`,
   };
 }
@@ -257,7 +260,7 @@ export async function bakeImage(ec2: EC2Client, spec: BakeSpec, wait: Progress, 
       const left = [created.instanceId && `instance ${created.instanceId}`, created.groupId && `security group ${created.groupId}`, created.imageId && `image ${created.imageId}`].filter(Boolean);
       throw new ArgosError(
         'FAILED',
-        `${(error as Error).message}; removing what the build of ${recipe.imageName} created then failed too (${(cleanupError as Error).message}): ` +
+        `${(error as Error).message}; removing what ${recipe.buildName} created then failed too (${(cleanupError as Error).message}): ` +
           `left ${left.join(', ')}: ${recipe.leftoverAdvice}`,
         { cause: error },
       );

@@ -97,6 +97,7 @@ function releaseRecipe(names: EnvNames, build: ReleaseBuild): ImageRecipe {
     securityGroupDescription: 'argos: temporary group of a release image build (SSH from the caller only)',
     securityGroupTags: makeTags(scope, names.releaseSecurityGroup),
     extraSecurityGroupIds: [build.appSecurityGroupId],
+    buildName: `the release build of ${imageName}`,
     leftoverAdvice: `run argos ${names.env} deploy again: it removes them before building the next release`,
   };
 }
