@@ -146,6 +146,16 @@ export const COMMAND_OPTIONS = {
     ...IGNORED_YES,
     forceUnlock,
   },
+  rollback: {
+    to: {
+      flags: '--to <release>',
+      description: 'the release image to go back to, by name (<app>-<env>-release-<time>) or AMI id (default: the one before the live one)',
+      schema: (zod, flag) => zod.string().min(1, { message: `${flag} must name a release image` }).optional(),
+    },
+    dryRun: toggle('--dry-run', 'show which release would go live and which instances would be replaced, and change nothing'),
+    ...CONFIRM_OPTIONS,
+    forceUnlock,
+  },
   decommission: {
     deleteImage: toggle('--delete-image', 'also delete the base image (as clean does)'),
     skipFinalSnapshot: toggle('--skip-final-snapshot', 'delete the database without a final snapshot (its data is lost)'),
