@@ -12,7 +12,7 @@ import type { EnvNames } from '../names.js';
 import { ownedOrThrow, type Conflict } from '../ownership.js';
 import { throwIfInterrupted, type BoundedProgress } from '../wait.js';
 import { deleteAutoScalingGroup, diffAutoScalingGroup, ensureAutoScalingGroup, findAutoScalingGroup, lookupAutoScalingGroup } from './group.js';
-import { waitForInService } from './in-service.js';
+import { waitForInService, type InspectAccess } from './in-service.js';
 import { deleteLaunchTemplates, ensureLaunchTemplate, findLaunchTemplate, findLaunchTemplateData, planLaunchTemplate, type LaunchTemplateResult } from './launch-template.js';
 import { buildHealthCheck, deleteLoadBalancer, ensureLoadBalancer, type LoadBalancerResult } from './load-balancer.js';
 import { findOutdatedInstances, replaceOutdatedInstances } from './replace-instances.js';
@@ -95,7 +95,7 @@ export async function ensureAppServers(
   const healthCheckTarget = buildHealthCheck(spec).Target;
   const replacedInstanceIds = group.created || !appOnInstances
     ? []
-    : await replaceOutdatedInstances(clients, { names, launchTemplateId: launchTemplate.id, healthCheckTarget }, options);
+    : await replaceOutdatedInstances(clients, { names, launchTemplateId: launchTemplate.id, healthCheckTarget, inspect: spec.inspect }, options);
   // Only now that no group launches from them: instances still running an old
   // template keep running, a template is not needed after launch.
   const deletedLaunchTemplates = await deleteLaunchTemplates(clients.ec2, names, { keep: launchTemplate.name });
@@ -104,7 +104,7 @@ export async function ensureAppServers(
     ? await waitForInService(
         clients.autoScaling,
         clients.elb,
-        { groupName: names.appServers, loadBalancerName: names.loadBalancer, count: spec.minSize, healthCheckTarget },
+        { groupName: names.appServers, loadBalancerName: names.loadBalancer, count: spec.minSize, healthCheckTarget, inspect: spec.inspect },
         options,
       )
     : await findGroupInstanceIds(clients, names);
@@ -145,7 +145,7 @@ export interface PointResult {
  */
 export async function pointAppServersAt(
   clients: AppServerClients,
-  target: { names: EnvNames; imageId: string; healthCheckTarget: string | undefined; keep?: readonly string[] | undefined },
+  target: { names: EnvNames; imageId: string; healthCheckTarget: string | undefined; keep?: readonly string[] | undefined; inspect?: InspectAccess | undefined },
   options: BoundedProgress,
 ): Promise<PointResult> {
   const { names } = target;
@@ -176,7 +176,7 @@ export async function pointAppServersAt(
   throwIfInterrupted(options.signal);
   const replacedInstanceIds = await replaceOutdatedInstances(
     clients,
-    { names, launchTemplateId: launchTemplate.id, healthCheckTarget: target.healthCheckTarget, keep: target.keep },
+    { names, launchTemplateId: launchTemplate.id, healthCheckTarget: target.healthCheckTarget, keep: target.keep, inspect: target.inspect },
     options,
   );
   await deleteLaunchTemplates(clients.ec2, names, { keep: launchTemplate.name });

@@ -10,7 +10,7 @@ import { findInstances } from '../aws/instances.js';
 import type { EnvNames } from '../names.js';
 import { catchCodes, retryOnCodes, type BoundedProgress } from '../wait.js';
 import { findAutoScalingGroup } from './group.js';
-import { waitForInService } from './in-service.js';
+import { waitForInService, type InspectAccess } from './in-service.js';
 import type { AppServerClients } from './types.js';
 
 /**
@@ -28,6 +28,7 @@ export async function replaceOutdatedInstances(
     healthCheckTarget?: string | undefined;
     /** Instances kept although launched from another template (a deploy brought them to the current release in place). */
     keep?: readonly string[] | undefined;
+    inspect?: InspectAccess | undefined;
   },
   options: BoundedProgress,
 ): Promise<string[]> {
@@ -47,7 +48,7 @@ export async function replaceOutdatedInstances(
   await waitForInService(
     clients.autoScaling,
     clients.elb,
-    { groupName: name, loadBalancerName: target.names.loadBalancer, count: desired, exclude: outdated, healthCheckTarget: target.healthCheckTarget },
+    { groupName: name, loadBalancerName: target.names.loadBalancer, count: desired, exclude: outdated, healthCheckTarget: target.healthCheckTarget, inspect: target.inspect },
     options,
   );
   for (const instanceId of outdated) {

@@ -34,7 +34,7 @@ import { ownedOrThrow } from '../ownership.js';
 import { formatDuration } from '../reporter.js';
 import { ensureSecurityGroups, hasEnvironmentSecurityGroups, planSecurityGroups, type SecurityGroupIds } from '../security.js';
 import { errorCode } from '../wait.js';
-import { findSshConfigProblem } from './connection.js';
+import { findSshConfigProblem, inspectAccess } from './connection.js';
 import { deploySteps, type DeployState } from './deploy.js';
 import { prepareBake } from './prepare-bake.js';
 import { prepareRelease } from './prepare-release.js';
@@ -236,6 +236,7 @@ function appServersSpec(ctx: Context<CommissionOptions>, state: CommissionState,
     minSize,
     maxSize,
     scalingTargetCpu: config.scalingTargetCpu,
+    inspect: inspectAccess(ctx),
   };
 }
 

@@ -16,7 +16,7 @@ import { findImage } from '../image.js';
 import { buildReleaseImage, findLiveImageId, findReleaseImages, pruneReleaseImages, type BuildReleaseResult } from '../release.js';
 import { closeSsh, openSsh } from '../security.js';
 import { prepareRelease } from './prepare-release.js';
-import { findSshConfigProblem, sshSettings, withPlaybookVars } from './connection.js';
+import { findSshConfigProblem, inspectAccess, sshSettings, withPlaybookVars } from './connection.js';
 import { runSteps, type Step, stepHostOf } from './steps.js';
 
 /** Which inventory group each role's playbook runs on. */
@@ -247,7 +247,7 @@ function releaseSteps<S extends DeployState>(ctx: Context, enabled: () => boolea
         const deployed = (state.targets ?? []).map((host) => host.instanceId);
         const result = await pointAppServersAt(
           clients,
-          { names, imageId: release.imageId, healthCheckTarget: buildHealthCheck(config).Target, keep: deployed },
+          { names, imageId: release.imageId, healthCheckTarget: buildHealthCheck(config).Target, keep: deployed, inspect: inspectAccess(ctx) },
           progressOf(ctx, step),
         );
         const deleted = await pruneReleaseImages(clients, names, config.releaseImagesKept);

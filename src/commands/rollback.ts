@@ -12,6 +12,7 @@ import { progressOf, type Context } from '../context.js';
 import { ArgosError } from '../errors.js';
 import type { RollbackOptions } from '../options.js';
 import { findLiveImageId, findReleaseImages, type ReleaseImage } from '../release.js';
+import { inspectAccess } from './connection.js';
 import { previewSteps, renderPreview, runSteps, type Step, stepHostOf } from './steps.js';
 
 /** What a rollback goes to, and from. */
@@ -78,7 +79,7 @@ function rollbackSteps(ctx: Context<RollbackOptions>): Step<RollbackState>[] {
       run: async (state, step) => {
         const target = state.target;
         if (!target) throw new Error('rollback ran before its target was chosen');
-        const result = await pointAppServersAt(ctx.clients, { names, imageId: target.release.imageId, healthCheckTarget: buildHealthCheck(config).Target }, progressOf(ctx, step));
+        const result = await pointAppServersAt(ctx.clients, { names, imageId: target.release.imageId, healthCheckTarget: buildHealthCheck(config).Target, inspect: inspectAccess(ctx) }, progressOf(ctx, step));
         state.replaced = result.replacedInstanceIds;
         return { changes: [...result.changes, ...(result.replacedInstanceIds.length > 0 ? [`replaced ${result.replacedInstanceIds.join(', ')}`] : [])] };
       },
