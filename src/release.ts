@@ -24,6 +24,9 @@ import { bakeImage, deleteImageById, findBakeLeftovers, removeBakeLeftovers, wai
 import { makeTags, releaseImageName, toTagFilters, type EnvNames, type Tag } from './names.js';
 import type { Progress } from './wait.js';
 
+/** Bound for removing a killed build's leftovers in the background. */
+const CLEANUP_TIMEOUT_MS = 15 * 60_000;
+
 /** The tag holding the git ref a release image was made from. */
 export const GIT_REF_TAG = 'argos:git-ref';
 /** The tag holding the release's name (also on its snapshots). */
@@ -163,18 +166,28 @@ export async function ensureReleaseImage(
   options: { liveImageId: string | undefined; build: (() => Promise<ReleaseBuild>) | undefined },
   wait: Progress,
 ): Promise<EnsureReleaseResult> {
-  const done = Promise.resolve();
   const releases = await findReleaseImages(ec2, names);
   const available = releases.filter((release) => release.state === 'available');
-  const reuse = available.find((release) => release.imageId === options.liveImageId) ?? available[0];
-  if (reuse) return { release: reuse, outcome: 'reused', cleanup: done };
   const pending = releases.find((release) => release.state === 'pending');
+  const reuse = available.find((release) => release.imageId === options.liveImageId) ?? available[0];
+  // A killed build's instance and group go once no image is being made from them (the run holds the
+  // environment's lock, so no other build is under way); in the background, like a bake's cleanup.
+  const removeLeftovers = async (): Promise<void> => {
+    const leftovers = await findBakeLeftovers(ec2, names, 'release');
+    if (leftovers.instanceIds.length + leftovers.securityGroupIds.length === 0) return;
+    await removeBakeLeftovers(ec2, leftovers, { signal: AbortSignal.timeout(CLEANUP_TIMEOUT_MS), clock: wait.clock });
+  };
+  const background = (work: Promise<void>): Promise<void> => {
+    work.catch(() => undefined);
+    return work;
+  };
+  if (reuse) return { release: reuse, outcome: 'reused', cleanup: pending ? Promise.resolve() : background(removeLeftovers()) };
   if (pending) {
-    wait.onProgress?.(`release image ${pending.name} (${pending.imageId}) is being created: waiting for it`);
+    wait.onProgress?.(`release image ${pending.name} (${pending.imageId}) is being created by an earlier run: waiting for it`);
     const image = await waitForImage(ec2, pending.name, pending.imageId, wait);
-    return { release: { ...pending, state: image.state, snapshotIds: image.snapshotIds }, outcome: 'waited', cleanup: done };
+    return { release: { ...pending, state: image.state, snapshotIds: image.snapshotIds }, outcome: 'waited', cleanup: background(removeLeftovers()) };
   }
-  if (!options.build) return { release: undefined, outcome: 'none', cleanup: done };
+  if (!options.build) return { release: undefined, outcome: 'none', cleanup: Promise.resolve() };
   const built = await buildReleaseImage(ec2, names, await options.build(), wait);
   return { release: built.release, outcome: 'built', cleanup: built.cleanup };
 }

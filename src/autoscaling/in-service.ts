@@ -65,7 +65,8 @@ export async function waitForInService(
   const timeoutMs = options.timeoutMs ?? IN_SERVICE_TIMEOUT_MS;
   const exclude = new Set(target.exclude ?? []);
   let lastSeen = 'no instance launched yet';
-  let failing: string[] = [];
+  // Every instance seen failing the check while in service in its group (the group may have replaced it since).
+  const failing = new Set<string>();
   const check = async (): Promise<{ done: true; value: string[] } | { done: false; state: string }> => {
     const group = await findAutoScalingGroup(autoScaling, target.groupName);
     if (!group) {
@@ -79,21 +80,19 @@ export async function waitForInService(
       ) ?? [],
     );
     const ready: string[] = [];
-    const notServing: string[] = [];
     const described: string[] = [];
     for (const instance of instances) {
       const id = instance.InstanceId ?? '';
       const atElb = health.get(id);
       const inGroup = instance.LifecycleState === 'InService' && instance.HealthStatus === 'Healthy';
       if (inGroup && atElb?.State === 'InService') ready.push(id);
-      else if (atElb?.State === 'OutOfService' && instance.LifecycleState === 'InService') notServing.push(id);
+      else if (atElb?.State === 'OutOfService' && instance.LifecycleState === 'InService') failing.add(id);
       const elbState = atElb
         ? `${atElb.State ?? 'Unknown'}${atElb.Description && atElb.Description !== 'N/A' ? ` (${atElb.Description})` : ''}`
         : 'not registered';
       described.push(`${id} group ${instance.LifecycleState ?? '?'}/${instance.HealthStatus ?? '?'}, load balancer ${elbState}`);
     }
     if (ready.length >= target.count) return { done: true, value: ready.sort() };
-    failing = notServing.sort();
     lastSeen = described.length > 0 ? described.join('; ') : 'no instance launched yet';
     return { done: false, state: `${ready.length} of ${target.count} in service: ${lastSeen}` };
   };
@@ -113,7 +112,7 @@ export async function waitForInService(
       'TIMEOUT',
       `timed out after ${formatDuration(clock.now() - started)}: fewer than ${target.count} instance(s) of ${target.groupName} ` +
         `are in service behind ${target.loadBalancerName}. Last seen: ${lastSeen}. ` +
-        `${describeHealthAdvice(failing, target.healthCheckTarget, target.inspect)}. Then run the command again: it picks up where it stopped`,
+        `${describeHealthAdvice([...failing].sort(), target.healthCheckTarget, target.inspect)}. Then run the command again: it picks up where it stopped`,
       { cause: error },
     );
   }

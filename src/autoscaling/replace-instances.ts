@@ -51,9 +51,11 @@ export async function replaceOutdatedInstances(
     { groupName: name, loadBalancerName: target.names.loadBalancer, count: desired, exclude: outdated, healthCheckTarget: target.healthCheckTarget, inspect: target.inspect },
     options,
   );
+  let alreadyGone = 0;
   for (const instanceId of outdated) {
-    // Already gone (terminated by hand, or a scale-in got there first) counts as replaced.
-    await catchCodes(
+    // Already gone (terminated by hand, as unhealthy, or a scale-in got there first) counts as replaced;
+    // but then nothing decremented the surged capacity for it: it is set back below.
+    const terminated = await catchCodes(
       () =>
         retryOnCodes(
           () =>
@@ -62,13 +64,16 @@ export async function replaceOutdatedInstances(
             ),
           AUTO_SCALING_ERRORS.busy,
           { what: `the group ${name} to let ${instanceId} go`, timeoutMs: 5 * 60_000, signal: options.signal, clock: options.clock },
-        ),
+        ).then(() => true),
       AUTO_SCALING_ERRORS.notFound,
-      undefined,
+      false,
     );
+    if (!terminated) alreadyGone += 1;
   }
-  if (maxSize < surge) {
-    await clients.autoScaling.send(new UpdateAutoScalingGroupCommand({ AutoScalingGroupName: name, MaxSize: maxSize }));
+  if (maxSize < surge || alreadyGone > 0) {
+    await clients.autoScaling.send(
+      new UpdateAutoScalingGroupCommand({ AutoScalingGroupName: name, MaxSize: maxSize, ...(alreadyGone > 0 ? { DesiredCapacity: desired } : {}) }),
+    );
   }
   return outdated;
 }

@@ -380,7 +380,7 @@ function commissionSteps(ctx: Context<CommissionOptions>): Step<CommissionState>
           progressOf(ctx, step),
         );
         state.release = result.release;
-        if (result.outcome === 'built') state.bakeCleanup.push(result.cleanup);
+        state.bakeCleanup.push(result.cleanup);
         if (!result.release) return { skip: 'none yet (--no-deploy)' };
         step.note(`${result.release.name} (git ref ${result.release.gitRef})`);
         return { skip: result.outcome === 'built' ? undefined : 'exists', resource: `release image ${result.release.imageId}` };

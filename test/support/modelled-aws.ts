@@ -1229,7 +1229,8 @@ export class ModelledAws {
     route(TerminateInstanceInAutoScalingGroupCommand, (input) => {
       const instance = this.#instance(input.InstanceId);
       const group = instance.groupName === undefined ? undefined : state.groups.get(instance.groupName);
-      if (!group || this.instanceState(instance) === 'terminated') throw awsError('ValidationError', `Instance Id not found - No managed instance found for instance ID: ${input.InstanceId}`);
+      // One the group already terminates (e.g. as unhealthy) is no longer one it manages.
+      if (!group || instance.terminatedAt !== undefined) throw awsError('ValidationError', `Instance Id not found - No managed instance found for instance ID: ${input.InstanceId}`);
       instance.terminatedAt ??= this.t();
       if (input.ShouldDecrementDesiredCapacity) group.desired = Math.max(group.desired - 1, group.minSize);
       this.#fillGroup(group);
@@ -1280,12 +1281,19 @@ export class ModelledAws {
     }
   }
 
-  /** Launches instances from the group's template until it holds its desired capacity. */
+  /**
+   * Brings the group to its desired capacity: launches from its template, or
+   * terminates the extra ones, those from an older template first, then the
+   * oldest (argos's termination policies: OldestLaunchTemplate, OldestInstance).
+   */
   #fillGroup(group: ModelGroup): void {
     const template = this.state.launchTemplates.get(group.templateName);
     if (!template) return;
-    const live = group.instanceIds.filter((id) => this.#instance(id).terminatedAt === undefined).length;
-    for (let index = live; index < group.desired; index += 1) this.#launchInGroup(group, template, index);
+    const live = group.instanceIds.map((id) => this.#instance(id)).filter((instance) => instance.terminatedAt === undefined);
+    for (let index = live.length; index < group.desired; index += 1) this.#launchInGroup(group, template, index);
+    const current = (instance: ModelInstance) => instance.tags.some((tag) => tag.Key === 'aws:ec2launchtemplate:id' && tag.Value === template.id);
+    const extra = [...live].sort((a, b) => Number(current(a)) - Number(current(b)) || a.launchedAt - b.launchedAt).slice(0, Math.max(live.length - group.desired, 0));
+    for (const instance of extra) instance.terminatedAt = this.t();
   }
 
   #launchInGroup(group: ModelGroup, template: ModelLaunchTemplate, index: number): void {
