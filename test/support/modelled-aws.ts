@@ -78,6 +78,7 @@ import {
   CreateDBSubnetGroupCommand,
   DescribeDBEngineVersionsCommand,
   DescribeDBInstancesCommand,
+  DescribeDBSnapshotsCommand,
   DescribeDBSubnetGroupsCommand,
   ListTagsForResourceCommand,
   RDSClient,
@@ -1037,6 +1038,8 @@ export class ModelledAws {
           (input.DBParameterGroupFamily === undefined || `postgres${version.split('.')[0]}` === input.DBParameterGroupFamily),
       ).map((EngineVersion) => ({ Engine: 'postgres', EngineVersion, DBParameterGroupFamily: `postgres${EngineVersion.split('.')[0]}` })),
     }));
+    // No snapshots are made on the modelled path (status reads the final ones).
+    route(DescribeDBSnapshotsCommand, () => ({ DBSnapshots: [] }));
     route(DescribeDBInstancesCommand, (input) => {
       const id = input.DBInstanceIdentifier;
       if (id !== undefined && !state.databases.has(id)) throw awsError('DBInstanceNotFound', `DBInstance ${id} not found.`, 'DBInstanceNotFoundFault');

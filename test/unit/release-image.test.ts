@@ -188,3 +188,171 @@ describe('commission with a release image', () => {
     expectNoReleaseBuildLeft(run);
   });
 });
+
+describe('deploy with a release image', () => {
+  it('builds the next release while the playbooks run in place, then makes it live without replacing the instance deployed to', async () => {
+    // GIVEN a commissioned environment
+    run = await createModelledRun();
+    await commission(run.ctx);
+    const [first] = releases(run);
+    const [serving] = groupInstances(run);
+    const runsBefore = run.aws.playbookRuns.length;
+    // WHEN deploying
+    await deploy(deployCtx(run));
+    // THEN a second release was built on a temporary instance at the same time as the in-place site.yml
+    const [build, inPlace] = run.aws.playbookRuns.slice(runsBefore).sort((a, b) => a.hosts.length - b.hosts.length || a.start - b.start);
+    const stepOf = (title: string) => run?.reporter.steps.find((step) => step.title === title && step.start >= (run?.reporter.find('release image')?.start ?? 0));
+    expect(run.aws.playbookRuns.slice(runsBefore)).toHaveLength(2);
+    expect(build?.hosts).not.toEqual(inPlace?.hosts);
+    const releaseStep = run.reporter.steps.filter((step) => step.title === 'release image').at(-1);
+    const playbooksStep = run.reporter.steps.filter((step) => step.title === 'run the playbooks').at(-1);
+    expect(releaseStep?.start).toBeLessThan(playbooksStep?.end ?? 0);
+    expect(playbooksStep?.start).toBeLessThan(releaseStep?.end ?? 0);
+    expect(stepOf('point the app servers at the new release')?.start).toBeGreaterThanOrEqual(Math.max(releaseStep?.end ?? Infinity, playbooksStep?.end ?? Infinity));
+    // ... the launch template launches from it now
+    const all = releases(run);
+    expect(all).toHaveLength(2);
+    const second = all.find((image) => image.id !== first?.id);
+    expect(liveImageId(run)).toBe(second?.id);
+    // ... and the instance deployed to in place kept serving: not replaced
+    expect(groupInstances(run).map((instance) => instance.id)).toEqual([serving?.id]);
+    expectNoReleaseBuildLeft(run);
+  });
+
+  it('replaces an instance launched from the previous release while the deploy ran', async () => {
+    run = await createModelledRun();
+    await commission(run.ctx);
+    const [deployedTo] = groupInstances(run);
+    const current = run;
+    const runsBefore = run.aws.playbookRuns.length;
+    // GIVEN a scale-out to 2 while the in-place playbooks run (the new instance boots the previous release)
+    void (async () => {
+      while (current.aws.playbookRuns.length < runsBefore + 2 && current.clock.elapsed() < 3 * 60 * MINUTE) await current.clock.delay(SECOND);
+      const group = current.aws.state.groups.get(current.ctx.names.appServers);
+      if (group) group.desired = 2;
+    })();
+    // WHEN deploying
+    await deploy(deployCtx(run));
+    // THEN the instance launched during the deploy was replaced from the new release; the one deployed to stays
+    const newRelease = liveImageId(run);
+    const instances = groupInstances(run);
+    expect(instances).toHaveLength(2);
+    expect(instances.map((instance) => instance.id)).toContain(deployedTo?.id);
+    const other = instances.find((instance) => instance.id !== deployedTo?.id);
+    expect(other?.imageId).toBe(newRelease);
+    const replaced = [...run.aws.state.instances.values()].filter((instance) => instance.groupName && instance.terminatedAt !== undefined && !instance.unhealthy);
+    expect(replaced.map((instance) => instance.imageId)).toEqual([releases(run).find((image) => image.id !== newRelease)?.id]);
+  });
+
+  it('--no-release-image: deploys in place, builds no image, and says later instances run the previous release', async () => {
+    run = await createModelledRun();
+    await commission(run.ctx);
+    const creates = run.aws.count('CreateImage');
+    await deploy(deployCtx(run, { releaseImage: false }));
+    expect(run.aws.count('CreateImage')).toBe(creates);
+    expect(run.reporter.lines.some((line) => /--no-release-image: instances launched later \(scale-out, replacements\) run the previous release argos-staging-release-\d{8}T\d{6}Z \(git ref master\)/.test(line.message))).toBe(true);
+    expect(run.aws.playbookRuns.at(-1)?.playbooks).toEqual(['site.yml']);
+  });
+
+  it('keeps release_images_kept release images and deletes older ones with their snapshots, never the live one nor one an instance runs from', async () => {
+    run = await createModelledRun({ config: { release_images_kept: 2 } });
+    await commission(run.ctx);
+    // The app server deployed to in place keeps running from the first release.
+    const [first] = releases(run);
+    // WHEN deploying three times (four releases in all)
+    await deploy(deployCtx(run));
+    const [, second] = releases(run);
+    const secondSnapshots = [...(second?.snapshotIds ?? [])];
+    expect(secondSnapshots).toHaveLength(1);
+    await deploy(deployCtx(run));
+    await deploy(deployCtx(run));
+    // THEN the second was deregistered and its snapshot deleted; the first stays (an instance runs from it),
+    // the newest two are kept and the newest is live
+    const kept = releases(run);
+    expect(kept.map((image) => image.id)).not.toContain(second?.id);
+    expect(kept.map((image) => image.id)).toContain(first?.id);
+    expect(groupInstances(run).map((instance) => instance.imageId)).toEqual([first?.id]);
+    expect(kept).toHaveLength(3);
+    expect(run.aws.state.images.get(second?.id ?? '')?.deregistered).toBe(true);
+    const deletedSnapshots = run.aws.calls.filter((call) => call.operation === 'DeleteSnapshot').map((call) => (call.input as { SnapshotId?: string }).SnapshotId);
+    expect(deletedSnapshots).toEqual(secondSnapshots);
+    expect(liveImageId(run)).toBe(kept.at(-1)?.id);
+  });
+});
+
+describe('selectExpiredReleases', () => {
+  const release = (name: string, state = 'available'): ReleaseImage => ({ imageId: `ami-${name}`, name, state, gitRef: 'main', created: '', snapshotIds: [] });
+  // Newest first, as findReleaseImages returns them.
+  const all = [release('r5'), release('r4', 'pending'), release('r3'), release('r2'), release('r1')];
+
+  it('keeps the newest available ones and never a pending one', () => {
+    expect(selectExpiredReleases(all, 2, new Set()).map((r) => r.name)).toEqual(['r2', 'r1']);
+  });
+
+  it('never deletes the live one or one an instance runs from', () => {
+    expect(selectExpiredReleases(all, 2, new Set(['ami-r1'])).map((r) => r.name)).toEqual(['r2']);
+  });
+});
+
+describe('rollback', () => {
+  it('goes back to the previous release with a surge replacement: never fewer in service than before', async () => {
+    // GIVEN two releases, the second live
+    run = await createModelledRun();
+    await commission(run.ctx);
+    const [first] = releases(run);
+    await deploy(deployCtx(run));
+    const before = groupInstances(run).map((instance) => instance.id);
+    const inService = () => run?.aws.liveInstances().filter((instance) => instance.groupName && instance.terminatedAt === undefined && instance.appAt !== undefined && (run?.aws.t() ?? 0) >= Math.max(instance.launchedAt + 180 * SECOND, instance.appAt + 20 * SECOND)).length ?? 0;
+    let fewest = Infinity;
+    const current = run;
+    let watching = true;
+    void (async () => {
+      while (watching) {
+        fewest = Math.min(fewest, inService());
+        await current.clock.delay(5 * SECOND);
+      }
+    })();
+    // WHEN rolling back
+    await rollback(rollbackCtx(run));
+    watching = false;
+    // THEN the launch template launches from the first release, every app server was replaced from it, and
+    // at no point fewer instances were in service than before
+    expect(liveImageId(run)).toBe(first?.id);
+    const after = groupInstances(run);
+    expect(after.map((instance) => instance.imageId)).toEqual([first?.id]);
+    expect(after.map((instance) => instance.id)).not.toContain(before[0]);
+    expect(fewest).toBeGreaterThanOrEqual(before.length);
+    // ... and status says which release is live and which each instance runs
+    const status = await gatherStatus(run.ctx);
+    expect(status.releases.map((release) => [release.imageId, release.live])).toEqual(releases(run).map((image) => [image.id, image.id === first?.id]).reverse());
+    expect(status.releases[0]?.gitRef).toBe('master');
+    const row = status.resources.find((candidate) => candidate.kind === 'app instance' && candidate.id === after[0]?.id);
+    expect(row?.detail).toBe(`load balancer: InService; launched from release ${first?.name}`);
+  });
+
+  it('--to names a release by name or AMI id; the live one, an unknown one, or no previous one is a clear error', () => {
+    const release = (name: string): ReleaseImage => ({ imageId: `ami-${name}`, name: `argos-staging-release-${name}`, state: 'available', gitRef: name, created: '', snapshotIds: [] });
+    const [r3, r2, r1] = [release('3'), release('2'), release('1')];
+    const all = [r3, r2, r1].filter((r): r is ReleaseImage => r !== undefined);
+    expect(selectRollbackTarget('staging', all, 'ami-3', undefined).release).toBe(r2);
+    expect(selectRollbackTarget('staging', all, 'ami-3', 'argos-staging-release-1').release).toBe(r1);
+    expect(selectRollbackTarget('staging', all, 'ami-3', 'ami-1').release).toBe(r1);
+    expect(() => selectRollbackTarget('staging', all, 'ami-3', 'ami-3')).toThrow(/is already live in staging/);
+    expect(() => selectRollbackTarget('staging', all, 'ami-3', 'ami-9')).toThrow(/ami-9 is not an available release image of staging \(not found\); its release images: argos-staging-release-3 \(live\), argos-staging-release-2, argos-staging-release-1/);
+    expect(() => selectRollbackTarget('staging', all, 'ami-1', undefined)).toThrow(/no previous release of staging to roll back to: argos-staging-release-1 is live and no older release image is kept/);
+    expect(() => selectRollbackTarget('staging', [], 'ami-base', undefined)).toThrow(/the app servers do not launch from a release image/);
+  });
+
+  it('--dry-run says what it would do and changes nothing; with one release there is nothing to roll back to', async () => {
+    run = await createModelledRun();
+    await commission(run.ctx);
+    await expect(rollback(rollbackCtx(run))).rejects.toMatchObject({ code: 'FAILED', message: expect.stringMatching(/^no previous release of staging/) });
+    await deploy(deployCtx(run));
+    const live = liveImageId(run);
+    const calls = run.aws.calls.length;
+    await rollback(rollbackCtx(run, { dryRun: true }));
+    expect(liveImageId(run)).toBe(live);
+    expect(run.aws.calls.slice(calls).map((call) => call.operation).filter((operation) => !operation.startsWith('Describe'))).toEqual([]);
+    expect(run.reporter.lines.some((line) => /point the launch template of argos-staging-app at argos-staging-release-/.test(line.message))).toBe(true);
+  });
+});
