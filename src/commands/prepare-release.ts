@@ -6,14 +6,12 @@
  * the environment's database and broker in its vars, the database password
  * through the 0600 vars file (withPlaybookVars).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { progressOf, type Context } from '../context.js';
-import { discoverInventory, hostKeyAlias, renderInventory, writeFileAtomic } from '../hosts.js';
+import { discoverInventory, hostKeyAlias, renderInventory } from '../hosts.js';
 import type { ReleaseBuild } from '../release.js';
 import { sshSettings, withPlaybookVars } from './connection.js';
-import { prepareBake } from './prepare-bake.js';
+import { prepareBake, runOnTemporaryHost } from './prepare-bake.js';
 
 /** The known_hosts file of release build instances (removed after each build: the instance is gone). */
 export function releaseKnownHostsFile(ctx: Context): string {
@@ -37,31 +35,11 @@ export async function prepareRelease(ctx: Context, target: { baseImageId: string
       baseAmi: target.baseImageId,
       waitForSsh: (host, instanceId) => ctx.runtime.waitForSsh(host, ssh, progressOf(ctx), { hostKeyAlias: hostKeyAlias({ instanceId }), openedFrom: bake.sshCidr }),
       provision: async (host, instanceId) => {
-        const dir = await mkdtemp(join(tmpdir(), 'argos-release-'));
-        try {
-          // The environment's vars (database endpoint, broker), with this one instance as its app servers.
-          const discovered = await discoverInventory(ctx.clients, ctx.names, { user: ctx.config.remoteUser, keyFile: ctx.paths.keyFile });
-          const inventory = join(dir, 'hosts');
-          const releaseHost = { address: host, instanceId, privateDnsName: undefined, privateIpAddress: undefined, securityGroupIds: [] };
-          await writeFileAtomic(inventory, renderInventory({ groups: { appservers: [releaseHost], brokers: [], workers: [] }, vars: discovered.vars }));
-          await withPlaybookVars(ctx, (varsFiles) =>
-            ctx.runtime.runPlaybook({
-              playbooks: [join(ctx.paths.playbooks, 'site.yml')],
-              inventory,
-              ssh,
-              varsFiles,
-              limit: host,
-              forks: 1,
-              verbose: ctx.options.verbose,
-              signal: ctx.signal,
-              onLine: (line) => ctx.reporter.detail(line),
-            }),
-          );
-        } finally {
-          await rm(dir, { recursive: true, force: true });
-          // The temporary instance is about to be terminated: its host key must not linger.
-          await rm(knownHostsFile, { force: true });
-        }
+        // The environment's vars (database endpoint, broker), with this one instance as its app servers.
+        const discovered = await discoverInventory(ctx.clients, ctx.names, { user: ctx.config.remoteUser, keyFile: ctx.paths.keyFile });
+        const releaseHost = { address: host, instanceId, privateDnsName: undefined, privateIpAddress: undefined, securityGroupIds: [] };
+        const inventory = renderInventory({ groups: { appservers: [releaseHost], brokers: [], workers: [] }, vars: discovered.vars });
+        await withPlaybookVars(ctx, (varsFiles) => runOnTemporaryHost(ctx, { playbook: 'site.yml', inventory, ssh, varsFiles, limit: host }));
       },
     },
   };
