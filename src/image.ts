@@ -152,6 +152,8 @@ export interface BakeResult {
  */
 export interface ImageRecipe {
   imageName: string;
+  /** The playbook that provisions the instance, as progress names it (`image.yml`, `site.yml`). */
+  playbook: string;
   description: string;
   /** Tags of the instance, its volume, the image and its snapshots. */
   tags: Tag[];
@@ -172,6 +174,7 @@ export interface ImageRecipe {
 export function baseImageRecipe(names: EnvNames): ImageRecipe {
   return {
     imageName: names.image,
+    playbook: 'image.yml',
     description: `argos base image of ${names.app} (environment-agnostic)`,
     tags: makeTags({ app: names.app, group: 'image' }, names.image),
     securityGroupName: names.imageSecurityGroup,
@@ -224,7 +227,7 @@ export async function bakeImage(ec2: EC2Client, spec: BakeSpec, wait: Progress, 
 
     wait.onProgress?.(`waiting for SSH on ${host}`);
     await spec.waitForSsh(host, instance.instanceId);
-    wait.onProgress?.('running the playbooks');
+    wait.onProgress?.(`running playbooks/${recipe.playbook}`);
     await spec.provision(host, instance.instanceId);
 
     wait.onProgress?.(`creating the image ${recipe.imageName}`);

@@ -93,6 +93,7 @@ function releaseRecipe(names: EnvNames, build: ReleaseBuild): ImageRecipe {
   ];
   return {
     imageName,
+    playbook: 'site.yml',
     description: `argos release of ${names.app} ${names.env} (git ref ${build.gitRef})`,
     tags: makeTags(scope, imageName),
     imageTags: extra,

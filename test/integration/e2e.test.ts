@@ -3,6 +3,10 @@
  * ansible-playbook against a real local target reached under the emulator's
  * host names. commission (bake + deploy of every role) → status → deploy →
  * decommission → clean, with the AWS state and the files checked after each.
+ *
+ * Deploys here pass --no-release-image: the one local target plays every host, so a
+ * release build's temporary instance would be the app server itself, provisioned twice at
+ * once. Release images: release-cli.test.ts (moto) and release-image.test.ts (the model).
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -81,7 +85,7 @@ describe.skipIf(!capability.ok)(`the whole lifecycle${capability.ok ? '' : ` (sk
   });
 
   it('deploy runs every role again, and closes SSH', async () => {
-    const result = await argos('deploy');
+    const result = await argos('deploy', '--no-release-image');
     expect(result.stderr).toBe('');
     expect(result.exitCode).toBe(0);
     expect(await temporarySshRules()).toEqual([]);
