@@ -37,6 +37,18 @@ export interface DeployState {
   sshCidr?: string;
   /** The release image this deploy made (deploy without `--no-release-image`). */
   newRelease?: BuildReleaseResult;
+  /** Stops the release build when the in-place deploy fails: its image would hold a release that did not deploy. */
+  stopRelease?: AbortController;
+}
+
+/** Runs `work`; when it fails, stops the release build under way (if any) before rethrowing. */
+async function stoppingReleaseOnFailure<T>(state: DeployState, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    state.stopRelease?.abort(new ArgosError('INTERRUPTED', `stopped: the deploy failed (${(error as Error).message})`));
+    throw error;
+  }
 }
 
 /** Runs `argos <env> deploy`. */
@@ -144,7 +156,9 @@ export function deploySteps<S extends DeployState>(ctx: Context, scope: DeploySc
         state.sshGroupIds = groupIds;
         state.sshCidr = cidr;
         step.note(`from ${cidr} on ${groupIds.join(', ')}`);
-        for (const groupId of groupIds) await openSsh(clients.ec2, groupId, cidr);
+        await stoppingReleaseOnFailure(state, async () => {
+          for (const groupId of groupIds) await openSsh(clients.ec2, groupId, cidr);
+        });
         return {};
       },
     },
@@ -159,7 +173,9 @@ export function deploySteps<S extends DeployState>(ctx: Context, scope: DeploySc
         if (dropped.length > 0) reporter.info(`forgot the host keys of hosts no longer in ${ctx.env}: ${dropped.join(', ')}`);
         const targets = need(state.targets);
         step.note(`${targets.length} host${targets.length === 1 ? '' : 's'}`);
-        await Promise.all(targets.map((host) => ctx.runtime.waitForSsh(host.address, ssh, progressOf(ctx, step, `${host.address}: `), { hostKeyAlias: hostKeyAlias(host), openedFrom: state.sshCidr })));
+        await stoppingReleaseOnFailure(state, () =>
+          Promise.all(targets.map((host) => ctx.runtime.waitForSsh(host.address, ssh, progressOf(ctx, step, `${host.address}: `), { hostKeyAlias: hostKeyAlias(host), openedFrom: state.sshCidr }))),
+        );
         return {};
       },
     },
@@ -173,17 +189,19 @@ export function deploySteps<S extends DeployState>(ctx: Context, scope: DeploySc
         const everything = ROLES.every((role) => roles.includes(role)) || scope.roles === undefined;
         const playbooks = everything ? ['site.yml'] : roles.map((role) => `${role}.yml`);
         step.note(`${playbooks.join(' ')} (${roles.join(', ')})`);
-        await withPlaybookVars(ctx, (varsFiles) =>
-          ctx.runtime.runPlaybook({
-            playbooks: playbooks.map((name) => join(ctx.paths.playbooks, name)),
-            inventory: ctx.paths.hostsFile,
-            ssh,
-            varsFiles,
-            forks: Math.max(5, allHosts(need(state.inventory)).length),
-            verbose: ctx.options.verbose,
-            signal: ctx.signal,
-            onLine: (line) => reporter.detail(line),
-          }),
+        await stoppingReleaseOnFailure(state, () =>
+          withPlaybookVars(ctx, (varsFiles) =>
+            ctx.runtime.runPlaybook({
+              playbooks: playbooks.map((name) => join(ctx.paths.playbooks, name)),
+              inventory: ctx.paths.hostsFile,
+              ssh,
+              varsFiles,
+              forks: Math.max(5, allHosts(need(state.inventory)).length),
+              verbose: ctx.options.verbose,
+              signal: ctx.signal,
+              onLine: (line) => reporter.detail(line),
+            }),
+          ),
         );
         return {};
       },
@@ -228,8 +246,11 @@ function releaseSteps<S extends DeployState>(ctx: Context, enabled: () => boolea
         if (base?.state !== 'available' || !appSecurityGroupId) {
           throw new ArgosError('FAILED', `${ctx.env} has no base image or app servers to make a release image from: run argos ${ctx.env} commission first`);
         }
-        const build = await prepareRelease(ctx, { baseImageId: base.imageId, appSecurityGroupId });
-        const result = await buildReleaseImage(clients.ec2, names, build, progressOf(ctx, step));
+        // Its own signal too: a failed in-place deploy stops it (stoppingReleaseOnFailure), as Ctrl-C does.
+        state.stopRelease = new AbortController();
+        const releaseCtx = { ...ctx, signal: AbortSignal.any([ctx.signal, state.stopRelease.signal]) };
+        const build = await prepareRelease(releaseCtx, { baseImageId: base.imageId, appSecurityGroupId });
+        const result = await buildReleaseImage(clients.ec2, names, build, progressOf(releaseCtx, step));
         state.newRelease = result;
         step.note(`${result.release.name} (${result.release.imageId})`);
         return { resource: `release image ${result.release.imageId}` };

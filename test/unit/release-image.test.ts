@@ -356,3 +356,22 @@ describe('rollback', () => {
     expect(run.reporter.lines.some((line) => /point the launch template of argos-staging-app at argos-staging-release-/.test(line.message))).toBe(true);
   });
 });
+
+describe('deploy that fails in place', () => {
+  it('stops the release build it started: no release image is made, nothing is left, the live release stays', async () => {
+    run = await createModelledRun();
+    await commission(run.ctx);
+    const live = liveImageId(run);
+    const creates = run.aws.count('CreateImage');
+    // GIVEN the in-place site.yml fails half-way (it starts first: the release build waits for its instance to boot)
+    run.aws.failPlaybookOnce('site.yml');
+    // WHEN deploying
+    await expect(deploy(deployCtx(run))).rejects.toThrow(/site\.yml failed \(injected fault\)/);
+    // THEN the release build was stopped before its image, and removed what it had made
+    expect(run.aws.count('CreateImage')).toBe(creates);
+    expect(releases(run)).toHaveLength(1);
+    expect(liveImageId(run)).toBe(live);
+    expect(run.reporter.steps.find((step) => step.title === 'point the app servers at the new release')).toBeUndefined();
+    expectNoReleaseBuildLeft(run);
+  });
+});
