@@ -59,14 +59,16 @@ describe.skipIf(!capability.ok)(`the whole lifecycle${capability.ok ? '' : ` (sk
     expect(result.stdout).toMatch(/✓ image argos-image/); // baked, not reused
     expect(result.stdout).toMatch(/run the playbooks: site\.yml \(broker, app, database\)/);
     const account = await snapshotAccount(clients);
+    // The release image (issue 16) was made by the real site.yml on the target, before the group.
+    expect(result.stdout).toMatch(/✓ release image/);
     expect(account).toMatchObject({
-      images: ['argos-image'],
+      images: ['argos-image', expect.stringMatching(/^argos-staging-release-\d{8}T\d{6}Z$/)],
       autoScalingGroups: ['argos-staging-app'],
       loadBalancers: ['argos-staging-elb'],
       databases: ['argos-staging-database'],
       securityGroups: ['argos-staging-app', 'argos-staging-broker', 'argos-staging-database', 'argos-staging-elb'],
     });
-    expect(account.instances).toHaveLength(2); // one app server, the broker; the bake instance is gone
+    expect(account.instances).toHaveLength(2); // one app server, the broker; the bake and release build instances are gone
     expect(await temporarySshRules()).toEqual([]);
     // The app answers through nginx on the target.
     const page = await fetch(`http://127.0.0.1:${TARGET_PORTS.nginx}/`);
