@@ -22,6 +22,7 @@ import { findDefaultVpc } from '../src/aws/vpc.js';
 import { clean } from '../src/commands/clean.js';
 import { commission } from '../src/commands/commission.js';
 import { decommission } from '../src/commands/decommission.js';
+import { rollback } from '../src/commands/rollback.js';
 import { deploy } from '../src/commands/deploy.js';
 import type { CommandName } from '../src/command-names.js';
 import { status } from '../src/commands/status.js';
@@ -56,7 +57,7 @@ export interface CallCount {
 }
 
 /** The command functions, as src/run.ts loads them. */
-const COMMANDS: { [C in CommandName]: (ctx: Context<OptionsByCommand[C]>) => Promise<void> } = { commission, deploy, decommission, clean, status };
+const COMMANDS: { [C in CommandName]: (ctx: Context<OptionsByCommand[C]>) => Promise<void> } = { commission, deploy, rollback, decommission, clean, status };
 
 /** A stream that drops what it is given (the commands' screen output). */
 function discard(): Writable {

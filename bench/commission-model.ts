@@ -4,7 +4,9 @@
  * clock, several times, and prints JSON: the modelled commission time (median,
  * min, max), the sequential sum of the same steps (what the original tool did:
  * bake, then database, then load balancer, then app servers, then deploy), and
- * their ratio (goal: ≤ 0.65).
+ * their ratio (goal: ≤ 0.65). Since issue 16 the critical path holds the
+ * release image too (image → release image → app servers → deploy), and the
+ * model's instances are InService only with the app (from the release image).
  *
  * The figures are MODELLED, NOT MEASURED. The defaults (DEFAULT_PARAMETERS in
  * test/support/modelled-aws.ts) are typical durations, rounded:

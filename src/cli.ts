@@ -15,8 +15,9 @@ import { COMMAND_OPTIONS, COMMON_OPTIONS, type OptionTable } from './command-opt
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
 const DESCRIPTIONS: Record<CommandName, string> = {
-  commission: 'create the environment: base image (baked or reused), database, optional broker, load balancer and app servers; then deploy',
-  deploy: 'refresh hosts/hosts_<env> from the instances found by tag and run the playbooks against them',
+  commission: 'create the environment: base image (baked or reused), database, optional broker, load balancer, release image and app servers launched from it; then deploy',
+  deploy: 'refresh hosts/hosts_<env> from the instances found by tag and run the playbooks against them; meanwhile make the next release image and make it live',
+  rollback: 'point the app servers at the previous (or --to) release image and replace them, never with fewer in service',
   decommission: 'dismantle the environment after a confirmation, keeping the base image and a final database snapshot',
   clean: 'delete the base image, its snapshots and any leftover image-bake instance, after a confirmation',
   status: 'show what exists for the environment, its state and health (read-only)',
@@ -25,6 +26,7 @@ const DESCRIPTIONS: Record<CommandName, string> = {
 const EXAMPLES: Record<CommandName, string> = {
   commission: 'argos staging commission --min-size 2 --max-size 6 --instance-type t3.medium',
   deploy: 'argos staging deploy --roles app,worker',
+  rollback: 'argos staging rollback --to argos-staging-release-20261126T120507Z',
   decommission: 'argos staging decommission --skip-final-snapshot',
   clean: 'argos staging clean --yes',
   status: 'argos staging status --json',

@@ -4,7 +4,7 @@
  * It sits above `commands/` so that the modules the commands build on never
  * import from `commands/`.
  */
-export const COMMANDS = ['commission', 'deploy', 'decommission', 'clean', 'status'] as const;
+export const COMMANDS = ['commission', 'deploy', 'rollback', 'decommission', 'clean', 'status'] as const;
 
 export type CommandName = (typeof COMMANDS)[number];
 

@@ -148,8 +148,19 @@ export const COMMAND_OPTIONS = {
       schema: (zod, flag) => parsedText(zod, (text) => parseBatchSize(text, flag)),
     },
     allAtOnce: toggle('--all-at-once', 'update every app server at the same time, in service (requests fail while uWSGI restarts): for a single-server staging'),
+    releaseImage: toggle('--no-release-image', 'deploy in place only, without a new release image: instances launched later run the previous release'),
     ...SSH_OPTIONS,
     ...IGNORED_YES,
+    forceUnlock,
+  },
+  rollback: {
+    to: {
+      flags: '--to <release>',
+      description: 'the release image to go back to, by name (<app>-<env>-release-<time>) or AMI id (default: the one before the live one)',
+      schema: (zod, flag) => zod.string().min(1, { message: `${flag} must name a release image` }).optional(),
+    },
+    dryRun: toggle('--dry-run', 'show which release would go live and which instances would be replaced, and change nothing'),
+    ...CONFIRM_OPTIONS,
     forceUnlock,
   },
   decommission: {

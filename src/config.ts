@@ -68,6 +68,10 @@ const schema = z
     ssh_config: optionalString,
     root_volume_size: z.number().int().min(8).max(16384).default(16),
     scaling_target_cpu: z.number().min(1).max(100).default(60),
+    // How many release images an environment keeps (the live one and any an instance runs from are kept besides).
+    release_images_kept: z.number().int().min(1).max(50).default(3),
+    // The app's git ref the playbooks deploy (Ansible's key); argos tags each release image with it.
+    git_ref: z.union([z.string(), z.number()]).transform(String).default('master'),
   })
   // Unknown keys are already stripped; the TypeScript code uses camelCase names.
   .transform(camelizeKeys);

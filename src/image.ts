@@ -21,7 +21,7 @@ import { retryWhileNotVisible } from './aws/consistency.js';
 import { EC2_ERRORS } from './aws/error-codes.js';
 import { findInstances, launchInstance, terminateInstances, waitForInstancesRunning } from './aws/instances.js';
 import { ArgosError } from './errors.js';
-import { makeTags, toTagFilters, toTagSpecifications, type EnvNames } from './names.js';
+import { makeTags, toTagFilters, toTagSpecifications, type EnvNames, type Tag } from './names.js';
 import { openSsh } from './security.js';
 import { catchCodes, retryOnCodes, waitFor, type Progress } from './wait.js';
 
@@ -55,7 +55,7 @@ export async function findImage(ec2: EC2Client, names: EnvNames): Promise<ImageI
 }
 
 /** Waits until the image is available; a failed image is an error that says to clean. */
-export async function waitForImage(ec2: EC2Client, names: EnvNames, imageId: string, wait: Progress): Promise<ImageInfo> {
+export async function waitForImage(ec2: EC2Client, imageName: string, imageId: string, wait: Progress): Promise<ImageInfo> {
   return waitFor(
     async () => {
       const response = await retryWhileNotVisible(() => ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] })), EC2_ERRORS.imageNotFound, `image ${imageId}`, wait);
@@ -63,11 +63,11 @@ export async function waitForImage(ec2: EC2Client, names: EnvNames, imageId: str
       if (!image) return { done: false, state: 'not visible yet' };
       if (image.State === 'available') return { done: true, value: toImageInfo(image) };
       if (image.State === 'failed' || image.State === 'error' || image.State === 'invalid') {
-        throw new ArgosError('FAILED', `image ${names.image} (${imageId}) is ${image.State}: run argos <env> clean, then commission again`);
+        throw new ArgosError('FAILED', `image ${imageName} (${imageId}) is ${image.State}: run argos <env> clean, then commission again`);
       }
       return { done: false, state: image.State ?? 'pending' };
     },
-    { what: `image ${names.image} (${imageId}) to be available`, timeoutMs: IMAGE_TIMEOUT_MS, intervalMs: 15_000, signal: wait.signal, clock: wait.clock, onPoll: wait.onProgress },
+    { what: `image ${imageName} (${imageId}) to be available`, timeoutMs: IMAGE_TIMEOUT_MS, intervalMs: 15_000, signal: wait.signal, clock: wait.clock, onPoll: wait.onProgress },
   );
 }
 
@@ -77,12 +77,15 @@ export interface BakeLeftovers {
   securityGroupIds: string[];
 }
 
-/** Finds bake instances (Group=image, no Env) and the bake security group. */
-export async function findBakeLeftovers(ec2: EC2Client, names: EnvNames): Promise<BakeLeftovers> {
-  const instances = await findInstances(ec2, toTagFilters({ app: names.app, group: 'image' }));
-  const groups = await ec2.send(
-    new DescribeSecurityGroupsCommand({ Filters: [...toTagFilters({ app: names.app, group: 'image' }), { Name: 'group-name', Values: [names.imageSecurityGroup] }] }),
-  );
+/**
+ * Finds bake instances (Group=image, no Env) and the bake security group; with
+ * `release`, those of the environment's release builds (Group=release, Env).
+ */
+export async function findBakeLeftovers(ec2: EC2Client, names: EnvNames, kind: 'image' | 'release' = 'image'): Promise<BakeLeftovers> {
+  const scope = kind === 'image' ? { app: names.app, group: 'image' as const } : { app: names.app, env: names.env, group: 'release' as const };
+  const groupName = kind === 'image' ? names.imageSecurityGroup : names.releaseSecurityGroup;
+  const instances = await findInstances(ec2, toTagFilters(scope));
+  const groups = await ec2.send(new DescribeSecurityGroupsCommand({ Filters: [...toTagFilters(scope), { Name: 'group-name', Values: [groupName] }] }));
   return {
     instanceIds: instances.map((instance) => instance.instanceId),
     securityGroupIds: (groups.SecurityGroups ?? []).flatMap((group) => (group.GroupId ? [group.GroupId] : [])),
@@ -142,36 +145,77 @@ export interface BakeResult {
 }
 
 /**
- * Bakes `<app>-image` from a temporary instance: security group (SSH from the
- * caller only), instance, SSH, Ansible, CreateImage, wait, then removes the
- * instance and the group. On any failure or interruption, removes in reverse
- * order whatever this bake created (a half-made image, the instance, the group)
- * and rethrows.
+ * What an image made on a temporary instance is: its name, description and
+ * tags, the temporary security group's name and tags, and any security groups
+ * the instance joins besides it. The base image and release images
+ * (release.ts) differ only in these.
  */
-export async function bakeImage(ec2: EC2Client, spec: BakeSpec, wait: Progress): Promise<BakeResult> {
-  const { names } = spec;
-  const tags = makeTags({ app: names.app, group: 'image' }, names.image);
+export interface ImageRecipe {
+  imageName: string;
+  /** The playbook that provisions the instance, as progress names it (`image.yml`, `site.yml`). */
+  playbook: string;
+  description: string;
+  /** Tags of the instance, its volume, the image and its snapshots. */
+  tags: Tag[];
+  /** Tags of the image and its snapshots besides `tags` (e.g. the git ref of a release). */
+  imageTags?: Tag[] | undefined;
+  securityGroupName: string;
+  securityGroupDescription: string;
+  securityGroupTags: Tag[];
+  /** Groups the instance joins besides its own (a release build joins the app servers' to reach the database). */
+  extraSecurityGroupIds?: string[] | undefined;
+  /** What the build is called in messages: `the bake`, `the release build`. */
+  buildName: string;
+  /** Said when removing what a failed build created fails too. */
+  leftoverAdvice: string;
+}
+
+/** The recipe of the base image `<app>-image` (environment-agnostic). */
+export function baseImageRecipe(names: EnvNames): ImageRecipe {
+  return {
+    imageName: names.image,
+    playbook: 'image.yml',
+    description: `argos base image of ${names.app} (environment-agnostic)`,
+    tags: makeTags({ app: names.app, group: 'image' }, names.image),
+    securityGroupName: names.imageSecurityGroup,
+    securityGroupDescription: 'argos: temporary group of the image bake (SSH from the caller only)',
+    securityGroupTags: makeTags({ app: names.app, group: 'image' }, names.imageSecurityGroup),
+    buildName: 'the bake',
+    leftoverAdvice: `run argos ${names.env} clean to remove them`,
+  };
+}
+
+/**
+ * Makes an image on a temporary instance (by default the base image
+ * `<app>-image`, from `spec.baseAmi`): security group (SSH from the caller
+ * only), instance, SSH, Ansible, CreateImage, wait, then removes the instance
+ * and the group. On any failure or interruption, removes in reverse order
+ * whatever this build created (a half-made image, the instance, the group) and
+ * rethrows.
+ */
+export async function bakeImage(ec2: EC2Client, spec: BakeSpec, wait: Progress, recipe: ImageRecipe = baseImageRecipe(spec.names)): Promise<BakeResult> {
+  const { tags } = recipe;
   const created: { groupId?: string; instanceId?: string; imageId?: string } = {};
   try {
     wait.onProgress?.('creating the temporary security group');
     const group = await ec2.send(
       new CreateSecurityGroupCommand({
-        GroupName: names.imageSecurityGroup,
-        Description: 'argos: temporary group of the image bake (SSH from the caller only)',
+        GroupName: recipe.securityGroupName,
+        Description: recipe.securityGroupDescription,
         VpcId: spec.vpcId,
-        TagSpecifications: toTagSpecifications(['security-group'] as const, makeTags({ app: names.app, group: 'image' }, names.imageSecurityGroup)),
+        TagSpecifications: toTagSpecifications(['security-group'] as const, recipe.securityGroupTags),
       }),
     );
     created.groupId = group.GroupId ?? '';
     // The group was created a moment ago: until EC2 sees it, calls naming it answer not found.
     await openSsh(ec2, created.groupId, spec.sshCidr, { justCreated: wait });
 
-    wait.onProgress?.(`launching the bake instance from ${spec.baseAmi}`);
+    wait.onProgress?.(`launching the temporary instance from ${spec.baseAmi}`);
     const instance = await launchInstance(ec2, {
       imageId: spec.baseAmi,
       instanceType: spec.instanceType,
       keyName: spec.keyName,
-      securityGroupIds: [created.groupId],
+      securityGroupIds: [created.groupId, ...(recipe.extraSecurityGroupIds ?? [])],
       subnetId: spec.subnetId,
       rootVolumeSize: spec.rootVolumeSize,
       tags,
@@ -179,27 +223,28 @@ export async function bakeImage(ec2: EC2Client, spec: BakeSpec, wait: Progress):
     created.instanceId = instance.instanceId;
     const [running] = await waitForInstancesRunning(ec2, [instance.instanceId], wait);
     const host = running?.publicDnsName ?? running?.publicIpAddress;
-    if (!host) throw new ArgosError('FAILED', `the bake instance ${instance.instanceId} has no public address: the default VPC's subnets must assign public IPs`);
+    if (!host) throw new ArgosError('FAILED', `the temporary instance ${instance.instanceId} has no public address: the default VPC's subnets must assign public IPs`);
 
     wait.onProgress?.(`waiting for SSH on ${host}`);
     await spec.waitForSsh(host, instance.instanceId);
-    wait.onProgress?.('running playbooks/image.yml');
+    wait.onProgress?.(`running playbooks/${recipe.playbook}`);
     await spec.provision(host, instance.instanceId);
 
-    wait.onProgress?.('creating the image');
+    wait.onProgress?.(`creating the image ${recipe.imageName}`);
+    const imageTags = [...tags, ...(recipe.imageTags ?? [])];
     const image = await ec2.send(
       new CreateImageCommand({
         InstanceId: instance.instanceId,
-        Name: names.image,
-        Description: `argos base image of ${names.app} (environment-agnostic)`,
+        Name: recipe.imageName,
+        Description: recipe.description,
         // Only the image is tagged on create: moto rejects a snapshot entry here; snapshots are tagged once the image exists.
-        TagSpecifications: toTagSpecifications(['image'] as const, tags),
+        TagSpecifications: toTagSpecifications(['image'] as const, imageTags),
       }),
     );
     created.imageId = image.ImageId ?? '';
-    const available = await waitForImage(ec2, names, created.imageId, wait);
+    const available = await waitForImage(ec2, recipe.imageName, created.imageId, wait);
     if (available.snapshotIds.length > 0) {
-      await ec2.send(new CreateTagsCommand({ Resources: available.snapshotIds, Tags: tags }));
+      await ec2.send(new CreateTagsCommand({ Resources: available.snapshotIds, Tags: imageTags }));
     }
 
     const cleanup = removeBakeLeftovers(
@@ -214,12 +259,12 @@ export async function bakeImage(ec2: EC2Client, spec: BakeSpec, wait: Progress):
     try {
       await undoBake(ec2, created, wait);
     } catch (cleanupError) {
-      // The user must learn what is left, not only why the bake stopped.
+      // The user must learn what is left, not only why the build stopped.
       const left = [created.instanceId && `instance ${created.instanceId}`, created.groupId && `security group ${created.groupId}`, created.imageId && `image ${created.imageId}`].filter(Boolean);
       throw new ArgosError(
         'FAILED',
-        `${(error as Error).message}; removing what the bake created then failed too (${(cleanupError as Error).message}): ` +
-          `left ${left.join(', ')}: run argos ${spec.names.env} clean to remove them`,
+        `${(error as Error).message}; removing what ${recipe.buildName} created then failed too (${(cleanupError as Error).message}): ` +
+          `left ${left.join(', ')}: ${recipe.leftoverAdvice}`,
         { cause: error },
       );
     }
@@ -245,7 +290,7 @@ async function undoBake(ec2: EC2Client, created: { groupId?: string; instanceId?
 }
 
 /** Deregisters an image and deletes its own snapshots (none other). Returns the snapshot ids deleted. */
-async function deleteImageById(ec2: EC2Client, imageId: string): Promise<string[]> {
+export async function deleteImageById(ec2: EC2Client, imageId: string): Promise<string[]> {
   const response = await catchCodes(() => ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] })), EC2_ERRORS.imageNotFound, undefined);
   const image: Image | undefined = response?.Images?.[0];
   if (!image) return [];
@@ -305,7 +350,7 @@ export async function ensureImage(
   if (existing?.state === 'available') return { image: existing, outcome: 'reused', removedLeftovers: none, cleanup: done };
   if (existing?.state === 'pending') {
     wait.onProgress?.(`image ${existing.imageId} is being created: waiting for it`);
-    return { image: await waitForImage(ec2, names, existing.imageId, wait), outcome: 'waited', removedLeftovers: none, cleanup: done };
+    return { image: await waitForImage(ec2, names.image, existing.imageId, wait), outcome: 'waited', removedLeftovers: none, cleanup: done };
   }
   if (existing) {
     throw new ArgosError('FAILED', `image ${names.image} (${existing.imageId}) is ${existing.state}: run argos <env> clean, then commission again`);

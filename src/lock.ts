@@ -212,7 +212,7 @@ async function withLocks<T>(targets: readonly LockTarget[], context: LockContext
 
 /**
  * The locks `argos <env> <command>` takes: none for status and dry runs (they
- * change nothing); the environment's for commission, deploy, decommission; the
+ * change nothing); the environment's for commission, deploy, rollback, decommission; the
  * image's for clean, decommission --delete-image, and commission when the image
  * is missing (it will bake; an image being created or available is only waited
  * for or reused, which another run's bake does not disturb).

@@ -9,8 +9,12 @@ import { usageError } from './errors.js';
 /** The parts of an environment; each becomes `<app>-<env>-<group>`. */
 export type Group = 'app' | 'database' | 'broker' | 'worker' | 'elb';
 
-/** Groups plus `image`, the environment-agnostic base image and its bake. */
-export type TagGroup = Group | 'image';
+/**
+ * Groups plus `image`, the environment-agnostic base image and its bake, and
+ * `release`: an environment's release images and the temporary instance (and
+ * security group) each is made on.
+ */
+export type TagGroup = Group | 'image' | 'release';
 
 /** A tag as EC2, RDS and classic ELB take it. */
 export interface Tag {
@@ -133,6 +137,10 @@ export interface EnvNames {
   loadBalancer: string;
   securityGroup: (group: Group) => string;
   imageSecurityGroup: string;
+  /** `<app>-<env>-release-`: the start of every release image's name (a UTC time follows). */
+  releasePrefix: string;
+  /** `<app>-<env>-release`: the temporary security group of a release build (SSH from the caller only). */
+  releaseSecurityGroup: string;
   /** The lock of one environment's runs (a security group, see lock.ts). */
   environmentLock: string;
   /** The lock of the shared image (bake, delete). `.lock`, not `-lock`: no env name can make it. */
@@ -155,9 +163,21 @@ export function makeNames(app: string, env: string): EnvNames {
     securityGroup: (group) => resourceName(app, env, group),
     // The bake's temporary group is environment-agnostic, like the image.
     imageSecurityGroup: `${imageName(app)}-bake`,
+    releasePrefix: `${app}-${env}-release-`,
+    releaseSecurityGroup: `${app}-${env}-release`,
     environmentLock: `${app}-${env}-lock`,
     imageLock: `${imageName(app)}.lock`,
   };
+}
+
+/**
+ * `<app>-<env>-release-20261126T120507Z`: the name of the release image made
+ * at `at` (UTC, to the second, so two releases of one minute do not collide;
+ * names sort by time).
+ */
+export function releaseImageName(names: Pick<EnvNames, 'releasePrefix'>, at: Date): string {
+  const stamp = at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${names.releasePrefix}${stamp}`;
 }
 
 /** What a set of tags describes: the app, optionally one environment, one group. */

@@ -34,6 +34,7 @@ export type OptionsByCommand = { [C in CommandName]: OptionsOf<typeof COMMON_OPT
 
 export type CommissionOptions = OptionsByCommand['commission'];
 export type DeployOptions = OptionsByCommand['deploy'];
+export type RollbackOptions = OptionsByCommand['rollback'];
 export type DecommissionOptions = OptionsByCommand['decommission'];
 export type CleanOptions = OptionsByCommand['clean'];
 export type StatusOptions = OptionsByCommand['status'];
@@ -56,6 +57,7 @@ const schemas: { [C in CommandName]: z.ZodType<OptionsByCommand[C]> } = {
     }
   }),
   deploy: commandObject(COMMAND_OPTIONS.deploy),
+  rollback: commandObject(COMMAND_OPTIONS.rollback),
   decommission: commandObject(COMMAND_OPTIONS.decommission),
   clean: commandObject(COMMAND_OPTIONS.clean),
   status: commandObject(COMMAND_OPTIONS.status),

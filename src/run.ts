@@ -20,6 +20,7 @@ type CommandFunction<C extends CommandName> = (ctx: Context<OptionsByCommand[C]>
 const COMMAND_MODULES: { [C in CommandName]: () => Promise<CommandFunction<C>> } = {
   commission: async () => (await import('./commands/commission.js')).commission,
   deploy: async () => (await import('./commands/deploy.js')).deploy,
+  rollback: async () => (await import('./commands/rollback.js')).rollback,
   decommission: async () => (await import('./commands/decommission.js')).decommission,
   clean: async () => (await import('./commands/clean.js')).clean,
   status: async () => (await import('./commands/status.js')).status,

@@ -5,11 +5,14 @@
  * part needs the one before; `deleteAppServers` removes it in the order AWS
  * needs (group and instances, templates, load balancer).
  */
+import { UpdateAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
+import type { ResponseLaunchTemplateData } from '@aws-sdk/client-ec2';
+import { ArgosError } from '../errors.js';
 import type { EnvNames } from '../names.js';
 import { ownedOrThrow, type Conflict } from '../ownership.js';
 import { throwIfInterrupted, type BoundedProgress } from '../wait.js';
-import { deleteAutoScalingGroup, diffAutoScalingGroup, ensureAutoScalingGroup, lookupAutoScalingGroup } from './group.js';
-import { waitForInService } from './in-service.js';
+import { deleteAutoScalingGroup, diffAutoScalingGroup, ensureAutoScalingGroup, findAutoScalingGroup, lookupAutoScalingGroup } from './group.js';
+import { waitForInService, type InspectAccess } from './in-service.js';
 import { deleteLaunchTemplates, ensureLaunchTemplate, findLaunchTemplate, findLaunchTemplateData, planLaunchTemplate, type LaunchTemplateResult } from './launch-template.js';
 import { buildHealthCheck, deleteLoadBalancer, ensureLoadBalancer, urlOf, type LoadBalancerResult } from './load-balancer.js';
 import { findOutdatedInstances, replaceOutdatedInstances } from './replace-instances.js';
@@ -34,6 +37,13 @@ export async function findAppServerSettings(
   const template = group.LaunchTemplate?.LaunchTemplateName;
   const data = template === undefined ? undefined : await findLaunchTemplateData(clients.ec2, template);
   return { minSize: group.MinSize ?? 0, maxSize: group.MaxSize ?? 0, instanceType: data?.InstanceType };
+}
+
+/** The launch settings the group's instances launch with now, or `undefined` (no group, or its template gone). */
+export async function findAppServerLaunchData(clients: Pick<AppServerClients, 'ec2' | 'autoScaling'>, names: EnvNames): Promise<ResponseLaunchTemplateData | undefined> {
+  const group = ownedOrThrow(await lookupAutoScalingGroup(clients.autoScaling, names), names);
+  const template = group?.LaunchTemplate?.LaunchTemplateName;
+  return template === undefined ? undefined : findLaunchTemplateData(clients.ec2, template);
 }
 
 /** What {@link ensureAppServers} did, part by part. */
@@ -63,8 +73,16 @@ export interface AppServersResult {
 export async function ensureAppServers(
   clients: AppServerClients,
   spec: AppServersSpec,
-  options: BoundedProgress,
+  options: BoundedProgress & {
+    /**
+     * False when the instances cannot pass the health check yet (launched from
+     * the base image, no app): then neither the wait nor a replacement (whose
+     * surge waits for the new instances to serve) is made.
+     */
+    appOnInstances?: boolean;
+  },
 ): Promise<AppServersResult> {
+  const appOnInstances = options.appOnInstances ?? true;
   const { names } = spec;
   const before = ownedOrThrow(await lookupAutoScalingGroup(clients.autoScaling, names), names);
   const launchTemplate = await ensureLaunchTemplate(clients.ec2, spec, { previous: before?.LaunchTemplate?.LaunchTemplateName });
@@ -75,18 +93,21 @@ export async function ensureAppServers(
   const scalingPolicy = await ensureScalingPolicy(clients.autoScaling, spec);
   throwIfInterrupted(options.signal);
   const healthCheckTarget = buildHealthCheck(spec).Target;
-  const replacedInstanceIds = group.created
+  const replacedInstanceIds = group.created || !appOnInstances
     ? []
-    : await replaceOutdatedInstances(clients, { names, launchTemplateId: launchTemplate.id, healthCheckTarget }, options);
+    : await replaceOutdatedInstances(clients, { names, launchTemplateId: launchTemplate.id, healthCheckTarget, inspect: spec.inspect }, options);
   // Only now that no group launches from them: instances still running an old
   // template keep running, a template is not needed after launch.
   const deletedLaunchTemplates = await deleteLaunchTemplates(clients.ec2, names, { keep: launchTemplate.name });
-  const instanceIds = await waitForInService(
-    clients.autoScaling,
-    clients.elb,
-    { groupName: names.appServers, loadBalancerName: names.loadBalancer, count: spec.minSize, healthCheckTarget },
-    options,
-  );
+  // Never wait for the load balancer's health before the app is on the instances.
+  const instanceIds = appOnInstances
+    ? await waitForInService(
+        clients.autoScaling,
+        clients.elb,
+        { groupName: names.appServers, loadBalancerName: names.loadBalancer, count: spec.minSize, healthCheckTarget, inspect: spec.inspect },
+        options,
+      )
+    : await findGroupInstanceIds(clients, names);
   return {
     launchTemplate,
     loadBalancer,
@@ -97,6 +118,69 @@ export async function ensureAppServers(
     instanceIds,
     url: urlOf(loadBalancer.dnsName, spec.certificateArn !== undefined),
   };
+}
+
+/** The ids of the group's instances now, sorted (no wait). */
+async function findGroupInstanceIds(clients: AppServerClients, names: EnvNames): Promise<string[]> {
+  const group = await findAutoScalingGroup(clients.autoScaling, names.appServers);
+  return (group?.Instances ?? []).flatMap((instance) => (instance.InstanceId ? [instance.InstanceId] : [])).sort();
+}
+
+/** What {@link pointAppServersAt} did. */
+export interface PointResult {
+  /** The launch template the group launches from now. */
+  launchTemplate: LaunchTemplateResult;
+  /** What changed on the group's launch settings, e.g. `image ami-1 → ami-2`; empty when it already launched from the image. */
+  changes: string[];
+  /** Instances replaced (surge: new ones in service first). */
+  replacedInstanceIds: string[];
+}
+
+/**
+ * Points the app servers' group at `imageId` (every other launch setting
+ * kept: a new template named by its settings, the group updated, older
+ * templates deleted) and replaces, with the group's surge replacement, the
+ * instances launched from another template except `keep`. Never fewer
+ * instances in service than before (replace-instances.ts).
+ */
+export async function pointAppServersAt(
+  clients: AppServerClients,
+  target: { names: EnvNames; imageId: string; healthCheckTarget: string | undefined; keep?: readonly string[] | undefined; inspect?: InspectAccess | undefined },
+  options: BoundedProgress,
+): Promise<PointResult> {
+  const { names } = target;
+  const group = ownedOrThrow(await lookupAutoScalingGroup(clients.autoScaling, names), names);
+  const previous = group?.LaunchTemplate?.LaunchTemplateName;
+  const data = previous === undefined ? undefined : await findLaunchTemplateData(clients.ec2, previous);
+  if (!group || !data) {
+    throw new ArgosError('FAILED', `${names.env} has no app servers (autoscaling group ${names.appServers} or its launch template is missing): run argos ${names.env} commission first`);
+  }
+  const launchTemplate = await ensureLaunchTemplate(
+    clients.ec2,
+    {
+      names,
+      imageId: target.imageId,
+      instanceType: String(data.InstanceType ?? ''),
+      keyName: data.KeyName ?? '',
+      appSecurityGroupId: data.SecurityGroupIds?.[0] ?? '',
+      rootVolumeSize: data.BlockDeviceMappings?.[0]?.Ebs?.VolumeSize ?? 16,
+    },
+    { previous },
+  );
+  if (launchTemplate.name !== previous) {
+    options.onProgress?.(`pointing ${names.appServers} at ${launchTemplate.name}`);
+    await clients.autoScaling.send(
+      new UpdateAutoScalingGroupCommand({ AutoScalingGroupName: names.appServers, LaunchTemplate: { LaunchTemplateName: launchTemplate.name, Version: '$Default' } }),
+    );
+  }
+  throwIfInterrupted(options.signal);
+  const replacedInstanceIds = await replaceOutdatedInstances(
+    clients,
+    { names, launchTemplateId: launchTemplate.id, healthCheckTarget: target.healthCheckTarget, keep: target.keep, inspect: target.inspect },
+    options,
+  );
+  await deleteLaunchTemplates(clients.ec2, names, { keep: launchTemplate.name });
+  return { launchTemplate, changes: launchTemplate.name !== previous ? launchTemplate.changes : [], replacedInstanceIds };
 }
 
 /**

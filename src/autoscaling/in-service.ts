@@ -22,6 +22,34 @@ export interface InServiceTarget {
   exclude?: readonly string[] | undefined;
   /** The load balancer's health-check target (`HTTP:8000/health`), named in the timeout message. */
   healthCheckTarget?: string | undefined;
+  /** How a person reaches an instance to see why it fails the check (named in the timeout message). */
+  inspect?: InspectAccess | undefined;
+}
+
+/** The SSH access the hosts file gives, for the timeout's advice. */
+export interface InspectAccess {
+  /** The app's name: its uWSGI unit is `<app>-uwsgi` (playbooks/roles/app). */
+  app: string;
+  env: string;
+  user: string;
+  keyFile: string;
+}
+
+/** The app's systemd unit (playbooks/roles/app: uWSGI behind nginx), `<app_name>-uwsgi`. */
+function appUnit(app: string | undefined): string {
+  return `${app ?? '<app_name>'}-uwsgi`;
+}
+
+/**
+ * What to look at when instances fail the health check: the app's journal on
+ * each failing instance over SSH, and `status` for each instance's release.
+ */
+export function describeHealthAdvice(failing: readonly string[], check: string | undefined, inspect: InspectAccess | undefined): string {
+  const on = failing.length > 0 ? ` on ${failing.join(', ')}` : '';
+  const ssh = inspect
+    ? `ssh -i ${inspect.keyFile} ${inspect.user}@<address> sudo journalctl -u ${appUnit(inspect.app)} -n 100 (each instance's address is in hosts/hosts_${inspect.env}, or see argos ${inspect.env} status, which also says which release each instance was launched from)`
+    : `sudo journalctl -u ${appUnit(undefined)} -n 100 on the instance (argos <env> status names each instance, its health and its release)`;
+  return `The load balancer's health check${check ? ` ${check}` : ''} fails${on}: the app must answer it with HTTP 200. Look at the app's log: ${ssh}`;
 }
 
 /**
@@ -41,6 +69,8 @@ export async function waitForInService(
   const timeoutMs = options.timeoutMs ?? IN_SERVICE_TIMEOUT_MS;
   const exclude = new Set(target.exclude ?? []);
   let lastSeen = 'no instance launched yet';
+  // Every instance seen failing the check while in service in its group (the group may have replaced it since).
+  const failing = new Set<string>();
   const check = async (): Promise<{ done: true; value: string[] } | { done: false; state: string }> => {
     const group = await findAutoScalingGroup(autoScaling, target.groupName);
     if (!group) {
@@ -60,6 +90,7 @@ export async function waitForInService(
       const atElb = health.get(id);
       const inGroup = instance.LifecycleState === 'InService' && instance.HealthStatus === 'Healthy';
       if (inGroup && atElb?.State === 'InService') ready.push(id);
+      else if (atElb?.State === 'OutOfService' && instance.LifecycleState === 'InService') failing.add(id);
       const elbState = atElb
         ? `${atElb.State ?? 'Unknown'}${atElb.Description && atElb.Description !== 'N/A' ? ` (${atElb.Description})` : ''}`
         : 'not registered';
@@ -81,13 +112,11 @@ export async function waitForInService(
     });
   } catch (error) {
     if (!(error instanceof ArgosError) || error.code !== 'TIMEOUT') throw error;
-    const check = target.healthCheckTarget ? ` (${target.healthCheckTarget})` : '';
     throw new ArgosError(
       'TIMEOUT',
       `timed out after ${formatDuration(clock.now() - started)}: fewer than ${target.count} instance(s) of ${target.groupName} ` +
         `are in service behind ${target.loadBalancerName}. Last seen: ${lastSeen}. ` +
-        `Check that the app answers the load balancer's health check${check} with HTTP 200 on the instances ` +
-        '(see the app log there), then run the command again: it picks up where it stopped',
+        `${describeHealthAdvice([...failing].sort(), target.healthCheckTarget, target.inspect)}. Then run the command again: it picks up where it stopped`,
       { cause: error },
     );
   }

@@ -10,7 +10,7 @@ import { findInstances } from '../aws/instances.js';
 import type { EnvNames } from '../names.js';
 import { catchCodes, retryOnCodes, type BoundedProgress } from '../wait.js';
 import { findAutoScalingGroup } from './group.js';
-import { waitForInService } from './in-service.js';
+import { waitForInService, type InspectAccess } from './in-service.js';
 import type { AppServerClients } from './types.js';
 
 /**
@@ -22,13 +22,21 @@ import type { AppServerClients } from './types.js';
  */
 export async function replaceOutdatedInstances(
   clients: AppServerClients,
-  target: { names: EnvNames; launchTemplateId: string; healthCheckTarget?: string | undefined },
+  target: {
+    names: EnvNames;
+    launchTemplateId: string;
+    healthCheckTarget?: string | undefined;
+    /** Instances kept although launched from another template (a deploy brought them to the current release in place). */
+    keep?: readonly string[] | undefined;
+    inspect?: InspectAccess | undefined;
+  },
   options: BoundedProgress,
 ): Promise<string[]> {
   const name = target.names.appServers;
   const group = await findAutoScalingGroup(clients.autoScaling, name);
   if (!group) return [];
-  const outdated = await findOutdatedInstances(clients.ec2, group, target.launchTemplateId);
+  const keep = new Set(target.keep ?? []);
+  const outdated = (await findOutdatedInstances(clients.ec2, group, target.launchTemplateId)).filter((id) => !keep.has(id));
   if (outdated.length === 0) return [];
   const desired = group.DesiredCapacity ?? 0;
   const maxSize = group.MaxSize ?? desired;
@@ -40,12 +48,14 @@ export async function replaceOutdatedInstances(
   await waitForInService(
     clients.autoScaling,
     clients.elb,
-    { groupName: name, loadBalancerName: target.names.loadBalancer, count: desired, exclude: outdated, healthCheckTarget: target.healthCheckTarget },
+    { groupName: name, loadBalancerName: target.names.loadBalancer, count: desired, exclude: outdated, healthCheckTarget: target.healthCheckTarget, inspect: target.inspect },
     options,
   );
+  let alreadyGone = 0;
   for (const instanceId of outdated) {
-    // Already gone (terminated by hand, or a scale-in got there first) counts as replaced.
-    await catchCodes(
+    // Already gone (terminated by hand, as unhealthy, or a scale-in got there first) counts as replaced;
+    // but then nothing decremented the surged capacity for it: it is set back below.
+    const terminated = await catchCodes(
       () =>
         retryOnCodes(
           () =>
@@ -54,13 +64,16 @@ export async function replaceOutdatedInstances(
             ),
           AUTO_SCALING_ERRORS.busy,
           { what: `the group ${name} to let ${instanceId} go`, timeoutMs: 5 * 60_000, signal: options.signal, clock: options.clock },
-        ),
+        ).then(() => true),
       AUTO_SCALING_ERRORS.notFound,
-      undefined,
+      false,
     );
+    if (!terminated) alreadyGone += 1;
   }
-  if (maxSize < surge) {
-    await clients.autoScaling.send(new UpdateAutoScalingGroupCommand({ AutoScalingGroupName: name, MaxSize: maxSize }));
+  if (maxSize < surge || alreadyGone > 0) {
+    await clients.autoScaling.send(
+      new UpdateAutoScalingGroupCommand({ AutoScalingGroupName: name, MaxSize: maxSize, ...(alreadyGone > 0 ? { DesiredCapacity: desired } : {}) }),
+    );
   }
   return outdated;
 }

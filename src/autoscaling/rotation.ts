@@ -104,7 +104,7 @@ export async function takeOutOfRotation(
  */
 export async function putBackInRotation(
   elb: ElasticLoadBalancingClient,
-  target: RotationTarget & { healthCheckTarget: string },
+  target: RotationTarget & { healthCheckTarget: string; /** What to look at, named in the timeout (the journal over SSH, status). */ advice: string },
   options: BoundedProgress,
 ): Promise<void> {
   const clock = options.clock ?? systemClock;
@@ -134,7 +134,7 @@ export async function putBackInRotation(
     throw new ArgosError(
       'TIMEOUT',
       `after ${formatDuration(clock.now() - started)} the load balancer ${target.loadBalancerName} still does not route to ${lastSeen}: ` +
-        `they fail its health check ${target.healthCheckTarget}. Look at the app on them (journalctl -u uwsgi-app through SSH, or argos status)`,
+        `they fail its health check ${target.healthCheckTarget}. ${target.advice}`,
       { cause: error },
     );
   }

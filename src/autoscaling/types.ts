@@ -6,6 +6,7 @@ import type { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { ElasticLoadBalancingClient } from '@aws-sdk/client-elastic-load-balancing';
 import type { EnvNames } from '../names.js';
+import type { InspectAccess } from './in-service.js';
 
 /** One subnet of the default VPC, as {@link findDefaultVpc} returns it. */
 export interface SubnetRef {
@@ -52,6 +53,8 @@ export interface AppServersSpec {
   desiredCapacity?: number | undefined;
   /** Average CPU percentage the target-tracking policy holds the group at (config `scaling_target_cpu`). */
   scalingTargetCpu: number;
+  /** SSH access named when instances fail the health check (in-service.ts). */
+  inspect?: InspectAccess | undefined;
 }
 
 /** The clients the app servers need. */

@@ -30,6 +30,8 @@ export const INSTANCE_TERMINATED_TIMEOUT_MS = 15 * 60_000;
 export interface InstanceInfo {
   instanceId: string;
   state: string;
+  /** The image it was launched from. */
+  imageId: string | undefined;
   publicDnsName: string | undefined;
   publicIpAddress: string | undefined;
   privateDnsName: string | undefined;
@@ -44,6 +46,7 @@ export function toInstanceInfo(instance: Instance): InstanceInfo {
   return {
     instanceId: instance.InstanceId ?? '',
     state: instance.State?.Name ?? 'unknown',
+    imageId: blank(instance.ImageId),
     publicDnsName: blank(instance.PublicDnsName),
     publicIpAddress: blank(instance.PublicIpAddress),
     privateDnsName: blank(instance.PrivateDnsName),

@@ -2,8 +2,10 @@
  * `argos <env> commission`: stand the environment up, or converge an existing
  * one. Preflight first (every problem at once, nothing created); then the
  * security groups; then at the same time the image (and the broker, which
- * starts from it), the database and the load balancer; then the launch
- * template and autoscaling group; then the hosts file and the deploy.
+ * starts from it), the database and the load balancer; then the release
+ * image (the app on a temporary instance, imaged); then the launch template
+ * and autoscaling group, whose instances serve from boot; then the hosts file
+ * and the deploy.
  * Every step finds what an earlier run made, so a re-run resumes.
  */
 import { DescribeAvailabilityZonesCommand, DescribeImagesCommand } from '@aws-sdk/client-ec2';
@@ -33,9 +35,11 @@ import { ownedOrThrow } from '../ownership.js';
 import { formatDuration } from '../reporter.js';
 import { ensureSecurityGroups, hasEnvironmentSecurityGroups, planSecurityGroups, type SecurityGroupIds, type SecurityGroupsSpec } from '../security.js';
 import { errorCode } from '../wait.js';
-import { findSshConfigProblem } from './connection.js';
+import { findSshConfigProblem, inspectAccess } from './connection.js';
 import { deploySteps, type DeployState } from './deploy.js';
 import { prepareBake } from './prepare-bake.js';
+import { prepareRelease } from './prepare-release.js';
+import { ensureReleaseImage, findLiveImageId, findReleaseImages, type ReleaseImage } from '../release.js';
 import { previewSteps, renderPreview, runSteps, StepRun, type Step, stepHostOf } from './steps.js';
 
 /** What the steps find or make and hand on to one another. */
@@ -52,8 +56,10 @@ interface CommissionState extends DeployState {
   broker?: EnsureBrokerResult;
   database?: EnsureDatabaseResult;
   loadBalancer?: LoadBalancerResult;
+  /** The release image the app servers launch from; undefined: none yet (`--no-deploy` of a new environment). */
+  release?: ReleaseImage | undefined;
   servers?: AppServersResult;
-  /** The bake's own cleanup (its instance and group), still under way while the next steps run. */
+  /** The bake's (and the release build's) own cleanup (its instance and group), still under way while the next steps run. */
   bakeCleanup: Promise<void>[];
 }
 
@@ -90,6 +96,7 @@ export async function commission(ctx: Context<CommissionOptions>): Promise<void>
       `  app servers: ${servers.instanceIds.join(', ')}`,
       ...(state.broker ? [`  broker:      ${state.broker.instanceId} (${state.broker.privateDnsName ?? 'no private name'})`] : []),
       `  image:       ${need(state.image).imageId}`,
+      `  release:     ${state.release ? `${state.release.name} (${state.release.imageId}, git ref ${state.release.gitRef})` : 'none: the app servers run the base image until argos deploy makes a release image'}`,
       `  step times:  ${run.summary(formatDuration)}`,
       ...(ctx.options.deploy ? [] : [`  not deployed (--no-deploy): run argos ${ctx.env} deploy when ready`]),
     ].join('\n'),
@@ -246,6 +253,7 @@ function appServersSpec(ctx: Context<CommissionOptions>, state: CommissionState,
     minSize,
     maxSize,
     scalingTargetCpu: config.scalingTargetCpu,
+    inspect: inspectAccess(ctx),
   };
 }
 
@@ -365,17 +373,50 @@ function commissionSteps(ctx: Context<CommissionOptions>): Step<CommissionState>
       },
     },
     {
+      // Before the group: its instances launch from the release image and serve from boot, so the
+      // wait for the load balancer's health is meaningful (never before the app is on an instance).
+      id: 'release-image',
+      title: 'release image',
+      needs: ['image', 'broker', 'database'],
+      preview: async () => {
+        const [releases, live] = await Promise.all([findReleaseImages(ec2, names), findLiveImageId(ctx.clients, names)]);
+        const reuse = releases.find((release) => release.imageId === live && release.state === 'available') ?? releases.find((release) => release.state === 'available');
+        if (reuse) return { actions: [], none: `exists (${reuse.name}, ${reuse.imageId}), reused` };
+        if (!options.deploy) return { actions: [], none: 'none yet (--no-deploy): the app servers launch from the base image until argos deploy makes one' };
+        return { actions: [`build ${names.releasePrefix}<UTC time> on a temporary ${config.imageInstanceType} from the base image (site.yml as an app server), then remove the instance`] };
+      },
+      run: async (state, step) => {
+        const groupIds = need(state.groups);
+        const result = await ensureReleaseImage(
+          ec2,
+          names,
+          {
+            liveImageId: await findLiveImageId(ctx.clients, names),
+            build: options.deploy ? () => prepareRelease(ctx, { baseImageId: need(state.image).imageId, appSecurityGroupId: groupIds.app }) : undefined,
+          },
+          progressOf(ctx, step),
+        );
+        state.release = result.release;
+        state.bakeCleanup.push(result.cleanup);
+        if (!result.release) return { skip: 'none yet (--no-deploy)' };
+        step.note(`${result.release.name} (git ref ${result.release.gitRef})`);
+        return { skip: result.outcome === 'built' ? undefined : 'exists', resource: `release image ${result.release.imageId}` };
+      },
+    },
+    {
       id: 'app-servers',
       title: `app servers ${names.appServers}`,
-      needs: ['image', 'broker', 'database', 'load-balancer'],
+      needs: ['release-image', 'load-balancer'],
       preview: async (state) => {
         // Without an image yet, the launch template cannot be compared: it will be new.
-        const image = await findImage(ec2, names);
-        const actions = await planAppServers(ctx.clients, appServersSpec(ctx, state, image?.imageId ?? ''));
+        const [image, releases, live] = await Promise.all([findImage(ec2, names), findReleaseImages(ec2, names), findLiveImageId(ctx.clients, names)]);
+        const release = releases.find((candidate) => candidate.imageId === live && candidate.state === 'available') ?? releases.find((candidate) => candidate.state === 'available');
+        const actions = await planAppServers(ctx.clients, appServersSpec(ctx, state, release?.imageId ?? image?.imageId ?? ''));
         return { actions, none: 'exist, unchanged' };
       },
       run: async (state, step) => {
-        const result = await ensureAppServers(ctx.clients, appServersSpec(ctx, state, need(state.image).imageId), progressOf(ctx, step));
+        const imageId = state.release?.imageId ?? need(state.image).imageId;
+        const result = await ensureAppServers(ctx.clients, appServersSpec(ctx, state, imageId), { ...progressOf(ctx, step), appOnInstances: state.release !== undefined });
         state.servers = result;
         const changes = [...result.launchTemplate.changes, ...result.group.changes, ...result.scalingPolicy.changes];
         if (result.replacedInstanceIds.length > 0) changes.push(`replaced instances ${result.replacedInstanceIds.join(', ')}`);
@@ -384,18 +425,19 @@ function commissionSteps(ctx: Context<CommissionOptions>): Step<CommissionState>
     },
     {
       id: 'remove-bake',
-      title: 'remove the image-bake instance',
-      preview: async () => ({ actions: [], none: 'removed right after a bake, if one runs' }),
+      title: 'remove the temporary instances (image bake, release build)',
+      preview: async () => ({ actions: [], none: 'removed right after a bake or a release build, if one runs' }),
       run: async (state) => {
         if (state.bakeCleanup.length === 0) return { skip: 'nothing to remove' };
         try {
           await Promise.all(state.bakeCleanup);
         } catch (error) {
-          throw new ArgosError('FAILED', `the image is ready, but removing its bake instance failed (${(error as Error).message}): run argos ${ctx.env} clean --dry-run to see what is left`, { cause: error });
+          throw new ArgosError('FAILED', `the image is ready, but removing its temporary instance failed (${(error as Error).message}): run argos ${ctx.env} clean --dry-run to see what is left`, { cause: error });
         }
         return {};
       },
     },
-    ...deploySteps<CommissionState>(ctx, { roles: undefined, playbooks: options.deploy, after: 'remove-bake' }),
+    // The release image was made above, before the group: the deploy does not make another.
+    ...deploySteps<CommissionState>(ctx, { roles: undefined, playbooks: options.deploy, after: 'remove-bake', releaseImage: false }),
   ];
 }

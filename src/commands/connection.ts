@@ -8,11 +8,17 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { DEFAULT_CONFIG_PATH } from '../config.js';
 import type { Context } from '../context.js';
+import type { InspectAccess } from '../autoscaling.js';
 import type { SshSettings } from '../ssh.js';
 
 /** SSH settings for the environment's hosts (or the bake's, with its own known_hosts). */
 export function sshSettings(ctx: Context, knownHostsFile = ctx.paths.knownHostsFile): SshSettings {
   return { user: ctx.config.remoteUser, keyFile: ctx.paths.keyFile, knownHostsFile, sshConfig: ctx.sshConfig };
+}
+
+/** How the health advice tells a person to reach an instance: the hosts file's user and key. */
+export function inspectAccess(ctx: Context): InspectAccess {
+  return { app: ctx.names.app, env: ctx.env, user: ctx.config.remoteUser, keyFile: relative(ctx.paths.root, ctx.paths.keyFile) || ctx.paths.keyFile };
 }
 
 /** `-e @file` for a --config other than group_vars/all.yml, which Ansible would not read by itself. */

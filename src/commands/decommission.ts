@@ -1,7 +1,8 @@
 /**
  * `argos <env> decommission`: show exactly what will be deleted and what is
  * kept, confirm, then delete in the safe order (safety.md): autoscaling group
- * and its instances → launch templates → load balancer → broker → database
+ * and its instances → launch templates → load balancer → release images (and
+ * their snapshots) → broker → database
  * (final snapshot unless skipped) → DB subnet group → security groups. A re-run
  * finishes whatever an interrupted one left.
  */
@@ -14,6 +15,7 @@ import { progressOf, type Context } from '../context.js';
 import { deleteDatabase, deleteDatabaseSubnetGroup, describeSnapshotSize, finalSnapshotName, findFinalSnapshots, lookupDatabase, lookupDatabaseSubnetGroup } from '../database.js';
 import { deleteImage, findBakeLeftovers, findImage } from '../image.js';
 import type { EnvNames } from '../names.js';
+import { deleteReleaseImages, findReleaseImages } from '../release.js';
 import type { DecommissionOptions } from '../options.js';
 import { describeConflict, ownedOnly, type Lookup } from '../ownership.js';
 import { deleteSecurityGroups, findSecurityGroups } from '../security.js';
@@ -69,6 +71,25 @@ function teardownSteps(ctx: Context<DecommissionOptions>, now = new Date()): Ste
         const result = await deleteAppServers(ctx.clients, names, progressOf(ctx, step));
         for (const conflict of result.conflicts) step.note(`${describeConflict(conflict, names)}: left alone`);
         return { skip: !result.group && result.launchTemplates.length === 0 && !result.loadBalancer ? 'nothing to delete' : undefined };
+      },
+    },
+    {
+      // After the group: no instance runs from them any more. The base image stays (shared).
+      id: 'release-images',
+      title: 'release images',
+      preview: async () => {
+        const [releases, leftovers] = await Promise.all([findReleaseImages(ec2, names), findBakeLeftovers(ec2, names, 'release')]);
+        return {
+          actions: [
+            ...releases.map((release) => `release image ${release.name} (${release.imageId}, git ref ${release.gitRef}) and its snapshots`),
+            ...[...leftovers.instanceIds, ...leftovers.securityGroupIds].map((id) => `release build leftover ${id}`),
+          ],
+        };
+      },
+      run: async (_state, step) => {
+        const result = await deleteReleaseImages(ec2, names, progressOf(ctx, step));
+        if (result.releases.length > 0) step.note(`${result.releases.length} release image(s), ${result.snapshotIds.length} snapshot(s)`);
+        return { skip: result.releases.length === 0 && result.leftovers.length === 0 ? 'nothing to delete' : undefined };
       },
     },
     {

@@ -13,8 +13,12 @@ import { ArgosError, usageError } from '../errors.js';
 import { allHosts, discoverInventory, hostKeyAlias, pruneKnownHosts, renderInventory, summarizeInventory, writeFileAtomic, type Inventory, type InventoryGroup, type InventoryHost } from '../hosts.js';
 import { checkKeyFile } from '../keys.js';
 import type { DeployOptions } from '../options.js';
+import { buildHealthCheck, describeHealthAdvice, findAppServerLaunchData, pointAppServersAt } from '../autoscaling.js';
+import { findImage } from '../image.js';
+import { buildReleaseImage, findLiveImageId, findReleaseImages, pruneReleaseImages, type BuildReleaseResult } from '../release.js';
 import { closeSsh, openSsh } from '../security.js';
-import { findSshConfigProblem, sshSettings, withPlaybookVars } from './connection.js';
+import { prepareRelease } from './prepare-release.js';
+import { findSshConfigProblem, inspectAccess, sshSettings, withPlaybookVars } from './connection.js';
 import { readRotationSettings, runRollingDeploy } from './rolling-deploy.js';
 import { runSteps, type Step, stepHostOf } from './steps.js';
 
@@ -34,6 +38,20 @@ export interface DeployState {
   sshGroupIds?: string[];
   /** The CIDR temporary SSH admits (named when SSH seems to come from elsewhere). */
   sshCidr?: string;
+  /** The release image this deploy made (deploy without `--no-release-image`). */
+  newRelease?: BuildReleaseResult;
+  /** Stops the release build when the in-place deploy fails: its image would hold a release that did not deploy. */
+  stopRelease?: AbortController;
+}
+
+/** Runs `work`; when it fails, stops the release build under way (if any) before rethrowing. */
+async function stoppingReleaseOnFailure<T>(state: DeployState, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    state.stopRelease?.abort(new ArgosError('INTERRUPTED', `stopped: the deploy failed (${(error as Error).message})`));
+    throw error;
+  }
 }
 
 /** Runs `argos <env> deploy`. */
@@ -42,7 +60,21 @@ export async function deploy(ctx: Context<DeployOptions>): Promise<void> {
   if (sshConfigProblem) throw new ArgosError('CONFIG', sshConfigProblem);
   if (ctx.options.allAtOnce && ctx.options.batch !== undefined) throw usageError('--all-at-once and --batch contradict each other: give one');
   const rolling = ctx.options.allAtOnce ? undefined : { batch: ctx.options.batch ?? DEFAULT_BATCH };
-  await runSteps(deploySteps(ctx, { roles: ctx.options.roles, playbooks: true, rolling }), {} as DeployState, stepHostOf(ctx));
+  const releaseImage = ctx.options.releaseImage && (ctx.options.roles === undefined || ctx.options.roles.includes('app'));
+  if (!ctx.options.releaseImage) {
+    const live = await findLiveImageId(ctx.clients, ctx.names);
+    const release = (await findReleaseImages(ctx.clients.ec2, ctx.names)).find((candidate) => candidate.imageId === live);
+    ctx.reporter.warn(
+      `--no-release-image: instances launched later (scale-out, replacements) run the previous release${release ? ` ${release.name} (git ref ${release.gitRef})` : ' (none: the base image, without the app)'}, not this deploy`,
+    );
+  }
+  const state: DeployState = {};
+  try {
+    await runSteps(deploySteps(ctx, { roles: ctx.options.roles, playbooks: true, releaseImage, rolling }), state, stepHostOf(ctx));
+  } finally {
+    // The release build's temporary instance is removed on its own signal; the run ends once it is gone.
+    await state.newRelease?.cleanup.catch(() => undefined);
+  }
 }
 
 /** The roles to run: those asked for (each must have hosts), else every role that has hosts. */
@@ -68,6 +100,11 @@ export interface DeployScope {
   playbooks: boolean;
   /** The step the first deploy step waits for, when part of a longer list. */
   after?: string;
+  /**
+   * Also make a release image (at the same time as the in-place deploy) and
+   * point the app servers' launch template at it once both are done.
+   */
+  releaseImage: boolean;
   /** Update the app servers batch after batch out of the load balancer; undefined: all at once, in service. */
   rolling?: { batch: BatchSize } | undefined;
 }
@@ -76,6 +113,10 @@ export interface DeployScope {
  * The deploy as steps: write the hosts file; then, when running the playbooks,
  * open temporary SSH, wait for SSH on the hosts, run the playbooks, and close
  * the SSH access again — on success, failure and Ctrl-C (an `always` step).
+ * With `releaseImage`, a release image is built meanwhile on a temporary
+ * instance, and once it and the playbooks are done the launch template points
+ * at it: instances launched while the deploy ran (not deployed to) are
+ * replaced, and release images beyond `release_images_kept` are deleted.
  */
 export function deploySteps<S extends DeployState>(ctx: Context, scope: DeployScope): Step<S>[] {
   const { reporter, clients } = ctx;
@@ -103,6 +144,7 @@ export function deploySteps<S extends DeployState>(ctx: Context, scope: DeploySc
     {
       id: 'open-ssh',
       title: 'open temporary SSH to your address',
+      needs: ['hosts'],
       enabled,
       preview: async () => ({ actions: ['allow SSH from your address alone (a /32) on the hosts\' security groups, until the run ends'] }),
       run: async (state, step) => {
@@ -121,7 +163,9 @@ export function deploySteps<S extends DeployState>(ctx: Context, scope: DeploySc
         state.sshGroupIds = groupIds;
         state.sshCidr = cidr;
         step.note(`from ${cidr} on ${groupIds.join(', ')}`);
-        for (const groupId of groupIds) await openSsh(clients.ec2, groupId, cidr);
+        await stoppingReleaseOnFailure(state, async () => {
+          for (const groupId of groupIds) await openSsh(clients.ec2, groupId, cidr);
+        });
         return {};
       },
     },
@@ -136,7 +180,9 @@ export function deploySteps<S extends DeployState>(ctx: Context, scope: DeploySc
         if (dropped.length > 0) reporter.info(`forgot the host keys of hosts no longer in ${ctx.env}: ${dropped.join(', ')}`);
         const targets = need(state.targets);
         step.note(`${targets.length} host${targets.length === 1 ? '' : 's'}`);
-        await Promise.all(targets.map((host) => ctx.runtime.waitForSsh(host.address, ssh, progressOf(ctx, step, `${host.address}: `), { hostKeyAlias: hostKeyAlias(host), openedFrom: state.sshCidr })));
+        await stoppingReleaseOnFailure(state, () =>
+          Promise.all(targets.map((host) => ctx.runtime.waitForSsh(host.address, ssh, progressOf(ctx, step, `${host.address}: `), { hostKeyAlias: hostKeyAlias(host), openedFrom: state.sshCidr }))),
+        );
         return {};
       },
     },
@@ -152,49 +198,55 @@ export function deploySteps<S extends DeployState>(ctx: Context, scope: DeploySc
         step.note(`${playbooks.join(' ')} (${roles.join(', ')})`);
         const inventory = need(state.inventory);
         const appServers = roles.includes('app') ? inventory.groups.appservers : [];
-        await withPlaybookVars(ctx, async (varsFiles) => {
-          const runPlaybooks = (names: readonly string[], limit?: readonly string[]) =>
-            ctx.runtime.runPlaybook({
-              playbooks: names.map((name) => join(ctx.paths.playbooks, name)),
-              inventory: ctx.paths.hostsFile,
-              ssh,
-              varsFiles,
-              limit: limit?.join(','),
-              forks: Math.max(5, allHosts(inventory).length),
-              verbose: ctx.options.verbose,
-              signal: ctx.signal,
-              onLine: (line) => reporter.detail(line),
-            });
-          const settings = scope.rolling && appServers.length >= 2 ? await readRotationSettings(clients.elb, ctx.names.loadBalancer) : undefined;
-          if (!scope.rolling || !settings) {
-            if (scope.rolling && appServers.length === 1) step.note('one app server: updated in service (requests fail while it restarts; two or more make deploys rolling)');
-            await runPlaybooks(playbooks);
-            return;
-          }
-          const progress = progressOf(ctx, step);
-          const group = ctx.names.appServers;
-          const loadBalancerName = ctx.names.loadBalancer;
-          await runRollingDeploy(
-            {
-              appServers,
-              otherHosts: allHosts(inventory).filter((host) => !appServers.includes(host)),
-              firstPlaybooks: playbooks,
-              laterPlaybooks: ['app.yml'],
-              batch: scope.rolling.batch,
-              advice: `The other app servers serve the previous release: fix the cause and run argos ${ctx.env} deploy again, or go back with argos ${ctx.env} rollback.`,
-            },
-            {
-              suspend: () => suspendHealthReplacement(clients.autoScaling, group),
-              resume: (processes) => resumeHealthReplacement(clients.autoScaling, group, processes),
-              takeOut: (ids) => takeOutOfRotation(clients.elb, { loadBalancerName, instanceIds: ids }, settings.drainingTimeoutSeconds, progress),
-              putBack: (ids) =>
-                putBackInRotation(clients.elb, { loadBalancerName, instanceIds: ids, healthCheckTarget: settings.healthCheckTarget }, { ...progress, timeoutMs: settings.putBackTimeoutMs }),
-              register: (ids) => registerInstances(clients.elb, loadBalancerName, ids),
-              runPlaybooks: (names, limit) => runPlaybooks(names, limit),
-              note: (line) => step.note(line),
-            },
-          );
-        });
+        await stoppingReleaseOnFailure(state, () =>
+          withPlaybookVars(ctx, async (varsFiles) => {
+            const runPlaybooks = (names: readonly string[], limit?: readonly string[]) =>
+              ctx.runtime.runPlaybook({
+                playbooks: names.map((name) => join(ctx.paths.playbooks, name)),
+                inventory: ctx.paths.hostsFile,
+                ssh,
+                varsFiles,
+                limit: limit?.join(','),
+                forks: Math.max(5, allHosts(inventory).length),
+                verbose: ctx.options.verbose,
+                signal: ctx.signal,
+                onLine: (line) => reporter.detail(line),
+              });
+            const settings = scope.rolling && appServers.length >= 2 ? await readRotationSettings(clients.elb, ctx.names.loadBalancer) : undefined;
+            if (!scope.rolling || !settings) {
+              if (scope.rolling && appServers.length === 1) step.note('one app server: updated in service (requests fail while it restarts; two or more make deploys rolling)');
+              await runPlaybooks(playbooks);
+              return;
+            }
+            const progress = progressOf(ctx, step);
+            const group = ctx.names.appServers;
+            const loadBalancerName = ctx.names.loadBalancer;
+            await runRollingDeploy(
+              {
+                appServers,
+                otherHosts: allHosts(inventory).filter((host) => !appServers.includes(host)),
+                firstPlaybooks: playbooks,
+                laterPlaybooks: ['app.yml'],
+                batch: scope.rolling.batch,
+                advice: `The other app servers serve the previous release: fix the cause and run argos ${ctx.env} deploy again, or go back with argos ${ctx.env} rollback.`,
+              },
+              {
+                suspend: () => suspendHealthReplacement(clients.autoScaling, group),
+                resume: (processes) => resumeHealthReplacement(clients.autoScaling, group, processes),
+                takeOut: (ids) => takeOutOfRotation(clients.elb, { loadBalancerName, instanceIds: ids }, settings.drainingTimeoutSeconds, progress),
+                putBack: (ids) =>
+                  putBackInRotation(
+                      clients.elb,
+                      { loadBalancerName, instanceIds: ids, healthCheckTarget: settings.healthCheckTarget, advice: describeHealthAdvice(ids, settings.healthCheckTarget, inspectAccess(ctx)) },
+                      { ...progress, timeoutMs: settings.putBackTimeoutMs },
+                    ),
+                register: (ids) => registerInstances(clients.elb, loadBalancerName, ids),
+                runPlaybooks: (names, limit) => runPlaybooks(names, limit),
+                note: (line) => step.note(line),
+              },
+            );
+          }),
+        );
         return {};
       },
     },
@@ -211,6 +263,64 @@ export function deploySteps<S extends DeployState>(ctx: Context, scope: DeploySc
         if (groupIds.length === 0) return { skip: 'nothing was opened' };
         for (const groupId of groupIds) await closeSsh(clients.ec2, groupId);
         return {};
+      },
+    },
+    ...releaseSteps<S>(ctx, () => scope.playbooks && scope.releaseImage),
+  ];
+}
+
+/**
+ * The release image of a deploy: built from the base image while the
+ * playbooks run in place, then made live (the launch template), then the old
+ * ones beyond `release_images_kept` deleted.
+ */
+function releaseSteps<S extends DeployState>(ctx: Context, enabled: () => boolean): Step<S>[] {
+  const { clients, names, config } = ctx;
+  return [
+    {
+      id: 'release-image',
+      title: 'release image',
+      needs: ['hosts'],
+      enabled,
+      preview: async () => ({ actions: [`build ${names.releasePrefix}<UTC time> (git ref ${config.gitRef}) on a temporary ${config.imageInstanceType} while the playbooks run`] }),
+      run: async (state, step) => {
+        const base = await findImage(clients.ec2, names);
+        const appServers = await findAppServerLaunchData(clients, names);
+        const appSecurityGroupId = appServers?.SecurityGroupIds?.[0];
+        if (base?.state !== 'available' || !appSecurityGroupId) {
+          throw new ArgosError('FAILED', `${ctx.env} has no base image or app servers to make a release image from: run argos ${ctx.env} commission first`);
+        }
+        // Its own signal too: a failed in-place deploy stops it (stoppingReleaseOnFailure), as Ctrl-C does.
+        state.stopRelease = new AbortController();
+        const releaseCtx = { ...ctx, signal: AbortSignal.any([ctx.signal, state.stopRelease.signal]) };
+        const build = await prepareRelease(releaseCtx, { baseImageId: base.imageId, appSecurityGroupId });
+        const result = await buildReleaseImage(clients.ec2, names, build, progressOf(releaseCtx, step));
+        state.newRelease = result;
+        step.note(`${result.release.name} (${result.release.imageId})`);
+        return { resource: `release image ${result.release.imageId}` };
+      },
+    },
+    {
+      id: 'release-live',
+      title: 'point the app servers at the new release',
+      needs: ['release-image', 'playbooks'],
+      enabled,
+      preview: async () => ({ actions: ['point the launch template at the new release image; replace instances launched during the deploy; keep the newest release images'] }),
+      run: async (state, step) => {
+        const release = state.newRelease?.release;
+        if (!release) throw new Error('release-live ran before release-image');
+        const deployed = (state.targets ?? []).map((host) => host.instanceId);
+        const result = await pointAppServersAt(
+          clients,
+          { names, imageId: release.imageId, healthCheckTarget: buildHealthCheck(config).Target, keep: deployed, inspect: inspectAccess(ctx) },
+          progressOf(ctx, step),
+        );
+        const deleted = await pruneReleaseImages(clients, names, config.releaseImagesKept);
+        const changes = [...result.changes];
+        if (result.replacedInstanceIds.length > 0) changes.push(`replaced instances launched during the deploy: ${result.replacedInstanceIds.join(', ')}`);
+        if (deleted.length > 0) changes.push(`deleted old release images ${deleted.join(', ')}`);
+        step.note(`${release.name} is live`);
+        return { changes, resource: `launch template ${result.launchTemplate.name}` };
       },
     },
   ];

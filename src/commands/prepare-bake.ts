@@ -13,6 +13,7 @@ import type { BakeSpec } from '../image.js';
 import { configVarsFiles, sshSettings } from './connection.js';
 import { hostKeyAlias } from '../hosts.js';
 import { assertKeysReady } from '../keys.js';
+import type { SshSettings } from '../ssh.js';
 
 /** The known_hosts file of bake instances (removed after each bake: the instance is gone). */
 export function bakeKnownHostsFile(ctx: Context): string {
@@ -42,27 +43,51 @@ export async function prepareBake(ctx: Context, options: { fetch?: Fetch } = {})
     rootVolumeSize: ctx.config.rootVolumeSize,
     sshCidr,
     waitForSsh: (host, instanceId) => ctx.runtime.waitForSsh(host, ssh, progressOf(ctx), { hostKeyAlias: hostKeyAlias({ instanceId }), openedFrom: sshCidr }),
-    provision: async (host, instanceId) => {
-      const dir = await mkdtemp(join(tmpdir(), 'argos-bake-'));
-      try {
-        const inventory = join(dir, 'hosts');
+    provision: (host, instanceId) =>
+      runOnTemporaryHost(ctx, {
+        playbook: 'image.yml',
         // The same host-key alias as waitForSsh used, so Ansible checks the key recorded there.
-        await writeFile(inventory, `[image]\n${host} ansible_ssh_extra_args="-o HostKeyAlias=${hostKeyAlias({ instanceId })}"\n`, { mode: 0o600 });
-        await ctx.runtime.runPlaybook({
-          playbooks: [join(ctx.paths.playbooks, 'image.yml')],
-          inventory,
-          ssh,
-          varsFiles: configVarsFiles(ctx),
-          forks: 1,
-          verbose: ctx.options.verbose,
-          signal: ctx.signal,
-          onLine: (line) => ctx.reporter.detail(line),
-        });
-      } finally {
-        await rm(dir, { recursive: true, force: true });
-        // The bake instance is about to be terminated: its host key must not linger.
-        await rm(bakeKnownHostsFile(ctx), { force: true });
-      }
-    },
+        inventory: `[image]\n${host} ansible_ssh_extra_args="-o HostKeyAlias=${hostKeyAlias({ instanceId })}"\n`,
+        ssh,
+        varsFiles: configVarsFiles(ctx),
+      }),
   };
+}
+
+/** One playbook run on a temporary instance (a bake's, a release build's). */
+export interface TemporaryHostRun {
+  /** The playbook's file name in playbooks/. */
+  playbook: string;
+  /** The inventory's text (written to a private temporary file). */
+  inventory: string;
+  ssh: SshSettings;
+  varsFiles: string[];
+  limit?: string | undefined;
+}
+
+/**
+ * Runs one playbook on a temporary instance, then removes the inventory and
+ * the instance's known_hosts file: the instance is about to be terminated,
+ * its host key must not linger.
+ */
+export async function runOnTemporaryHost(ctx: Context, run: TemporaryHostRun): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'argos-temporary-'));
+  try {
+    const inventory = join(dir, 'hosts');
+    await writeFile(inventory, run.inventory, { mode: 0o600 });
+    await ctx.runtime.runPlaybook({
+      playbooks: [join(ctx.paths.playbooks, run.playbook)],
+      inventory,
+      ssh: run.ssh,
+      varsFiles: run.varsFiles,
+      limit: run.limit,
+      forks: 1,
+      verbose: ctx.options.verbose,
+      signal: ctx.signal,
+      onLine: (line) => ctx.reporter.detail(line),
+    });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+    await rm(run.ssh.knownHostsFile, { force: true });
+  }
 }

@@ -15,6 +15,7 @@ import type { Context } from '../context.js';
 import { describeSnapshotSize, findFinalSnapshots, lookupDatabase } from '../database.js';
 import { findBakeLeftovers, findImage } from '../image.js';
 import { toTagFilters } from '../names.js';
+import { findLiveImageId, findReleaseImages } from '../release.js';
 import type { StatusOptions } from '../options.js';
 import { describeConflict, ownedOnly, type Lookup } from '../ownership.js';
 import { findSecurityGroups, temporarySshSources } from '../security.js';
@@ -35,6 +36,8 @@ export interface EnvironmentStatus {
   commissioned: boolean;
   url: string | undefined;
   resources: StatusRow[];
+  /** The environment's release images, newest first; `live`: the app servers' launch template launches from it. */
+  releases: { name: string; imageId: string; gitRef: string; created: string; state: string; live: boolean }[];
   /** What is kept and costs storage though nothing runs: the final snapshots (also rows of `resources`). */
   kept: { finalSnapshots: number; totalGiB: number };
   drift: string[];
@@ -45,7 +48,7 @@ export async function gatherStatus(ctx: Context): Promise<EnvironmentStatus> {
   const { ec2, rds, elb, autoScaling } = ctx.clients;
   const { names } = ctx;
   const vpc = await findDefaultVpc(ec2, ctx.region);
-  const [image, databaseLookup, loadBalancerLookup, groupLookup, templates, groups, tagged, leftovers, finalSnapshots] = await Promise.all([
+  const [image, databaseLookup, loadBalancerLookup, groupLookup, templates, groups, tagged, leftovers, finalSnapshots, releaseImages, releaseLeftovers, liveImageId] = await Promise.all([
     findImage(ec2, names),
     lookupDatabase(rds, names.database, names),
     lookupLoadBalancer(elb, names),
@@ -55,6 +58,9 @@ export async function gatherStatus(ctx: Context): Promise<EnvironmentStatus> {
     findInstances(ec2, toTagFilters({ app: names.app, env: names.env }), LIVE_STATES),
     findBakeLeftovers(ec2, names),
     findFinalSnapshots(rds, names.app, names.env),
+    findReleaseImages(ec2, names),
+    findBakeLeftovers(ec2, names, 'release'),
+    findLiveImageId(ctx.clients, names).catch(() => undefined),
   ]);
   // Found by name but tagged for another app or environment: shown as a conflict, never as this environment's.
   const database = ownedOnly(databaseLookup);
@@ -88,11 +94,25 @@ export async function gatherStatus(ctx: Context): Promise<EnvironmentStatus> {
       group ? `min ${group.MinSize} max ${group.MaxSize} desired ${group.DesiredCapacity}; template ${group.LaunchTemplate?.LaunchTemplateName ?? '?'}` : '',
     );
   }
+  const releases = releaseImages.map((release) => ({ name: release.name, imageId: release.imageId, gitRef: release.gitRef, created: release.created, state: release.state, live: release.imageId === liveImageId }));
+  for (const release of releases) {
+    row('release image', release.name, release.imageId, release.live ? `${release.state}, live` : release.state, `git ref ${release.gitRef}${release.created ? `, created ${release.created}` : ''}`);
+  }
+  if (group && liveImageId !== undefined && !releases.some((release) => release.live)) {
+    drift.push(`the app servers launch from ${liveImageId === image?.imageId ? 'the base image' : liveImageId}, not a release image: instances launched later have no app until argos ${ctx.env} deploy makes one`);
+  }
+  const imageOf = new Map(tagged.map((instance) => [instance.instanceId, instance.imageId]));
+  const releaseOf = (instanceId: string): string => {
+    const imageId = imageOf.get(instanceId);
+    if (imageId === undefined) return 'release unknown';
+    if (imageId === image?.imageId) return 'base image (no release)';
+    return `release ${releases.find((release) => release.imageId === imageId)?.name ?? imageId}`;
+  };
   const groupInstanceIds = new Set((group?.Instances ?? []).map((instance) => instance.InstanceId ?? ''));
   for (const instance of group?.Instances ?? []) {
     const id = instance.InstanceId ?? '';
     const lbState = health.get(id) ?? 'not registered';
-    row('app instance', names.appServers, id, `${instance.LifecycleState ?? '?'}/${instance.HealthStatus ?? '?'}`, `load balancer: ${lbState}`);
+    row('app instance', names.appServers, id, `${instance.LifecycleState ?? '?'}/${instance.HealthStatus ?? '?'}`, `load balancer: ${lbState}; launched from ${releaseOf(id)}`);
     if (loadBalancer && lbState !== 'InService') drift.push(`app instance ${id} is ${lbState} behind the load balancer`);
   }
   const brokers = tagged.filter((instance) => instance.tags['Group'] === 'broker');
@@ -102,7 +122,7 @@ export async function gatherStatus(ctx: Context): Promise<EnvironmentStatus> {
 
   // Orphans: tagged for this environment, but not what commission makes.
   for (const instance of tagged) {
-    const known = groupInstanceIds.has(instance.instanceId) || instance.tags['Group'] === 'broker';
+    const known = groupInstanceIds.has(instance.instanceId) || instance.tags['Group'] === 'broker' || instance.tags['Group'] === 'release';
     if (!known) drift.push(`orphan instance ${instance.instanceId} (Group=${instance.tags['Group'] ?? '?'}, ${instance.state}): not in the autoscaling group; terminate it or run commission`);
   }
   for (const template of templates) {
@@ -112,11 +132,14 @@ export async function gatherStatus(ctx: Context): Promise<EnvironmentStatus> {
     for (const cidr of temporarySshSources(sg)) drift.push(`temporary SSH from ${cidr} on ${sg.GroupName} (${sg.GroupId}), left by a killed run: argos ${ctx.env} deploy removes it`);
   }
   for (const id of [...leftovers.instanceIds, ...leftovers.securityGroupIds]) drift.push(`leftover of an image bake: ${id}: run argos ${ctx.env} clean or commission`);
+  for (const id of [...releaseLeftovers.instanceIds, ...releaseLeftovers.securityGroupIds]) {
+    drift.push(`temporary instance or group of a release build: ${id} (a build under way, or left by a killed run: the next deploy removes it)`);
+  }
   drift.push(...(await compareHostsFile(ctx, [...groupInstanceIds, ...brokers.map((b) => b.instanceId)])));
 
   const commissioned = [database, loadBalancer, group].some((resource) => resource !== undefined) || groups.size > 0 || brokers.length > 0;
   const kept = { finalSnapshots: finalSnapshots.length, totalGiB: finalSnapshots.reduce((sum, snapshot) => sum + snapshot.sizeGiB, 0) };
-  return { env: ctx.env, commissioned, url: loadBalancer?.DNSName ? urlOf(loadBalancer.DNSName, hasHttpsListener(loadBalancer)) : undefined, resources: rows, kept, drift };
+  return { env: ctx.env, commissioned, url: loadBalancer?.DNSName ? urlOf(loadBalancer.DNSName, hasHttpsListener(loadBalancer)) : undefined, resources: rows, releases, kept, drift };
 }
 
 /** Instance id → state as the load balancer sees it ("InService", "OutOfService"). */

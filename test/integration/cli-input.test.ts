@@ -94,8 +94,8 @@ describe('help', () => {
 
 describe('usage errors exit 2 with one line saying what to do', () => {
   it.each([
-    [['staging', 'launch'], "argos: unknown command 'launch': use one of commission, deploy, decommission, clean, status"],
-    [['staging'], "argos: missing command after 'staging': use one of commission, deploy, decommission, clean, status (e.g. argos staging status)"],
+    [['staging', 'launch'], "argos: unknown command 'launch': use one of commission, deploy, rollback, decommission, clean, status"],
+    [['staging'], "argos: missing command after 'staging': use one of commission, deploy, rollback, decommission, clean, status (e.g. argos staging status)"],
     [['commission'], 'argos: missing environment name: type it before the command, e.g. argos staging commission'],
     [['Staging', 'status'], "argos: invalid environment name 'Staging': use lowercase letters, digits and single hyphens"],
     [['prod--eu', 'status'], "argos: invalid environment name 'prod--eu'"],

@@ -3,6 +3,10 @@
  * ansible-playbook against a real local target reached under the emulator's
  * host names through an ssh_config. (Skipped where no local target can run,
  * except under ARGOS_REQUIRE_LOCAL_TARGET=1, as in CI.)
+ *
+ * Deploys here pass --no-release-image: the one local target plays every host, so a
+ * release build's temporary instance would be the app server itself, provisioned twice at
+ * once. Release images: release-cli.test.ts (moto) and release-image.test.ts (the model).
  */
 import { chmod, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -59,7 +63,7 @@ describe.skipIf(!capability.ok)(`deploy to a real target${capability.ok ? '' : `
     const knownHosts = join(project.root, 'hosts', 'known_hosts_staging');
     await writeFile(knownHosts, 'ec2-203-0-113-99.compute-1.amazonaws.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOld\n');
     // WHEN deploying the app role
-    const result = await runCli(['staging', 'deploy', '--roles', 'app'], { cwd: project.root, env, timeout: 600_000 });
+    const result = await runCli(['staging', 'deploy', '--roles', 'app', '--no-release-image'], { cwd: project.root, env, timeout: 600_000 });
     // THEN it succeeded and the page comes through nginx from uWSGI
     expect(result.stderr).toBe('');
     expect(result.exitCode).toBe(0);
@@ -83,7 +87,7 @@ describe.skipIf(!capability.ok)(`deploy to a real target${capability.ok ? '' : `
     // GIVEN a config that makes the nginx check (nginx -t) fail
     await project.writeConfig({ app_nginx_client_max_body_size: 'not-a-size' });
     try {
-      const result = await runCli(['staging', 'deploy', '--roles', 'app'], { cwd: project.root, env, timeout: 600_000 });
+      const result = await runCli(['staging', 'deploy', '--roles', 'app', '--no-release-image'], { cwd: project.root, env, timeout: 600_000 });
       expect(result.exitCode).toBe(1);
       expect(result.stderr).toMatch(/ansible-playbook playbooks\/app\.yml failed \(exit 2\): failed task \[app : [^\]]+\] on ec2-\S+\.amazonaws\.com/);
       expect(await sshRules()).toEqual([]);

@@ -2,6 +2,10 @@
  * Faults, end to end: Ctrl-C during the image bake, a failing role during
  * deploy, a second Ctrl-C during decommission; each followed by a re-run that
  * converges, and a final check that nothing leaked.
+ *
+ * Deploys here pass --no-release-image: the one local target plays every host, so a
+ * release build's temporary instance would be the app server itself, provisioned twice at
+ * once. Release images: release-cli.test.ts (moto) and release-image.test.ts (the model).
  */
 import { join } from 'node:path';
 import { DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
@@ -94,12 +98,12 @@ describe.skipIf(!capability.ok)(`faults end to end${capability.ok ? '' : ` (skip
 
   it('a failing role fails the deploy (exit 1); fixed, the re-run converges', async () => {
     await project.writeConfig({ app_nginx_client_max_body_size: 'not-a-size' });
-    const failed = await argos('deploy', '--roles', 'app');
+    const failed = await argos('deploy', '--roles', 'app', '--no-release-image');
     expect(failed.exitCode).toBe(1);
     expect(failed.stderr).toMatch(/failed task \[app : /);
     expect(await temporarySshRules()).toEqual([]);
     await project.writeConfig();
-    const fixed = await argos('deploy', '--roles', 'app');
+    const fixed = await argos('deploy', '--roles', 'app', '--no-release-image');
     expect(fixed.stderr).toBe('');
     expect(fixed.exitCode).toBe(0);
     expect(await temporarySshRules()).toEqual([]);

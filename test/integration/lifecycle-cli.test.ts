@@ -97,14 +97,17 @@ describe('commission --no-deploy', () => {
 });
 
 describe('status', () => {
-  it('shows each resource with its state, and no drift', async () => {
+  it('shows each resource with its state, and as its only drift that the app servers have no release yet (--no-deploy)', async () => {
     const result = await argos('status');
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toMatch(/^staging: commissioned — http:\/\/argos-staging-elb/);
     expect(result.stdout).toMatch(/database\s+argos-staging-database\s+argos-staging-database\s+available/);
-    expect(result.stdout).toMatch(/app instance\s+argos-staging-app\s+i-[0-9a-f]+\s+InService\/Healthy\s+load balancer: InService/);
+    expect(result.stdout).toMatch(/app instance\s+argos-staging-app\s+i-[0-9a-f]+\s+InService\/Healthy\s+load balancer: InService; launched from base image \(no release\)/);
     expect(result.stdout).toMatch(/broker\s+argos-staging-broker\s+i-[0-9a-f]+\s+running/);
-    expect(result.stdout).toContain('drift: none');
+    // Commissioned with --no-deploy: no release image yet (issue 16), and nothing else drifted.
+    expect(result.stdout).toMatch(
+      /drift:\n {2}- the app servers launch from the base image, not a release image: instances launched later have no app until argos staging deploy makes one$/,
+    );
   });
 
   it('reports a hosts file that no longer matches the running instances', async () => {

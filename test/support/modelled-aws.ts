@@ -20,6 +20,8 @@ import {
   DescribeAutoScalingGroupsCommand,
   DescribePoliciesCommand,
   PutScalingPolicyCommand,
+  TerminateInstanceInAutoScalingGroupCommand,
+  UpdateAutoScalingGroupCommand,
   type AutoScalingGroup,
   type Instance as GroupInstance,
   type ScalingPolicy,
@@ -32,6 +34,8 @@ import {
   CreateTagsCommand,
   DeleteLaunchTemplateCommand,
   DeleteSecurityGroupCommand,
+  DeleteSnapshotCommand,
+  DeregisterImageCommand,
   DescribeAvailabilityZonesCommand,
   DescribeImagesCommand,
   DescribeInstancesCommand,
@@ -74,6 +78,7 @@ import {
   CreateDBSubnetGroupCommand,
   DescribeDBEngineVersionsCommand,
   DescribeDBInstancesCommand,
+  DescribeDBSnapshotsCommand,
   DescribeDBSubnetGroupsCommand,
   ListTagsForResourceCommand,
   RDSClient,
@@ -113,7 +118,12 @@ const MINUTE = 60 * SECOND;
  *   snapshot) pending → available, typically ~5 minutes → 5 min.
  * - loadBalancerCreateMs: the classic ELB CreateLoadBalancer call → 5 s.
  * - appInServiceMs: an autoscaling instance launched → InService behind the
- *   ELB (boot, app start, 2 healthy checks 10 s apart) → 3 min.
+ *   ELB (boot, app start, 2 healthy checks 10 s apart) → 3 min, for an
+ *   instance that has the app: launched from a release image (an image made
+ *   from an instance that had it), or deployed to (site.yml/app.yml ran on
+ *   it; then InService 2 checks = 20 s after the playbook at the earliest).
+ *   Without the app it is never InService, and its group (health check type
+ *   ELB) terminates and replaces it once its grace period has passed, as AWS does.
  * - deployPlaybookMs: playbooks/site.yml on the app servers → 2 min.
  * - instanceTerminatedMs: shutting-down → terminated (not in the brief's list;
  *   an assumption, typically tens of seconds) → 30 s.
@@ -218,6 +228,9 @@ interface ModelImage {
   tags: Tag[];
   availableAt: number;
   deregistered: boolean;
+  createdAt: number;
+  /** Made from an instance that had the app: instances launched from it serve from boot. */
+  hasApp: boolean;
 }
 
 interface ModelInstance {
@@ -235,6 +248,10 @@ interface ModelInstance {
   publicIp: string;
   /** The autoscaling group that launched it, if any. */
   groupName: string | undefined;
+  /** When the app answered on it (from its release image at boot, or a deploy's end); undefined: no app. */
+  appAt: number | undefined;
+  /** Terminated by its group for failing the load balancer's health check. */
+  unhealthy: boolean;
 }
 
 interface ModelDatabase {
@@ -415,6 +432,8 @@ export class ModelledAws {
       tags: image.tags ?? [],
       availableAt: -1,
       deregistered: false,
+      createdAt: -1,
+      hasApp: false,
     });
   }
 
@@ -507,13 +526,23 @@ export class ModelledAws {
         }
         const ms = playbooks.includes('image.yml') ? this.parameters.imagePlaybookMs : this.parameters.deployPlaybookMs;
         run.onLine(`PLAY [${playbooks.join(' ')}] on ${hosts.join(', ')} (modelled: ${ms / SECOND} s)`);
-        const failing = playbooks.find((name) => this.#playbookFaults.has(name));
+        const failing = playbooks.find((name) => this.#playbookFaults.get(name) === 0);
+        for (const name of playbooks) {
+          const passing = this.#playbookFaults.get(name);
+          if (passing !== undefined && passing > 0) this.#playbookFaults.set(name, passing - 1);
+        }
         try {
           await this.clock.sleep(failing ? ms / 2 : ms, run.signal);
         } catch {
           throw new ArgosError('INTERRUPTED', `interrupted while running ${playbooks.join(' ')}`);
         }
         record.end = this.t();
+        if (!failing && playbooks.some((name) => name === 'site.yml' || name === 'app.yml')) {
+          for (const host of hosts) {
+            const instance = this.#instanceAt(host);
+            if (instance) instance.appAt ??= this.t();
+          }
+        }
         if (failing) {
           this.#playbookFaults.delete(failing);
           throw new ArgosError('FAILED', `ansible-playbook ${playbooks.join(' ')} failed (injected fault): failed task [app : Render app_config.py] on ${hosts.join(', ')}`);
@@ -522,11 +551,16 @@ export class ModelledAws {
     };
   }
 
-  /** Why SSH on `host` would not answer now (undefined: it answers). */
-  #sshProblem(host: string): string | undefined {
-    const instance = [...this.state.instances.values()].find(
+  /** The running instance at `host` (its public name or address). */
+  #instanceAt(host: string): ModelInstance | undefined {
+    return [...this.state.instances.values()].find(
       (candidate) => this.instanceState(candidate) === 'running' && (publicDnsName(candidate) === host || candidate.publicIp === host),
     );
+  }
+
+  /** Why SSH on `host` would not answer now (undefined: it answers). */
+  #sshProblem(host: string): string | undefined {
+    const instance = this.#instanceAt(host);
     if (!instance) return `ssh: Could not resolve hostname ${host}`;
     const open = instance.securityGroupIds.some((groupId) =>
       this.state.securityGroups.get(groupId)?.rules.some((rule) => rule.protocol === 'tcp' && rule.fromPort === 22 && rule.cidr === CALLER_CIDR),
@@ -554,17 +588,21 @@ export class ModelledAws {
   /** Records the call, waits its latency, then applies it to the model. */
   /** Operations that fail once, the next time they are called (fault injection). */
   readonly #faults = new Map<string, Error>();
-  /** Playbooks (e.g. `image.yml`, `site.yml`) whose next run fails half-way. */
-  readonly #playbookFaults = new Set<string>();
+  /** Playbooks (e.g. `image.yml`, `site.yml`) whose run fails half-way, with how many runs of it pass first. */
+  readonly #playbookFaults = new Map<string, number>();
 
   /** Makes the next call of `operation` (e.g. `CreateDBInstance`) fail with an AWS error. */
   failOnce(operation: string, code = 'InternalFailure'): void {
     this.#faults.set(operation, awsError(code, `${operation} failed (injected fault)`));
   }
 
-  /** Makes the next run of `playbook` fail half-way, as a failing task would. */
-  failPlaybookOnce(playbook: string): void {
-    this.#playbookFaults.add(playbook);
+  /**
+   * Makes a run of `playbook` fail half-way, as a failing task would: the
+   * next one, or the one after `passing` runs (commission runs site.yml
+   * first on the release build, then on the app servers).
+   */
+  failPlaybookOnce(playbook: string, passing = 0): void {
+    this.#playbookFaults.set(playbook, passing);
   }
 
   async #call<O>(service: Service, operation: string, input: unknown, apply: () => O): Promise<O & MetadataBearer> {
@@ -579,6 +617,7 @@ export class ModelledAws {
       throw fault;
     }
     try {
+      this.#reconcileGroups();
       return { $metadata: { httpStatusCode: 200, requestId: `model-${this.calls.length}` }, ...apply() };
     } catch (error) {
       record.error = (error as { Code?: string }).Code ?? (error as Error).name;
@@ -734,10 +773,31 @@ export class ModelledAws {
         tags: tagsFromSpecifications(input.TagSpecifications, 'image'),
         availableAt: this.t() + this.parameters.imageAvailableMs,
         deregistered: false,
+        createdAt: this.t(),
+        hasApp: instance.appAt !== undefined && instance.appAt <= this.t(),
       });
       return { ImageId: id };
     });
-    route(CreateTagsCommand, () => ({}));
+    route(DeregisterImageCommand, (input) => {
+      const image = input.ImageId === undefined ? undefined : state.images.get(input.ImageId);
+      if (!image || image.deregistered) throw awsError('InvalidAMIID.NotFound', `The image id '[${input.ImageId}]' does not exist`);
+      image.deregistered = true;
+      return {};
+    });
+    route(DeleteSnapshotCommand, (input) => {
+      const holder = [...state.images.values()].find((image) => !image.deregistered && image.snapshotIds.includes(input.SnapshotId ?? ''));
+      if (holder) throw awsError('InvalidSnapshot.InUse', `The snapshot ${input.SnapshotId} is currently in use by ${holder.id}`);
+      for (const image of state.images.values()) image.snapshotIds = image.snapshotIds.filter((id) => id !== input.SnapshotId || !image.deregistered);
+      return {};
+    });
+    route(CreateTagsCommand, (input) => {
+      // Images keep their tags (status reads them); other resources' tags are not read back.
+      for (const id of input.Resources ?? []) {
+        const image = state.images.get(id);
+        if (image) image.tags = mergeTags(image.tags, (input.Tags ?? []).map((tag) => ({ Key: tag.Key ?? '', Value: tag.Value ?? '' })));
+      }
+      return {};
+    });
 
     // Instances
     route(RunInstancesCommand, (input) => {
@@ -872,6 +932,9 @@ export class ModelledAws {
       privateIp: `172.31.${Math.floor(n / 250)}.${(n % 250) + 4}`,
       publicIp: `198.51.100.${n % 250}`,
       groupName: spec.groupName,
+      // An instance from an image that holds the app serves once booted (services enabled in the image).
+      appAt: this.state.images.get(spec.imageId)?.hasApp ? this.t() + this.parameters.instanceRunningMs + this.parameters.sshReadyMs : undefined,
+      unhealthy: false,
     };
     this.state.instances.set(id, instance);
     return instance;
@@ -910,6 +973,7 @@ export class ModelledAws {
       RootDeviceType: 'ebs',
       BlockDeviceMappings: image.snapshotIds.map((SnapshotId) => ({ DeviceName: image.rootDeviceName, Ebs: { SnapshotId, VolumeSize: 16, VolumeType: 'gp3' } })),
       Tags: image.tags,
+      CreationDate: image.createdAt >= 0 ? new Date(this.clock.start + image.createdAt).toISOString() : undefined,
     };
   }
 
@@ -976,6 +1040,8 @@ export class ModelledAws {
           (input.DBParameterGroupFamily === undefined || `postgres${version.split('.')[0]}` === input.DBParameterGroupFamily),
       ).map((EngineVersion) => ({ Engine: 'postgres', EngineVersion, DBParameterGroupFamily: `postgres${EngineVersion.split('.')[0]}` })),
     }));
+    // No snapshots are made on the modelled path (status reads the final ones).
+    route(DescribeDBSnapshotsCommand, () => ({ DBSnapshots: [] }));
     route(DescribeDBInstancesCommand, (input) => {
       const id = input.DBInstanceIdentifier;
       if (id !== undefined && !state.databases.has(id)) throw awsError('DBInstanceNotFound', `DBInstance ${id} not found.`, 'DBInstanceNotFoundFault');
@@ -1072,8 +1138,15 @@ export class ModelledAws {
     });
   }
 
+  /** InService: running, the app on it, and both the modelled boot and two healthy checks after the app passed. */
+  #servesAt(instance: ModelInstance): number | undefined {
+    if (instance.appAt === undefined) return undefined;
+    return Math.max(instance.launchedAt + this.parameters.appInServiceMs, instance.appAt + 2 * 10 * SECOND);
+  }
+
   #elbHealth(instance: ModelInstance): InstanceState {
-    if (this.instanceState(instance) === 'running' && this.t() >= instance.launchedAt + this.parameters.appInServiceMs) {
+    const servesAt = this.#servesAt(instance);
+    if (this.instanceState(instance) === 'running' && servesAt !== undefined && this.t() >= servesAt) {
       return { InstanceId: instance.id, State: 'InService', ReasonCode: 'N/A', Description: 'N/A' };
     }
     return {
@@ -1145,6 +1218,29 @@ export class ModelledAws {
       for (let index = 0; index < group.desired; index += 1) this.#launchInGroup(group, template, index);
       return {};
     });
+    route(UpdateAutoScalingGroupCommand, (input) => {
+      const group = state.groups.get(input.AutoScalingGroupName ?? '');
+      if (!group) throw awsError('ValidationError', `AutoScalingGroup name not found - ${input.AutoScalingGroupName}`);
+      if (input.LaunchTemplate?.LaunchTemplateName !== undefined) {
+        if (!state.launchTemplates.has(input.LaunchTemplate.LaunchTemplateName)) throw awsError('ValidationError', `launch template ${input.LaunchTemplate.LaunchTemplateName} does not exist`);
+        group.templateName = input.LaunchTemplate.LaunchTemplateName;
+      }
+      group.minSize = input.MinSize ?? group.minSize;
+      group.maxSize = input.MaxSize ?? group.maxSize;
+      group.desired = input.DesiredCapacity ?? Math.min(Math.max(group.desired, group.minSize), group.maxSize);
+      this.#fillGroup(group);
+      return {};
+    });
+    route(TerminateInstanceInAutoScalingGroupCommand, (input) => {
+      const instance = this.#instance(input.InstanceId);
+      const group = instance.groupName === undefined ? undefined : state.groups.get(instance.groupName);
+      // One the group already terminates (e.g. as unhealthy) is no longer one it manages.
+      if (!group || instance.terminatedAt !== undefined) throw awsError('ValidationError', `Instance Id not found - No managed instance found for instance ID: ${input.InstanceId}`);
+      instance.terminatedAt ??= this.t();
+      if (input.ShouldDecrementDesiredCapacity) group.desired = Math.max(group.desired - 1, group.minSize);
+      this.#fillGroup(group);
+      return { Activity: { ActivityId: this.#id('act'), AutoScalingGroupName: group.name, Cause: 'terminated by request', StartTime: new Date(this.clock.start + this.t()), StatusCode: 'InProgress' as const } };
+    });
     route(DescribePoliciesCommand, (input) => ({
       ScalingPolicies: [...state.policies.values()].filter(
         (policy) =>
@@ -1165,6 +1261,44 @@ export class ModelledAws {
       });
       return { PolicyARN: arn, Alarms: [] };
     });
+  }
+
+  /**
+   * What a group does by itself between calls: with health check type ELB,
+   * an instance whose grace period has passed and that the load balancer
+   * does not report InService is marked unhealthy and terminated; then the
+   * group launches instances until it holds its desired capacity. (Applied at
+   * each call, so at the virtual time of the call after it was due.)
+   */
+  #reconcileGroups(): void {
+    for (const group of this.state.groups.values()) {
+      for (const instance of group.instanceIds.map((id) => this.#instance(id))) {
+        if (instance.terminatedAt !== undefined || this.instanceState(instance) !== 'running') continue;
+        const graceEnds = instance.launchedAt + (group.gracePeriod ?? 0) * SECOND;
+        const servesAt = this.#servesAt(instance);
+        const inService = servesAt !== undefined && this.t() >= servesAt;
+        if (group.healthCheckType === 'ELB' && group.loadBalancerNames.length > 0 && this.t() >= graceEnds && !inService) {
+          instance.unhealthy = true;
+          instance.terminatedAt = this.t();
+        }
+      }
+      this.#fillGroup(group);
+    }
+  }
+
+  /**
+   * Brings the group to its desired capacity: launches from its template, or
+   * terminates the extra ones, those from an older template first, then the
+   * oldest (argos's termination policies: OldestLaunchTemplate, OldestInstance).
+   */
+  #fillGroup(group: ModelGroup): void {
+    const template = this.state.launchTemplates.get(group.templateName);
+    if (!template) return;
+    const live = group.instanceIds.map((id) => this.#instance(id)).filter((instance) => instance.terminatedAt === undefined);
+    for (let index = live.length; index < group.desired; index += 1) this.#launchInGroup(group, template, index);
+    const current = (instance: ModelInstance) => instance.tags.some((tag) => tag.Key === 'aws:ec2launchtemplate:id' && tag.Value === template.id);
+    const extra = [...live].sort((a, b) => Number(current(a)) - Number(current(b)) || a.launchedAt - b.launchedAt).slice(0, Math.max(live.length - group.desired, 0));
+    for (const instance of extra) instance.terminatedAt = this.t();
   }
 
   #launchInGroup(group: ModelGroup, template: ModelLaunchTemplate, index: number): void {
@@ -1200,8 +1334,8 @@ export class ModelledAws {
         InstanceId: instance.id,
         InstanceType: instance.instanceType,
         AvailabilityZone: instance.availabilityZone,
-        LifecycleState: this.instanceState(instance) === 'running' ? 'InService' : this.instanceState(instance) === 'pending' ? 'Pending' : 'Terminating',
-        HealthStatus: 'Healthy',
+        LifecycleState: this.instanceState(instance) === 'running' && instance.terminatedAt === undefined ? 'InService' : this.instanceState(instance) === 'pending' ? 'Pending' : 'Terminating',
+        HealthStatus: instance.unhealthy ? 'Unhealthy' : 'Healthy',
         LaunchTemplate: { LaunchTemplateId: template?.id, LaunchTemplateName: group.templateName, Version: '1' },
         ProtectedFromScaleIn: false,
       }));

@@ -121,7 +121,13 @@ describe('waitForInService', () => {
     const wait = waitForInService(
       new AutoScalingClient({}),
       new ElasticLoadBalancingClient({}),
-      { groupName: 'argos-staging-app', loadBalancerName: 'argos-staging-elb', count: 2, healthCheckTarget: 'HTTP:8000/health' },
+      {
+        groupName: 'argos-staging-app',
+        loadBalancerName: 'argos-staging-elb',
+        count: 2,
+        healthCheckTarget: 'HTTP:8000/health',
+        inspect: { app: 'argos', env: 'staging', user: 'ubuntu', keyFile: 'keys/argos-test.pem' },
+      },
       run(clock),
     );
     // THEN it fails once 15 minutes have passed, saying which instance is where and what to check
@@ -134,7 +140,9 @@ describe('waitForInService', () => {
       'i-1 group InService/Healthy, load balancer OutOfService (Instance has failed at least the UnhealthyThreshold number of health checks consecutively.)',
     );
     expect(message).toContain('i-2 group Pending/Healthy, load balancer not registered');
-    expect(message).toContain("health check (HTTP:8000/health) with HTTP 200");
+    // ... naming the check, the instance that fails it (not the one still pending) and where to look (issue 16)
+    expect(message).toContain("The load balancer's health check HTTP:8000/health fails on i-1: the app must answer it with HTTP 200");
+    expect(message).toContain('ssh -i keys/argos-test.pem ubuntu@<address> sudo journalctl -u argos-uwsgi -n 100 (each instance\'s address is in hosts/hosts_staging, or see argos staging status');
     expect(clock.now() - started).toBe(15 * MINUTE);
   });
 

@@ -39,14 +39,20 @@ function expectCompleteAndClean(current: ModelledRun): void {
     'argos-staging-database',
     'argos-staging-elb',
   ]);
-  expect([...state.images.values()].filter((image) => image.own).map((image) => image.name)).toEqual([names.image]);
+  // The base image and one release image (a half-made one of the failed run deregistered, or adopted).
+  const own = [...state.images.values()].filter((image) => image.own && !image.deregistered).map((image) => image.name);
+  expect(own).toHaveLength(2);
+  expect(own[0]).toBe(names.image);
+  expect(own[1]).toMatch(/^argos-staging-release-\d{8}T\d{6}Z$/);
   expect([...state.databases.keys()]).toEqual([names.database]);
   expect([...state.loadBalancers.keys()]).toEqual([names.loadBalancer]);
   expect([...state.groups.keys()]).toEqual([names.appServers]);
   expect(state.launchTemplates.size).toBe(1);
   const live = current.aws.liveInstances();
-  expect(live.filter((i) => i.tags.some((t) => t.Key === 'Group' && t.Value === 'image'))).toEqual([]);
+  expect(live.filter((i) => i.tags.some((t) => t.Key === 'Group' && (t.Value === 'image' || t.Value === 'release')))).toEqual([]);
   expect(live).toHaveLength(1); // min size 1
+  // It serves from boot: launched from the release image.
+  expect(live[0]?.imageId).toBe([...state.images.values()].find((image) => image.name.startsWith('argos-staging-release-') && !image.deregistered)?.id);
   expect(current.aws.temporarySshRules()).toEqual([]);
 }
 
@@ -61,8 +67,10 @@ const matrix: Fault[] = [
   { step: 'database', fault: 'Ctrl-C while it is created', inject: (r) => interruptAt(r, 30 * SECOND) },
   { step: 'load balancer', fault: 'AWS error', inject: (r) => r.aws.failOnce('CreateLoadBalancer') },
   { step: 'app servers', fault: 'AWS error', inject: (r) => r.aws.failOnce('CreateAutoScalingGroup') },
-  { step: 'app servers', fault: 'Ctrl-C while waiting for InService', inject: (r) => interruptAt(r, 900 * SECOND) },
-  { step: 'deploy', fault: 'failing playbook', inject: (r) => r.aws.failPlaybookOnce('site.yml') },
+  { step: 'release image', fault: 'failing playbook', inject: (r) => r.aws.failPlaybookOnce('site.yml') },
+  { step: 'release image', fault: 'Ctrl-C while the image is created', inject: (r) => interruptAt(r, 1150 * SECOND) },
+  { step: 'app servers', fault: 'Ctrl-C while waiting for InService', inject: (r) => interruptAt(r, 1400 * SECOND) },
+  { step: 'deploy', fault: 'failing playbook', inject: (r) => r.aws.failPlaybookOnce('site.yml', 1) },
   {
     step: 'app servers',
     fault: 'load balancer removed between the runs',
@@ -81,7 +89,7 @@ describe('commission fault matrix (step × fault → re-run)', () => {
     expect(run.reporter.lines.some((line) => /Run `argos staging commission` again to continue/.test(line.message))).toBe(true);
     // and nothing temporary is left behind even then
     expect(run.aws.temporarySshRules()).toEqual([]);
-    expect(run.aws.liveInstances().filter((i) => i.tags.some((t) => t.Key === 'Group' && t.Value === 'image'))).toEqual([]);
+    expect(run.aws.liveInstances().filter((i) => i.tags.some((t) => t.Key === 'Group' && (t.Value === 'image' || t.Value === 'release')))).toEqual([]);
     between?.(run);
     // THEN a re-run completes the environment, once
     await rerun(run);

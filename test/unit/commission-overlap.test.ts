@@ -24,9 +24,9 @@ afterEach(async () => {
   run = undefined;
 });
 
-/** When the baked image became available, in virtual ms (the model's own record). */
+/** When the baked base image became available, in virtual ms (the model's own record). */
 function imageAvailableAt(current: ModelledRun): number {
-  const baked = [...current.aws.state.images.values()].filter((image) => image.own);
+  const baked = [...current.aws.state.images.values()].filter((image) => image.own && image.name === current.ctx.names.image);
   expect(baked).toHaveLength(1);
   return baked[0]?.availableAt ?? Number.NaN;
 }
@@ -40,6 +40,10 @@ function expectNothingLeft(current: ModelledRun): void {
   expect(bakeInstances.map((instance) => current.aws.instanceState(instance))).toEqual(['terminated']);
   expect([...current.aws.state.securityGroups.values()].map((group) => group.name)).not.toContain(current.ctx.names.imageSecurityGroup);
   expect(current.aws.temporarySshRules()).toEqual([]);
+  // ... nor a release build's instance or group
+  const releaseInstances = [...current.aws.state.instances.values()].filter((instance) => instance.tags.some((tag) => tag.Key === 'Group' && tag.Value === 'release'));
+  expect(releaseInstances.map((instance) => current.aws.instanceState(instance)).filter((state) => state !== 'terminated')).toEqual([]);
+  expect([...current.aws.state.securityGroups.values()].map((group) => group.name)).not.toContain(current.ctx.names.releaseSecurityGroup);
 }
 
 describe('commission on a modelled AWS account', () => {
@@ -74,14 +78,17 @@ describe('commission on a modelled AWS account', () => {
     const timing = runTiming(reporter, totalMs);
     expect(timing.sequentialMs - totalMs).toBeGreaterThan(9 * 60_000);
     expect(totalMs / timing.sequentialMs).toBeLessThan(0.7);
-    // ... each resource was made once, and the app server is in service behind the load balancer
+    // ... each resource was made once; with no release image yet (--no-deploy of a new environment)
+    // the app server has no app, so commission does not wait for the load balancer's health
+    expect(aws.count('DescribeInstanceHealth')).toBe(0);
+    expect(reporter.lines.at(-1)?.message).toContain('release:     none');
     expect(aws.mocks.rds).toHaveReceivedCommandTimes(CreateDBInstanceCommand, 1);
     expect(aws.mocks.ec2).toHaveReceivedCommandTimes(CreateImageCommand, 1);
     expect(aws.mocks.ec2).toHaveReceivedCommandTimes(RunInstancesCommand, 1);
     expect(aws.mocks.autoScaling).toHaveReceivedCommandTimes(CreateAutoScalingGroupCommand, 1);
     expect(reporter.lines.at(-1)?.message).toMatch(/^staging is commissioned\.\n {2}app URL: {5}http:\/\/argos-staging-elb-/);
     // The announced plan (shown as pending on a terminal) is the list of steps that ran.
-    expect(reporter.planned).toHaveLength(7);
+    expect(reporter.planned).toHaveLength(8);
     expect(reporter.planned.filter((title) => !reporter.steps.some((step) => step.title === title))).toEqual([]);
     expect(aws.playbookRuns.map((playbook) => playbook.playbooks)).toEqual([['image.yml']]);
     // ... and the bake left nothing behind
@@ -101,19 +108,25 @@ describe('commission on a modelled AWS account', () => {
     const createDatabase = aws.firstCall('CreateDBInstance');
     expect(createDatabase?.start).toBeLessThan(imageAvailableAt(run));
     expect(createDatabase?.start).toBeLessThan(aws.playbookRuns[0]?.end ?? 0);
-    // ... site.yml ran after the app servers were in service, on the one app server
+    // ... site.yml ran first on the release build (once the image and the database were ready), then
+    // the group was created from the release image, and site.yml ran again once the app server was in service
     const servers = reporter.find('app servers ');
-    const site = aws.playbookRuns.find((playbook) => playbook.playbooks.includes('site.yml'));
-    expect(aws.playbookRuns.map((playbook) => playbook.playbooks)).toEqual([['image.yml'], ['site.yml']]);
+    const [, releaseRun, site] = aws.playbookRuns;
+    expect(aws.playbookRuns.map((playbook) => playbook.playbooks)).toEqual([['image.yml'], ['site.yml'], ['site.yml']]);
+    expect(releaseRun?.start).toBeGreaterThan(Math.max(imageAvailableAt(run), reporter.find('database ')?.end ?? Infinity));
+    const release = [...aws.state.images.values()].find((image) => image.name.startsWith('argos-staging-release-'));
+    expect(aws.firstCall('CreateAutoScalingGroup')?.start).toBeGreaterThanOrEqual(release?.availableAt ?? Infinity);
+    expect(aws.liveInstances().filter((instance) => instance.groupName).map((instance) => instance.imageId)).toEqual([release?.id]);
     expect(site?.start).toBeGreaterThan(servers?.end ?? Infinity);
     expect(site?.hosts).toHaveLength(1);
     const hostsFile = await readFile(ctx.paths.hostsFile, 'utf8');
     expect(hostsFile).toContain(`db_host=${ctx.names.database}.`);
     expect(hostsFile).toContain(site?.hosts[0]);
-    // ... the whole run took well under the steps one after another
+    // ... the whole run took well under the steps one after another (the release build lengthens the
+    // critical path, image → release image → app servers → deploy, so the ratio is higher than without it)
     const timing = runTiming(reporter, totalMs);
     expect(timing.sequentialMs - totalMs).toBeGreaterThan(9 * 60_000);
-    expect(totalMs / timing.sequentialMs).toBeLessThan(0.7);
+    expect(totalMs / timing.sequentialMs).toBeLessThan(0.75);
     // ... and nothing temporary was left: no bake instance or group, no SSH rule
     expect(aws.count('RevokeSecurityGroupIngress')).toBe(1);
     expectNothingLeft(run);

@@ -73,6 +73,8 @@ describe('parseConfig', () => {
       ssh_config: 'ssh/config',
       root_volume_size: 30,
       scaling_target_cpu: 45,
+      release_images_kept: 5,
+      git_ref: 'v1.2.0',
     };
     // WHEN the config is parsed
     const config = parseConfig(yaml(sampleConfig(given)), FILE);
@@ -104,6 +106,8 @@ describe('parseConfig', () => {
       sshConfig: 'ssh/config',
       rootVolumeSize: 30,
       scalingTargetCpu: 45,
+      releaseImagesKept: 5,
+      gitRef: 'v1.2.0',
     });
     expect(config.dbPassword.reveal()).toBe(CANARY);
   });

@@ -84,7 +84,7 @@ describe('putBackInRotation', () => {
     const clock = new VirtualClock();
     modelLoadBalancer(clock, ['i-2'], { drainMs: 0, healthyAfterMs: 20_000 });
     const started = clock.now();
-    await putBackInRotation(elb, { loadBalancerName: 'shop-web-elb', instanceIds: ['i-1'], healthCheckTarget: 'HTTP:8000/health' }, { signal: new AbortController().signal, clock });
+    await putBackInRotation(elb, { loadBalancerName: 'shop-web-elb', instanceIds: ['i-1'], healthCheckTarget: 'HTTP:8000/health', advice: 'Look at the app.' }, { signal: new AbortController().signal, clock });
     expect(clock.now() - started).toBeGreaterThanOrEqual(20_000);
   });
 
@@ -93,10 +93,10 @@ describe('putBackInRotation', () => {
     modelLoadBalancer(clock, ['i-2'], { drainMs: 0, healthyAfterMs: undefined });
     const error = await putBackInRotation(
       elb,
-      { loadBalancerName: 'shop-web-elb', instanceIds: ['i-1'], healthCheckTarget: 'HTTP:8000/health' },
+      { loadBalancerName: 'shop-web-elb', instanceIds: ['i-1'], healthCheckTarget: 'HTTP:8000/health', advice: 'Look at the app on i-1.' },
       { signal: new AbortController().signal, clock, timeoutMs: 120_000 },
     ).catch((e: unknown) => e as Error & { code?: string });
     expect(error?.code).toBe('TIMEOUT');
-    expect(error?.message).toMatch(/still does not route to i-1 OutOfService \(Instance has failed at least the UnhealthyThreshold.*\): they fail its health check HTTP:8000\/health\. Look at the app on them/);
+    expect(error?.message).toMatch(/still does not route to i-1 OutOfService \(Instance has failed at least the UnhealthyThreshold.*\): they fail its health check HTTP:8000\/health\. Look at the app on i-1\./);
   });
 });
