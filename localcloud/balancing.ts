@@ -23,6 +23,8 @@ export interface BalancingPlane extends Plane {
 
 /** How often moto is read and the groups' health judged. */
 const TICK_MS = 500;
+/** How long a terminating instance drains before moto terminates it. */
+const DRAIN_MS = 1_000;
 
 /** The instance ids of a Query request's `Instances.member.N.InstanceId`. */
 function instanceIdsOf(params: URLSearchParams): string[] {
@@ -68,6 +70,25 @@ export async function startBalancing(context: PlaneContext): Promise<BalancingPl
       return undefined;
     },
   });
+  /**
+   * A group's instance being terminated leaves its load balancers first: AWS deregisters it
+   * (Terminating), lets connection draining finish, then terminates it
+   * (https://docs.aws.amazon.com/autoscaling/ec2/userguide/attach-load-balancer-asg.html,
+   * "connection draining ... before the instance is deregistered and terminated"). moto terminates
+   * at once, so the harness takes the instance out of rotation before moto sees the call.
+   */
+  const leaving = new Set<string>();
+  proxy.intercept('autoscaling', 'TerminateInstanceInAutoScalingGroup', {
+    before: async (request) => {
+      const id = request.params.get('InstanceId');
+      if (!id) return undefined;
+      leaving.add(id);
+      await settle();
+      // In-flight requests finish (the sample apps answer in milliseconds; AWS allows the draining timeout).
+      await new Promise((resolve) => setTimeout(resolve, DRAIN_MS));
+      return undefined;
+    },
+  });
   proxy.intercept('elasticloadbalancing', 'DescribeInstanceHealth', {
     before: async (request) => {
       const name = request.params.get('LoadBalancerName') ?? '';
@@ -88,7 +109,7 @@ export async function startBalancing(context: PlaneContext): Promise<BalancingPl
       try {
         const specs: LoadBalancerSpec[] = (await readLoadBalancerSpecs({ elb, ec2 })).map((spec) => ({
           ...spec,
-          instances: spec.instances.filter((instance) => !deregistered.get(spec.name)?.has(instance.instanceId)),
+          instances: spec.instances.filter((instance) => !deregistered.get(spec.name)?.has(instance.instanceId) && !leaving.has(instance.instanceId)),
         }));
         await plane.apply(specs);
         known = new Set(specs.map((spec) => spec.name));
