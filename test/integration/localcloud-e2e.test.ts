@@ -145,6 +145,8 @@ describe.skipIf(!capability.ok)(`argos on the local cloud${capability.ok ? '' : 
     expect(cleaned.exitCode).toBe(0);
     const status = JSON.parse((await project.argos(['staging', 'status', '--json'])).stdout) as { commissioned: boolean };
     expect(status.commissioned).toBe(false);
+    // Terminated instances' machines go as the harness follows moto (as AWS's shutting-down takes its time).
+    await waitFor('every machine gone', () => (project.harness.cloud.machines().length === 0 ? true : undefined), 120_000, 500);
     expect(project.harness.cloud.machines()).toEqual([]);
   }, 1_200_000);
 });
