@@ -37,6 +37,10 @@ echo '127.0.0.1 localhost' > "$B/etc/hosts"
 echo '# no DNS inside the local cloud' > "$B/etc/resolv.conf"
 rm -f "$B"/etc/ssh/ssh_host_*                             # openssh's postinst made keys: per machine instead
 rm -rf "$B"/var/cache/apt/*.bin "$B"/var/cache/apt/archives/*.deb "$B"/var/lib/apt/lists/*
+# No package lists, and none fetched "recently": the lists directory's mtime is what Ansible's apt
+# cache_valid_time reads when there is no update stamp, and a base built minutes ago would pass
+# for a fresh cache, so an install on a machine from it would skip apt-get update and fail.
+touch -d @0 "$B"/var/lib/apt/lists
 
 chroot "$B" useradd -m -s /bin/bash -G sudo "$LOGIN"
 chroot "$B" usermod -p '*' "$LOGIN"

@@ -417,7 +417,11 @@ export function attachCloud(options: CloudOptions = {}): Cloud {
       // cp -a keeps overlay whiteouts (character devices) and trusted.overlay.* xattrs.
       await run('cp', ['-a', join(m.dir, 'upper'), layer]);
       writeFileSync(join(layer, 'etc/machine-id'), '');
-      for (const p of ['var/log/journal', 'var/lib/apt/lists', 'var/cache/apt/archives']) rmSync(join(layer, p), { recursive: true, force: true });
+      // No package lists in an image (size), and no stamp claiming a fresh apt-get update either:
+      // an install on an instance from it must update first (the base's lists dir is dated 1970).
+      for (const p of ['var/log/journal', 'var/lib/apt/lists', 'var/cache/apt/archives', 'var/lib/apt/periodic/update-success-stamp']) {
+        rmSync(join(layer, p), { recursive: true, force: true });
+      }
       const sshDir = join(layer, 'etc/ssh');
       if (existsSync(sshDir)) for (const f of readdirSync(sshDir)) if (f.startsWith('ssh_host_')) rmSync(join(sshDir, f));
       rmSync(join(layer, 'etc/localcloud/instance-id'), { force: true });
