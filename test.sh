@@ -182,7 +182,12 @@ EOF
 # Reboots the target and returns once SSH answers again.
 target_reboot() {
   case "$CURRENT_TARGET" in
-    local) (cd "$REPO_ROOT" && "${LOCAL_TARGET[@]}" reboot --name "$CLOUD_NAME" --state-dir "$STATE_DIR/target") ;;
+    local)
+      (cd "$REPO_ROOT" && "${LOCAL_TARGET[@]}" reboot --name "$CLOUD_NAME" --state-dir "$STATE_DIR/target")
+      # SSH answers before every unit has started: wait for the boot to finish (running or
+      # degraded; the checks say which), so the verify judges the services, not a race.
+      timeout 120 ssh -F "$(sed -n 's/^SSH_CONFIG=//p' "$STATE_DIR/target.env")" "$(sed -n 's/^HOST=//p' "$STATE_DIR/target.env")" \
+        systemctl is-system-running --wait >/dev/null || true ;;
     vagrant) (cd "$REPO_ROOT" && vagrant reload --no-provision) ;;
   esac
 }
