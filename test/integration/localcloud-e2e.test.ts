@@ -138,6 +138,17 @@ describe.skipIf(!capability.ok)(`argos on the local cloud${capability.ok ? '' : 
     expect(rolledBack.versions.at(-1)).toBe('1');
   }, 1_800_000);
 
+  it('a deploy of a release whose app cannot start stops after the first batch, and the others keep serving', async () => {
+    await project.releaseSampleApp('broken');
+    const deployed = await requestLoop(() => project.argos(['staging', 'deploy']));
+    expect(deployed.result.exitCode).toBe(1);
+    expect(deployed.result.stderr).toMatch(/the rolling deploy stopped at batch 1 of 3 \(i-[0-9a-f]+\); i-[0-9a-f]+, i-[0-9a-f]+ were not touched and still serve the previous release/);
+    expect(deployed.result.stderr).toContain('Check the app answers its health check on this instance');
+    log.push(`broken deploy: ${deployed.requests} requests, versions ${deployed.versions.join(' → ')}`);
+    expect(deployed.failures).toEqual([]);
+    expect(deployed.versions).toEqual(['1']);
+  }, 1_800_000);
+
   it('decommission and clean leave nothing of the environment', async () => {
     const decommissioned = await project.argos(['staging', 'decommission', '--yes', '--skip-final-snapshot']);
     expect(decommissioned.exitCode).toBe(0);
