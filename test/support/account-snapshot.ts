@@ -22,7 +22,7 @@ export interface AccountSnapshot {
 }
 
 /** Reads the account: live instances, non-default groups, own images, and the rest by name. */
-export async function snapshotAccount(clients: AwsClients): Promise<AccountSnapshot> {
+export async function snapshotAccount(clients: Pick<AwsClients, 'ec2' | 'rds' | 'autoScaling' | 'elb'>): Promise<AccountSnapshot> {
   const [instances, groups, images, templates, elbs, asgs, dbs, snapshots, subnetGroups] = await Promise.all([
     clients.ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] }] })),
     clients.ec2.send(new DescribeSecurityGroupsCommand({})),

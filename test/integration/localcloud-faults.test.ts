@@ -1,0 +1,137 @@
+/**
+ * Faults, end to end, on the local cloud: Ctrl-C during the image bake, a
+ * failing role during a rolling deploy, Ctrl-C in the middle of a rolling
+ * deploy, a second Ctrl-C during decommission; each followed by a check of
+ * what was left (in the account and on the machines) and a re-run that
+ * converges, and a final check that nothing leaked.
+ *
+ * Here, unlike against the emulator alone, the instances are real systemd
+ * machines and the load balancer really checks health: an interrupted deploy
+ * must leave the app server registered and serving, not just the calls made.
+ */
+import { DescribeAutoScalingGroupsCommand } from '@aws-sdk/client-auto-scaling';
+import { DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
+import { DescribeInstanceHealthCommand } from '@aws-sdk/client-elastic-load-balancing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../../localcloud/proc.js';
+import { snapshotAccount } from '../support/account-snapshot.js';
+import { makeCloudProject, type CloudProject } from '../support/cloud-project.js';
+import { interruptWhen } from '../support/interrupt.js';
+import { localCloudOrSkip } from '../support/local-cloud.js';
+
+const capability = localCloudOrSkip();
+const LB = 'argos-staging-elb';
+const GROUP = 'argos-staging-app';
+
+describe.skipIf(!capability.ok)(`faults end to end on the local cloud${capability.ok ? '' : ` (skipped: ${capability.reason})`}`, () => {
+  let project: CloudProject;
+  const log: string[] = [];
+
+  const interrupt = (args: string[], marker: RegExp, again = false) =>
+    interruptWhen(['staging', ...args], marker, { cwd: project.root, env: project.env, again });
+  const temporarySshRules = async (): Promise<string[]> => {
+    const response = await project.clients.ec2.send(new DescribeSecurityGroupsCommand({}));
+    return (response.SecurityGroups ?? []).flatMap((g) => (g.IpPermissions ?? []).filter((p) => p.FromPort === 22).map(() => g.GroupName ?? ''));
+  };
+  const inService = async (): Promise<string[]> =>
+    ((await project.clients.elb.send(new DescribeInstanceHealthCommand({ LoadBalancerName: LB }))).InstanceStates ?? [])
+      .filter((s) => s.State === 'InService')
+      .map((s) => s.InstanceId ?? '');
+  const answers = async (): Promise<boolean> => {
+    const url = project.harness.balancing.urlOf(LB);
+    if (!url) return false;
+    const response = await fetch(`${url}/`, { headers: { connection: 'close' }, signal: AbortSignal.timeout(5_000) }).catch(() => undefined);
+    return response?.status === 200;
+  };
+  /** The machines the harness runs, once it has followed moto's terminations. */
+  const machinesSettled = async (count: number): Promise<number> => {
+    await waitFor(`${count} machine(s)`, () => (project.harness.cloud.machines().length === count ? true : undefined), 120_000, 500).catch(() => undefined);
+    return project.harness.cloud.machines().length;
+  };
+
+  beforeAll(async () => {
+    project = await makeCloudProject({ name: process.env['LOCALCLOUD_FAULTS_NAME'] ?? 'ef', log: (line) => log.push(line) });
+  }, 600_000);
+
+  afterAll(async () => {
+    await project?.stop();
+    if (log.length > 0) process.stdout.write(`harness log (last 40 lines):\n  ${log.slice(-40).join('\n  ')}\n`);
+  }, 300_000);
+
+  it('Ctrl-C during the bake stops the playbook, removes the bake instance and its machine, exits 130', async () => {
+    const result = await interrupt(['commission', '--yes'], /running playbooks\/image\.yml/);
+    expect(result.exitCode).toBe(130);
+    expect(result.output).toMatch(/interrupted; exists now: .*Run `argos staging commission` again to continue/s);
+    const account = await snapshotAccount(project.clients);
+    expect(account.instances).toEqual([]);
+    expect(account.images).toEqual([]);
+    expect(account.securityGroups).not.toContain('argos-image-bake');
+    expect(await temporarySshRules()).toEqual([]);
+    expect(await machinesSettled(0)).toBe(0);
+  }, 900_000);
+
+  it('a re-run after the interruption converges and serves through the load balancer', async () => {
+    const result = await project.argos(['staging', 'commission', '--yes']);
+    expect(result.stderr).toBe('');
+    expect(result.exitCode).toBe(0);
+    const account = await snapshotAccount(project.clients);
+    expect(account).toMatchObject({ autoScalingGroups: [GROUP], databases: ['argos-staging-database'] });
+    expect(account.images).toContain('argos-image');
+    expect(account.instances).toHaveLength(1);
+    expect(await answers()).toBe(true);
+  }, 1_800_000);
+
+  it('a failing role stops the rolling deploy (exit 1) with the instance back in service; fixed, the re-run converges', async () => {
+    const before = await snapshotAccount(project.clients);
+    await project.writeConfig({ app_nginx_client_max_body_size: 'not-a-size' });
+    const failed = await project.argos(['staging', 'deploy', '--roles', 'app']);
+    expect(failed.exitCode).toBe(1);
+    expect(failed.stderr).toMatch(/failed task \[app : /);
+    expect(failed.stderr).toMatch(/the rolling deploy stopped at batch 1 of 1/);
+    expect(await temporarySshRules()).toEqual([]);
+    // The release build stopped with the deploy: no image of a release that did not deploy, no instance left.
+    const after = await snapshotAccount(project.clients);
+    expect(after.images).toEqual(before.images);
+    expect(after.instances).toEqual(before.instances);
+    // The previous configuration still serves (nginx refused the bad one), and the instance is back in rotation.
+    await waitFor('the app server back in service', async () => ((await inService()).length === 1 ? true : undefined), 120_000, 1_000);
+    expect(await answers()).toBe(true);
+
+    await project.writeConfig();
+    const fixed = await project.argos(['staging', 'deploy', '--roles', 'app']);
+    expect(fixed.stderr).toBe('');
+    expect(fixed.exitCode).toBe(0);
+    expect(await temporarySshRules()).toEqual([]);
+    expect(await answers()).toBe(true);
+  }, 1_800_000);
+
+  it('Ctrl-C in the middle of a rolling deploy registers the instance again and resumes the group', async () => {
+    const result = await interrupt(['deploy', '--no-release-image'], /batch 1 of 1 \(i-[0-9a-f]+\): running/);
+    expect(result.exitCode).toBe(130);
+    const group = (await project.clients.autoScaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [GROUP] }))).AutoScalingGroups?.[0];
+    expect(group?.SuspendedProcesses ?? []).toEqual([]);
+    // Registered again: the health check brings it back without any argos command.
+    await waitFor('the app server back in service', async () => ((await inService()).length === 1 ? true : undefined), 120_000, 1_000);
+    expect(await answers()).toBe(true);
+    expect(await temporarySshRules()).toEqual([]);
+  }, 900_000);
+
+  it('Ctrl-C (twice) during decommission exits 130; the re-run finishes, and nothing leaked', async () => {
+    const result = await interrupt(['decommission', '--yes', '--skip-final-snapshot'], /▸ app servers, launch templates and load balancer/, true);
+    expect(result.exitCode).toBe(130);
+    expect(result.output).toMatch(/interrupted twice; exiting without finishing cleanup|interrupted: run `argos staging decommission` again to finish what is left/);
+    let rerun = await project.argos(['staging', 'decommission', '--yes', '--skip-final-snapshot']);
+    if (/interrupted twice/.test(result.output)) {
+      // Exited at once: the lock stays, and the re-run names the run that is gone and how to break it.
+      expect(rerun.exitCode).toBe(1);
+      expect(rerun.stderr).toMatch(/staging is locked by .*--force-unlock\. That run is no longer running \(no process \d+ on this host\): it was killed\./);
+      rerun = await project.argos(['staging', 'decommission', '--yes', '--skip-final-snapshot', '--force-unlock']);
+    }
+    expect(rerun.exitCode).toBe(0);
+    expect((await project.argos(['staging', 'clean', '--yes'])).exitCode).toBe(0);
+    const account = await snapshotAccount(project.clients);
+    expect(account).toMatchObject({ instances: [], securityGroups: [], images: [], launchTemplates: [], loadBalancers: [], autoScalingGroups: [], databases: [], databaseSubnetGroups: [] });
+    expect(await temporarySshRules()).toEqual([]);
+    expect(await machinesSettled(0)).toBe(0);
+  }, 1_200_000);
+});
