@@ -12,11 +12,17 @@ import { ElasticLoadBalancingClient } from '@aws-sdk/client-elastic-load-balanci
 import { checkGroupHealth } from './asg-health.js';
 import { readLoadBalancerSpecs, renderDescribeInstanceHealth, startLoadBalancerPlane, type LoadBalancerPlane, type LoadBalancerSpec } from './elb.js';
 import type { Plane, PlaneContext } from './harness.js';
+import { startNameProxy } from './lb-names.js';
 
 /** The balancing plane, with what tests and the sandbox need to reach the load balancers. */
 export interface BalancingPlane extends Plane {
   /** `http://127.0.0.1:<port>` of a load balancer's listener (default port 80), once the plane has it. */
   urlOf(loadBalancerName: string, loadBalancerPort?: number): string | undefined;
+  /**
+   * `http://127.0.0.1:<port>`: an HTTP proxy that serves the load balancers' DNS names
+   * (`curl --proxy <nameProxyUrl> http://<DNSName>/`), see lb-names.ts.
+   */
+  readonly nameProxyUrl: string;
   /** The data plane (verdicts, ports). */
   readonly loadBalancers: LoadBalancerPlane;
 }
@@ -48,6 +54,16 @@ export async function startBalancing(context: PlaneContext): Promise<BalancingPl
    */
   const deregistered = new Map<string, Set<string>>();
   let known = new Set<string>();
+  /** DNS name (lower case) → load balancer name, as of the last tick. */
+  let names = new Map<string, string>();
+  const urlOf = (name: string, port = 80): string | undefined => {
+    const local = plane.localPorts().get(name)?.get(port);
+    return local === undefined ? undefined : `http://127.0.0.1:${String(local)}`;
+  };
+  const nameProxy = await startNameProxy((dnsName, port) => {
+    const name = names.get(dnsName);
+    return name === undefined ? undefined : plane.localPorts().get(name)?.get(port);
+  });
 
   proxy.intercept('elasticloadbalancing', 'DeregisterInstancesFromLoadBalancer', {
     after: async (request, response) => {
@@ -113,6 +129,7 @@ export async function startBalancing(context: PlaneContext): Promise<BalancingPl
         }));
         await plane.apply(specs);
         known = new Set(specs.map((spec) => spec.name));
+        names = new Map(specs.flatMap((spec) => (spec.dnsName ? [[spec.dnsName.toLowerCase(), spec.name] as const] : [])));
         for (const replaced of await checkGroupHealth({ autoscaling, ec2 }, plane, new Date())) {
           log(`${replaced.groupName}: replacing ${replaced.instanceId}: ${replaced.description}`);
         }
@@ -138,15 +155,16 @@ export async function startBalancing(context: PlaneContext): Promise<BalancingPl
 
   return {
     loadBalancers: plane,
-    urlOf: (name, port = 80) => {
-      const local = plane.localPorts().get(name)?.get(port);
-      return local === undefined ? undefined : `http://127.0.0.1:${String(local)}`;
-    },
-    describe: () =>
-      [...plane.localPorts()].flatMap(([name, ports]) => [...ports].map(([lbPort, local]) => `load balancer ${name}: port ${String(lbPort)} at http://127.0.0.1:${String(local)}`)),
+    urlOf,
+    nameProxyUrl: nameProxy.url,
+    describe: () => [
+      ...[...plane.localPorts()].flatMap(([name, ports]) => [...ports].map(([lbPort, local]) => `load balancer ${name}: port ${String(lbPort)} at http://127.0.0.1:${String(local)}`)),
+      `load balancers by DNS name: curl --proxy ${nameProxy.url} http://<DNSName>/`,
+    ],
     stop: async () => {
       stopped = true;
       await loop;
+      await nameProxy.stop();
       await plane.stop();
       for (const client of [elb, ec2, autoscaling]) client.destroy();
     },

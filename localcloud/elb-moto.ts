@@ -55,6 +55,7 @@ export async function readLoadBalancerSpecs(
     }
     return {
       name: d.LoadBalancerName ?? '',
+      ...(d.DNSName ? { dnsName: d.DNSName } : {}),
       healthCheck: hc?.Target
         ? {
             target: hc.Target,

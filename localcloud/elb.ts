@@ -81,6 +81,8 @@ export interface BackendInstance {
 /** What the plane needs of one load balancer (what moto says about it). */
 export interface LoadBalancerSpec {
   readonly name: string;
+  /** The DNS name AWS gives it (`<name>-<n>.<region>.elb.amazonaws.com`), which the name proxy serves. */
+  readonly dnsName?: string;
   readonly healthCheck: HealthCheckSpec;
   readonly listeners: readonly ListenerSpec[];
   readonly instances: readonly BackendInstance[];

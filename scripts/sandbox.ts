@@ -11,7 +11,7 @@
  * Nothing here reaches real AWS: every AWS call goes to the emulator.
  */
 import { UpdateAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
-import { DescribeInstanceHealthCommand } from '@aws-sdk/client-elastic-load-balancing';
+import { DescribeInstanceHealthCommand, DescribeLoadBalancersCommand } from '@aws-sdk/client-elastic-load-balancing';
 import { execa } from 'execa';
 import { waitFor } from '../localcloud/proc.js';
 import { createClients } from '../src/aws/clients.js';
@@ -43,6 +43,8 @@ async function showApp(project: CloudProject): Promise<void> {
   if (!url) throw new Error(`the load balancer ${LB} has no local port`);
   const page = await fetch(`${url}/`, { headers: { connection: 'close' } });
   console.log(`GET ${url}/ (the load balancer ${LB}) -> ${page.status}: ${(await page.text()).slice(0, 160)}`);
+  const dnsName = (await project.clients.elb.send(new DescribeLoadBalancersCommand({ LoadBalancerNames: [LB] }))).LoadBalancerDescriptions?.[0]?.DNSName;
+  if (dnsName) console.log(`by its DNS name, as status prints it: curl --proxy ${project.harness.balancing.nameProxyUrl} http://${dnsName}/`);
 }
 
 async function onLocalCloud(): Promise<void> {

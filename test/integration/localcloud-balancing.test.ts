@@ -6,7 +6,8 @@
  * port reaches only InService instances; a deregistration is honoured (which
  * moto alone forgets for a group's instances); a group with ELB health checks
  * replaces an instance that fails them after the grace period, and replaces
- * nothing while HealthCheck is suspended.
+ * nothing while HealthCheck is suspended. The load balancer's DNS name answers
+ * through the harness's name proxy, as the URL argos prints would on AWS.
  */
 import { AutoScalingClient, CreateAutoScalingGroupCommand, DescribeAutoScalingGroupsCommand, ResumeProcessesCommand, SuspendProcessesCommand } from '@aws-sdk/client-auto-scaling';
 import { CreateLaunchTemplateCommand, DescribeSubnetsCommand, EC2Client, ImportKeyPairCommand } from '@aws-sdk/client-ec2';
@@ -15,10 +16,12 @@ import {
   CreateLoadBalancerCommand,
   DeregisterInstancesFromLoadBalancerCommand,
   DescribeInstanceHealthCommand,
+  DescribeLoadBalancersCommand,
   ElasticLoadBalancingClient,
   RegisterInstancesWithLoadBalancerCommand,
 } from '@aws-sdk/client-elastic-load-balancing';
 import { execa } from 'execa';
+import { request } from 'node:http';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +40,21 @@ const SERVE = [
   'systemd-run --unit=web --property=Restart=always python3 -m http.server 80 --directory /srv/www',
 ].join('\n');
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
+
+/** GET `url` through the HTTP proxy at `proxy` (absolute-form request line, as curl --proxy sends). */
+function getThroughProxy(proxy: string, url: string): Promise<{ status: number; body: string }> {
+  const { hostname, port } = new URL(proxy);
+  return new Promise((resolve, reject) => {
+    const outgoing = request({ host: hostname, port, path: url, headers: { host: new URL(url).host, connection: 'close' }, timeout: 5_000 }, (answer) => {
+      let body = '';
+      answer.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      answer.on('end', () => resolve({ status: answer.statusCode ?? 0, body: body.trim() }));
+    });
+    outgoing.on('timeout', () => outgoing.destroy(new Error(`no answer from ${url} through ${proxy} in 5 s`)));
+    outgoing.on('error', reject);
+    outgoing.end();
+  });
+}
 
 describe.skipIf(!capability.ok)(`local cloud load balancer and group health${capability.ok ? '' : ` (skipped: ${capability.reason})`}`, () => {
   let moto: MotoServer;
@@ -103,6 +121,14 @@ describe.skipIf(!capability.ok)(`local cloud load balancer and group health${cap
     const url = harness.balancing.urlOf('web') as string;
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect((await get(`${url}/`)).body).toMatch(/^ip-172-31-/);
+    // The DNS name AWS gives it (moto's, here) answers through the name proxy; an unknown name is refused there.
+    const dnsName = (await elb.send(new DescribeLoadBalancersCommand({ LoadBalancerNames: ['web'] }))).LoadBalancerDescriptions?.[0]?.DNSName ?? '';
+    expect(dnsName).toMatch(/^web[.-].*\.elb\.amazonaws\.com$/);
+    expect(harness.balancing.nameProxyUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(await getThroughProxy(harness.balancing.nameProxyUrl, `http://${dnsName}/`)).toEqual({ status: 200, body: expect.stringMatching(/^ip-172-31-/) as unknown });
+    const unknown = await getThroughProxy(harness.balancing.nameProxyUrl, 'http://example.com/');
+    expect(unknown.status).toBe(502);
+    expect(unknown.body).toContain('no load balancer listening at example.com:80');
 
     await elb.send(new DeregisterInstancesFromLoadBalancerCommand({ LoadBalancerName: 'web', Instances: [{ InstanceId: id }] }));
     // moto alone would still list the group's instance; AWS, and the harness, do not.

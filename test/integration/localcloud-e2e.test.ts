@@ -12,12 +12,17 @@
  * must switch what answers with no failed request; decommission and clean
  * leave nothing.
  */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { SetDesiredCapacityCommand } from '@aws-sdk/client-auto-scaling';
-import { TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, DescribeSnapshotsCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { DescribeInstanceHealthCommand } from '@aws-sdk/client-elastic-load-balancing';
+import { DescribeDBInstancesCommand } from '@aws-sdk/client-rds';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../localcloud/proc.js';
-import { makeCloudProject, type CloudProject } from '../support/cloud-project.js';
+import type { EnvironmentStatus } from '../../src/commands/status.js';
+import { snapshotAccount } from '../support/account-snapshot.js';
+import { CLOUD_CANARY, makeCloudProject, type CloudProject } from '../support/cloud-project.js';
 import { localCloudOrSkip } from '../support/local-cloud.js';
 
 const capability = localCloudOrSkip();
@@ -97,7 +102,28 @@ describe.skipIf(!capability.ok)(`argos on the local cloud${capability.ok ? '' : 
     const answer = await ask();
     expect(answer).toMatchObject({ version: '1', env_name: 'staging' });
     expect(await inService()).toHaveLength(1);
+    const account = await snapshotAccount(project.clients);
+    expect(account).toMatchObject({
+      images: ['argos-image', expect.stringMatching(/^argos-staging-release-\d{8}T\d{6}Z$/)],
+      autoScalingGroups: [GROUP],
+      loadBalancers: [LB],
+      databases: ['argos-staging-database'],
+      securityGroups: ['argos-staging-app', 'argos-staging-broker', 'argos-staging-database', 'argos-staging-elb'],
+    });
+    expect(account.instances).toHaveLength(2); // one app server, the broker; the bake and release build instances are gone
+    const endpoint = (await project.clients.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: 'argos-staging-database' }))).DBInstances?.[0]?.Endpoint?.Address;
+    const hosts = await readFile(join(project.root, 'hosts', 'hosts_staging'), 'utf8');
+    expect(hosts).toMatch(/\[appservers\]\n\S+ /);
+    expect(hosts).toMatch(/\[brokers\]\n\S+ /);
+    expect(hosts).toContain(`db_host=${endpoint ?? 'the database endpoint'}`);
   }, 1_800_000);
+
+  it('status shows the environment with no drift, the app server in service', async () => {
+    const result = await project.argos(['staging', 'status', '--json']);
+    const status = JSON.parse(result.stdout) as EnvironmentStatus;
+    expect(status).toMatchObject({ commissioned: true, drift: [] });
+    expect(status.resources.find((r) => r.kind === 'app instance')?.state).toBe('InService/Healthy');
+  }, 120_000);
 
   it('instances the group launches by itself serve: desired capacity 1 → 3, no argos command', async () => {
     const started = Date.now();
@@ -136,6 +162,13 @@ describe.skipIf(!capability.ok)(`argos on the local cloud${capability.ok ? '' : 
     log.push(`rollback: ${rolledBack.requests} requests, versions ${rolledBack.versions.join(' → ')}`);
     expect(rolledBack.failures).toEqual([]);
     expect(rolledBack.versions.at(-1)).toBe('1');
+
+    // Host keys are recorded by instance id (HostKeyAlias), one entry per instance in the hosts file.
+    const known = await readFile(join(project.root, 'hosts', 'known_hosts_staging'), 'utf8');
+    const hosts = await readFile(join(project.root, 'hosts', 'hosts_staging'), 'utf8');
+    const ids = [...hosts.matchAll(/instance_id=(i-[0-9a-f]+)/g)].map((match) => match[1] ?? '');
+    expect(ids.length).toBeGreaterThan(0);
+    for (const id of ids) expect(known).toMatch(new RegExp(`^${id} `, 'm'));
   }, 1_800_000);
 
   it('a deploy of a release whose app cannot start stops after the first batch, and the others keep serving', async () => {
@@ -149,13 +182,33 @@ describe.skipIf(!capability.ok)(`argos on the local cloud${capability.ok ? '' : 
     expect(deployed.versions).toEqual(['1']);
   }, 1_800_000);
 
-  it('decommission and clean leave nothing of the environment', async () => {
-    const decommissioned = await project.argos(['staging', 'decommission', '--yes', '--skip-final-snapshot']);
+  it('decommission and clean leave nothing of the environment but the final database snapshot', async () => {
+    const decommissioned = await project.argos(['staging', 'decommission', '--yes']);
     expect(decommissioned.exitCode).toBe(0);
     const cleaned = await project.argos(['staging', 'clean', '--yes']);
     expect(cleaned.exitCode).toBe(0);
     const status = JSON.parse((await project.argos(['staging', 'status', '--json'])).stdout) as { commissioned: boolean };
     expect(status.commissioned).toBe(false);
+    expect(await snapshotAccount(project.clients)).toEqual({
+      instances: [],
+      securityGroups: [],
+      images: [],
+      launchTemplates: [],
+      loadBalancers: [],
+      autoScalingGroups: [],
+      databases: [],
+      databaseSnapshots: [expect.stringMatching(/^argos-staging-database-final-/)],
+      databaseSubnetGroups: [],
+    });
+    // Release images' and the base image's EBS snapshots went with them.
+    const tagged = await project.clients.ec2.send(new DescribeSnapshotsCommand({ Filters: [{ Name: 'tag:ManagedBy', Values: ['argos'] }] }));
+    expect(tagged.Snapshots).toEqual([]);
+    const live = await project.clients.ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'tag:ManagedBy', Values: ['argos'] }, { Name: 'instance-state-name', Values: ['pending', 'running'] }] }));
+    expect(live.Reservations ?? []).toEqual([]);
+    // The database password was never logged.
+    const logged = await readFile(join(project.root, 'logs', 'argos-staging.log'), 'utf8');
+    expect(logged.length).toBeGreaterThan(0);
+    expect(logged).not.toContain(CLOUD_CANARY);
     // Terminated instances' machines go as the harness follows moto (as AWS's shutting-down takes its time).
     await waitFor('every machine gone', () => (project.harness.cloud.machines().length === 0 ? true : undefined), 120_000, 500);
     expect(project.harness.cloud.machines()).toEqual([]);
