@@ -119,7 +119,9 @@ export function planTitles<S>(steps: readonly Step<S>[], state: S): string[] {
 
 /**
  * Runs the steps that apply, each as a reporter step, concurrently where their
- * `needs` allow. Throws the first failure once every running step has ended.
+ * `needs` allow. Throws once every running step has ended: the failure, or,
+ * when steps running at the same time both failed, every failure in one error
+ * (see {@link combineFailures}).
  */
 export async function runSteps<S>(steps: readonly Step<S>[], state: S, host: StepHost, run = new StepRun()): Promise<StepRun> {
   const selected = selectSteps(steps, state);
@@ -128,6 +130,7 @@ export async function runSteps<S>(steps: readonly Step<S>[], state: S, host: Ste
   const ended = new Map<string, Promise<Ended>>();
   const running = new Set<string>();
   let failure: { error: unknown } | undefined;
+  const failures: Failure[] = [];
 
   const start = async (step: Step<S>, needs: string[]): Promise<Ended> => {
     const before = await Promise.all(needs.map((id) => ended.get(id) ?? Promise.resolve<Ended>('not run')));
@@ -153,6 +156,7 @@ export async function runSteps<S>(steps: readonly Step<S>[], state: S, host: Ste
     } catch (error) {
       run.records.push({ title: step.title, outcome: 'failed', ms: host.now() - started });
       failure ??= { error };
+      failures.push({ index: selected.findIndex((entry) => entry.step === step), title: step.title, error });
       running.delete(step.title);
       // The run ends only once the running steps have (a bake cleans up): say what failed now, not then.
       if (running.size > 0 && !host.signal.aborted) {
@@ -165,10 +169,35 @@ export async function runSteps<S>(steps: readonly Step<S>[], state: S, host: Ste
   };
   for (const { step, needs } of selected) ended.set(step.id, start(step, needs));
   await Promise.all(ended.values());
-  if (failure) throw failure.error;
+  if (failure) throw combineFailures(failures);
   // Interrupted between steps: nothing failed, but not everything ran.
   if (host.signal.aborted) throw host.signal.reason instanceof ArgosError ? host.signal.reason : new ArgosError('INTERRUPTED', 'interrupted');
   return run;
+}
+
+/** A step's failure, with the step's place in the list. */
+interface Failure {
+  index: number;
+  title: string;
+  error: unknown;
+}
+
+/**
+ * The error a run with failures throws. One failure is thrown as it is. Two
+ * steps running side by side can both fail (a deploy's playbooks and its
+ * release build, given the same broken release): none may be lost, so they
+ * are joined in one error led by the earlier step of the list, whatever
+ * finished first (the order a person reads the plan in); it exits 130 if any
+ * was an interruption, else as the leading one.
+ */
+export function combineFailures(failures: readonly Failure[]): unknown {
+  const [lead, ...others] = [...failures].sort((a, b) => a.index - b.index);
+  if (!lead) throw new Error('combineFailures needs a failure');
+  if (others.length === 0) return lead.error;
+  const codeOf = (error: unknown) => (error instanceof ArgosError ? error.code : 'FAILED');
+  const code = failures.some((f) => codeOf(f.error) === 'INTERRUPTED') ? 'INTERRUPTED' : codeOf(lead.error);
+  const also = others.map((f) => `\n(also: ${f.title} failed: ${errorText(f.error)})`).join('');
+  return new ArgosError(code, `${errorText(lead.error)}${also}`, { cause: lead.error });
 }
 
 function errorText(error: unknown): string {

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ArgosError } from '../../src/errors.js';
-import { planTitles, previewSteps, renderPreview, runSteps, selectSteps, type Step } from '../../src/commands/steps.js';
+import { combineFailures, planTitles, previewSteps, renderPreview, runSteps, selectSteps, type Step } from '../../src/commands/steps.js';
 import { RecordingReporter } from '../support/recording-reporter.js';
 
 interface Log {
@@ -75,6 +75,27 @@ describe('runSteps', () => {
     await expect(runSteps(steps, state, host(reporter))).rejects.toThrow('database failed');
     expect(state.events).toEqual(['start open', 'end open', 'start bake', 'start database', 'end database', 'end bake', 'start close', 'end close']);
     expect(reporter.steps.map((s) => `${s.title}: ${s.outcome}`)).toEqual(['step open: done', 'step bake: done', 'step database: failed', 'step close: done']);
+  });
+
+  it('loses no failure of steps that ran side by side: both in one error, led by the earlier step of the list', async () => {
+    const state: Log = { events: [] };
+    const steps = [step('hosts'), step('playbooks', { needs: ['hosts'], ms: 30, fail: true }), step('release', { needs: ['hosts'], fail: true })];
+    const error = await runSteps(steps, state, host(new RecordingReporter())).catch((e: unknown) => e);
+    // The release failed first; the playbooks come first in the list, so they lead.
+    expect(state.events.indexOf('end release')).toBeLessThan(state.events.indexOf('end playbooks'));
+    expect(error).toBeInstanceOf(ArgosError);
+    expect((error as ArgosError).message).toBe('playbooks failed\n(also: step release failed: release failed)');
+    expect((error as ArgosError).code).toBe('FAILED');
+  });
+
+  it('exits as interrupted when any of the failures is an interruption', () => {
+    const error = combineFailures([
+      { index: 0, title: 'step a', error: new ArgosError('FAILED', 'a failed') },
+      { index: 1, title: 'step b', error: new ArgosError('INTERRUPTED', 'interrupted') },
+    ]);
+    expect(error).toMatchObject({ code: 'INTERRUPTED', message: 'a failed\n(also: step b failed: interrupted)' });
+    const single = new Error('alone');
+    expect(combineFailures([{ index: 3, title: 'step c', error: single }])).toBe(single);
   });
 
   it('does not run a cleanup step when none of the steps it follows ran', async () => {
