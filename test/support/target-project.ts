@@ -38,11 +38,6 @@ export interface TargetProject {
   target: LocalTarget | undefined;
   /** Writes playbooks/group_vars/all.yml with these overrides on top of the test config. */
   writeConfig(overrides?: Record<string, unknown>): Promise<void>;
-  /**
-   * Makes the target stand in for RDS too: PostgreSQL on 127.0.0.1:5432 with the
-   * master user, and `endpoint` (the emulator's database name) resolving to it.
-   */
-  prepareDatabaseStandIn(endpoint: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -121,14 +116,6 @@ export async function makeTargetProject(options: { withTarget?: boolean } = {}):
       root,
       target,
       writeConfig,
-      prepareDatabaseStandIn: async (endpoint) => {
-        if (!target) throw new Error('no target to stand in for the database');
-        await runTestPlaybook(root, target, join(REPO_ROOT, 'test', 'fixtures', 'e2e', 'prepare.yml'), [
-          `e2e_db_endpoint=${endpoint}`,
-          'e2e_db_user=argos',
-          `e2e_db_pass=${CANARY}`,
-        ]);
-      },
       stop: async () => {
         await target?.stop();
         await rm(root, { recursive: true, force: true });
