@@ -5,11 +5,12 @@
  * first (debootstrap) adds about 65 s.
  */
 import { execa } from 'execa';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { leftovers, startCloud, type Cloud } from '../../localcloud/cloud.js';
+import { mountsUnder, unmountUnder } from '../../localcloud/sweep.js';
 import { localCloudOrSkip } from '../support/local-cloud.js';
 
 const capability = localCloudOrSkip();
@@ -115,4 +116,23 @@ except Exception as e: print(getattr(e, "code", e))' 2>&1`);
     await cloud.shutdown();
     expect(await leftovers(stateDir, netns, name)).toEqual([]);
   }, 60_000);
+});
+
+describe.skipIf(!capability.ok)(`local cloud sweep${capability.ok ? '' : ` (skipped: ${capability.reason})`}`, () => {
+  it('finds and unmounts mounts under a directory reached through a symlink (the kernel records the resolved path)', async () => {
+    const scratch = await mkdtemp(join(tmpdir(), 'argos-sweep-'));
+    const real = join(scratch, 'real');
+    const link = join(scratch, 'link');
+    await mkdir(join(real, 'm'), { recursive: true });
+    await symlink(real, link);
+    await execa('mount', ['-t', 'tmpfs', 'tmpfs', join(real, 'm')]);
+    try {
+      expect(mountsUnder(link)).toEqual([join(real, 'm')]);
+      await unmountUnder(link);
+      expect(mountsUnder(real)).toEqual([]);
+    } finally {
+      await execa('umount', [join(real, 'm')], { reject: false });
+      await rm(scratch, { recursive: true, force: true });
+    }
+  });
 });
