@@ -169,7 +169,7 @@ export async function runSteps<S>(steps: readonly Step<S>[], state: S, host: Ste
   };
   for (const { step, needs } of selected) ended.set(step.id, start(step, needs));
   await Promise.all(ended.values());
-  if (failure) throw combineFailures(failures);
+  if (failure) throw combineFailures(failures, host.signal.aborted);
   // Interrupted between steps: nothing failed, but not everything ran.
   if (host.signal.aborted) throw host.signal.reason instanceof ArgosError ? host.signal.reason : new ArgosError('INTERRUPTED', 'interrupted');
   return run;
@@ -187,16 +187,21 @@ interface Failure {
  * steps running side by side can both fail (a deploy's playbooks and its
  * release build, given the same broken release): none may be lost, so they
  * are joined in one error led by the earlier step of the list, whatever
- * finished first (the order a person reads the plan in); it exits 130 if any
- * was an interruption, else as the leading one.
+ * finished first (the order a person reads the plan in). A step that was only
+ * stopped (code INTERRUPTED) because another failed is named as stopped. The
+ * run exits 130 only if the user interrupted it (`interrupted`), else as the
+ * leading failure.
  */
-export function combineFailures(failures: readonly Failure[]): unknown {
+export function combineFailures(failures: readonly Failure[], interrupted: boolean): unknown {
   const [lead, ...others] = [...failures].sort((a, b) => a.index - b.index);
   if (!lead) throw new Error('combineFailures needs a failure');
   if (others.length === 0) return lead.error;
   const codeOf = (error: unknown) => (error instanceof ArgosError ? error.code : 'FAILED');
-  const code = failures.some((f) => codeOf(f.error) === 'INTERRUPTED') ? 'INTERRUPTED' : codeOf(lead.error);
-  const also = others.map((f) => `\n(also: ${f.title} failed: ${errorText(f.error)})`).join('');
+  const stopped = (failure: Failure) => codeOf(failure.error) === 'INTERRUPTED';
+  const code = interrupted && failures.some(stopped) ? 'INTERRUPTED' : codeOf(lead.error);
+  const also = others
+    .map((f) => (!interrupted && stopped(f) ? `\n(also: ${f.title} was stopped)` : `\n(also: ${f.title} failed: ${errorText(f.error)})`))
+    .join('');
   return new ArgosError(code, `${errorText(lead.error)}${also}`, { cause: lead.error });
 }
 

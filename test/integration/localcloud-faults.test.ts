@@ -9,7 +9,7 @@
  * machines and the load balancer really checks health: an interrupted deploy
  * must leave the app server registered and serving, not just the calls made.
  */
-import { DescribeAutoScalingGroupsCommand } from '@aws-sdk/client-auto-scaling';
+import { DescribeAutoScalingGroupsCommand, SetDesiredCapacityCommand } from '@aws-sdk/client-auto-scaling';
 import { DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
 import { DescribeInstanceHealthCommand } from '@aws-sdk/client-elastic-load-balancing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -85,20 +85,28 @@ describe.skipIf(!capability.ok)(`faults end to end on the local cloud${capabilit
     expect(await answers()).toBe(true);
   }, 1_800_000);
 
-  it('a failing role stops the rolling deploy (exit 1) with the instance back in service; fixed, the re-run converges', async () => {
+  it('a second app server, launched by the group, serves (deploys are rolling from two on)', async () => {
+    await project.clients.autoScaling.send(new SetDesiredCapacityCommand({ AutoScalingGroupName: GROUP, DesiredCapacity: 2 }));
+    await waitFor('two app servers in service', async () => ((await inService()).length === 2 ? true : undefined), 300_000, 1_000);
+    expect(await answers()).toBe(true);
+  }, 600_000);
+
+  it('a failing role stops the rolling deploy (exit 1) with both app servers back in service; fixed, the re-run converges', async () => {
     const before = await snapshotAccount(project.clients);
     await project.writeConfig({ app_nginx_client_max_body_size: 'not-a-size' });
     const failed = await project.argos(['staging', 'deploy', '--roles', 'app']).finally(() => project.writeConfig());
-    expect(failed.exitCode).toBe(1);
+    expect(failed.exitCode, failed.stderr).toBe(1);
     expect(failed.stderr).toMatch(/failed task \[app : /);
-    expect(failed.stderr).toMatch(/the rolling deploy stopped at batch 1 of 1/);
+    expect(failed.stderr).toMatch(/the rolling deploy stopped at batch 1 of 2 \(i-[0-9a-f]+\); i-[0-9a-f]+ were not touched and still serve the previous release/);
+    // The release build on the same bad configuration was stopped, or failed first by itself: either way it is said.
+    expect(failed.stderr).toMatch(/\(also: release image (was stopped|failed: )/);
     expect(await temporarySshRules()).toEqual([]);
     // The release build stopped with the deploy: no image of a release that did not deploy, no instance left.
     const after = await snapshotAccount(project.clients);
     expect(after.images).toEqual(before.images);
     expect(after.instances).toEqual(before.instances);
     // The previous configuration still serves (nginx refused the bad one), and the instance is back in rotation.
-    await waitFor('the app server back in service', async () => ((await inService()).length === 1 ? true : undefined), 120_000, 1_000);
+    await waitFor('both app servers in service', async () => ((await inService()).length === 2 ? true : undefined), 120_000, 1_000);
     expect(await answers()).toBe(true);
 
     const fixed = await project.argos(['staging', 'deploy', '--roles', 'app']);
@@ -108,13 +116,13 @@ describe.skipIf(!capability.ok)(`faults end to end on the local cloud${capabilit
     expect(await answers()).toBe(true);
   }, 1_800_000);
 
-  it('Ctrl-C in the middle of a rolling deploy registers the instance again and resumes the group', async () => {
-    const result = await interrupt(['deploy', '--no-release-image'], /batch 1 of 1 \(i-[0-9a-f]+\): running/);
-    expect(result.exitCode).toBe(130);
+  it('Ctrl-C in the middle of a rolling deploy registers the instance again and resumes the processes it suspended', async () => {
+    const result = await interrupt(['deploy', '--no-release-image'], /batch 1 of 2 \(i-[0-9a-f]+\): running/);
+    expect(result.exitCode, result.output).toBe(130);
     const group = (await project.clients.autoScaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [GROUP] }))).AutoScalingGroups?.[0];
     expect(group?.SuspendedProcesses ?? []).toEqual([]);
     // Registered again: the health check brings it back without any argos command.
-    await waitFor('the app server back in service', async () => ((await inService()).length === 1 ? true : undefined), 120_000, 1_000);
+    await waitFor('both app servers in service', async () => ((await inService()).length === 2 ? true : undefined), 120_000, 1_000);
     expect(await answers()).toBe(true);
     expect(await temporarySshRules()).toEqual([]);
   }, 900_000);

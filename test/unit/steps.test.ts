@@ -88,14 +88,15 @@ describe('runSteps', () => {
     expect((error as ArgosError).code).toBe('FAILED');
   });
 
-  it('exits as interrupted when any of the failures is an interruption', () => {
-    const error = combineFailures([
+  it('exits 130 only when the user interrupted; a step stopped because another failed is named as stopped', () => {
+    const failures = [
+      { index: 1, title: 'step b', error: new ArgosError('INTERRUPTED', 'stopped: the deploy failed') },
       { index: 0, title: 'step a', error: new ArgosError('FAILED', 'a failed') },
-      { index: 1, title: 'step b', error: new ArgosError('INTERRUPTED', 'interrupted') },
-    ]);
-    expect(error).toMatchObject({ code: 'INTERRUPTED', message: 'a failed\n(also: step b failed: interrupted)' });
+    ];
+    expect(combineFailures(failures, false)).toMatchObject({ code: 'FAILED', message: 'a failed\n(also: step b was stopped)' });
+    expect(combineFailures(failures, true)).toMatchObject({ code: 'INTERRUPTED', message: 'a failed\n(also: step b failed: stopped: the deploy failed)' });
     const single = new Error('alone');
-    expect(combineFailures([{ index: 3, title: 'step c', error: single }])).toBe(single);
+    expect(combineFailures([{ index: 3, title: 'step c', error: single }], false)).toBe(single);
   });
 
   it('does not run a cleanup step when none of the steps it follows ran', async () => {
