@@ -145,6 +145,12 @@ export async function registerInstances(elb: ElasticLoadBalancingClient, loadBal
   await elb.send(new RegisterInstancesWithLoadBalancerCommand({ LoadBalancerName: loadBalancerName, Instances: instanceIds.map((InstanceId) => ({ InstanceId })) }));
 }
 
+/** The registered instances the load balancer does not report InService (one DescribeInstanceHealth call). */
+export async function readNotInService(elb: ElasticLoadBalancingClient, loadBalancerName: string): Promise<Set<string>> {
+  const states = await describeHealth(elb, loadBalancerName);
+  return new Set(states.filter((state) => state.State !== 'InService').map((state) => state.InstanceId ?? ''));
+}
+
 /** The health the load balancer reports (every registered instance, or `instanceIds`). */
 async function describeHealth(elb: ElasticLoadBalancingClient, name: string, instanceIds?: readonly string[]): Promise<InstanceState[]> {
   const response = await elb.send(

@@ -5,7 +5,7 @@
  * the last steps of `commission`.
  */
 import { join } from 'node:path';
-import { putBackInRotation, registerInstances, resumeHealthReplacement, suspendHealthReplacement, takeOutOfRotation } from '../autoscaling/rotation.js';
+import { putBackInRotation, readNotInService, registerInstances, resumeHealthReplacement, suspendHealthReplacement, takeOutOfRotation } from '../autoscaling/rotation.js';
 import { DEFAULT_BATCH, type BatchSize } from '../batch-size.js';
 import { ROLES, type RoleName } from '../command-names.js';
 import { progressOf, type Context } from '../context.js';
@@ -228,6 +228,7 @@ export function deploySteps<S extends DeployState>(ctx: Context, scope: DeploySc
                 firstPlaybooks: playbooks,
                 laterPlaybooks: ['app.yml'],
                 batch: scope.rolling.batch,
+                notServing: await readNotInService(clients.elb, loadBalancerName),
                 advice: `The other app servers serve the previous release: fix the cause and run argos ${ctx.env} deploy again, or go back with argos ${ctx.env} rollback.`,
               },
               {

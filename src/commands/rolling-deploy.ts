@@ -52,6 +52,12 @@ export interface RollingPlan {
   /** The playbooks of the later batches (the app servers' own). */
   laterPlaybooks: readonly string[];
   batch: BatchSize;
+  /**
+   * App servers the load balancer does not have InService now: they go first, so a deploy never
+   * takes a serving instance out while one that serves nothing waits its turn (after a failed
+   * deploy, the fix reaches the broken instance first).
+   */
+  notServing?: ReadonlySet<string>;
   /** What to do after a failed batch (the rollback and retry commands of the environment). */
   advice: string;
 }
@@ -64,7 +70,10 @@ export interface RollingPlan {
  * what is left on the previous release.
  */
 export async function runRollingDeploy(plan: RollingPlan, actions: RollingActions): Promise<void> {
-  const batches = planBatches(plan.appServers, plan.batch);
+  const notServing = plan.notServing ?? new Set<string>();
+  // Stable: otherwise inventory order.
+  const ordered = [...plan.appServers].sort((a, b) => Number(notServing.has(b.instanceId)) - Number(notServing.has(a.instanceId)));
+  const batches = planBatches(ordered, plan.batch);
   const suspended = await actions.suspend();
   const out = new Set<string>();
   try {

@@ -80,6 +80,14 @@ describe('runRollingDeploy', () => {
     ]);
   });
 
+  it('updates the app servers the load balancer has out of service first, then the others in inventory order', async () => {
+    const { log, actions } = recorder();
+    await runRollingDeploy(plan(3, { notServing: new Set(['i-3']) }), actions);
+    expect(log.filter((line) => line.startsWith('out '))).toEqual(['out i-3', 'out i-1', 'out i-2']);
+    // The other roles still go with the first batch, whichever it is.
+    expect(log[2]).toBe('run site.yml on ec2-54-0-0-9,ec2-54-0-0-3');
+  });
+
   it('stops at the first failed batch, leaves the rest untouched, registers the failed batch again and resumes', async () => {
     const { log, actions } = recorder(2);
     const error = await runRollingDeploy(plan(3), actions).catch((e: unknown) => e as Error & { code?: string });
