@@ -1406,7 +1406,7 @@ function toSdkSecurityGroup(group: ModelSecurityGroup): SecurityGroup {
   };
 }
 
-/** The hosts of an INI inventory (every group, not the `:vars` sections). */
+/** The hosts of an INI inventory (every group, not the `:vars` sections), each once (a host may be in two groups). */
 export function parseInventoryHosts(text: string): string[] {
   const hosts: string[] = [];
   let inVars = false;
@@ -1419,7 +1419,7 @@ export function parseInventoryHosts(text: string): string[] {
       continue;
     }
     const host = line.split(/\s+/)[0];
-    if (!inVars && host) hosts.push(host);
+    if (!inVars && host && !hosts.includes(host)) hosts.push(host);
   }
   return hosts;
 }
@@ -1467,6 +1467,10 @@ export function commissionOptions(overrides: Partial<CommissionOptions> = {}): C
     dbInstanceType: undefined,
     applyNow: false,
     withBroker: false,
+    withWorkers: false,
+    workersMinSize: undefined,
+    workersMaxSize: undefined,
+    workerInstanceType: undefined,
     deploy: true,
     dryRun: false,
     forceUnlock: false,
