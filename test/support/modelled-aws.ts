@@ -587,13 +587,17 @@ export class ModelledAws {
 
   /** Records the call, waits its latency, then applies it to the model. */
   /** Operations that fail once, the next time they are called (fault injection). */
-  readonly #faults = new Map<string, Error>();
+  readonly #faults = new Map<string, { error: Error; when: ((input: unknown) => boolean) | undefined }>();
   /** Playbooks (e.g. `image.yml`, `site.yml`) whose run fails half-way, with how many runs of it pass first. */
   readonly #playbookFaults = new Map<string, number>();
 
-  /** Makes the next call of `operation` (e.g. `CreateDBInstance`) fail with an AWS error. */
-  failOnce(operation: string, code = 'InternalFailure'): void {
-    this.#faults.set(operation, awsError(code, `${operation} failed (injected fault)`));
+  /**
+   * Makes the next call of `operation` (e.g. `CreateDBInstance`) fail with an
+   * AWS error; with `when`, the next call whose input it accepts (e.g. the
+   * workers' `CreateAutoScalingGroup`, not the app servers').
+   */
+  failOnce(operation: string, code = 'InternalFailure', when?: (input: unknown) => boolean): void {
+    this.#faults.set(operation, { error: awsError(code, `${operation} failed (injected fault)`), when });
   }
 
   /**
@@ -611,10 +615,10 @@ export class ModelledAws {
     await this.clock.delay(this.#latency(operation));
     record.end = this.t();
     const fault = this.#faults.get(operation);
-    if (fault) {
+    if (fault && (fault.when?.(input) ?? true)) {
       this.#faults.delete(operation);
-      record.error = (fault as { Code?: string }).Code;
-      throw fault;
+      record.error = (fault.error as { Code?: string }).Code;
+      throw fault.error;
     }
     try {
       this.#reconcileGroups();
