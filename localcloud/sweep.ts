@@ -4,7 +4,7 @@
  * cleans up after a killed run as well as after a normal one; it never looks
  * processes up by name.
  */
-import { existsSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deleteNamespace, hasGuardRoute, cloudNamespaces } from './network.js';
 import { isAlive, processStartTime, run, signal, stopProcess, tryRun, waitFor, type ProcessRef } from './proc.js';
@@ -20,11 +20,22 @@ function cloudNameOf(stateDir: string): string {
   return stateDir.split('/').filter(Boolean).pop() as string;
 }
 
-/** Mount points at or below `dir`, deepest first. */
+/**
+ * Mount points at or below `dir`, deepest first. The kernel records a mount at
+ * its resolved path: through a symlinked state or cache directory, `dir` as
+ * given would match nothing and the mounts would outlive their machines.
+ */
 export function mountsUnder(dir: string): string[] {
+  const roots = [dir];
+  try {
+    const real = realpathSync(dir);
+    if (real !== dir) roots.push(real);
+  } catch {
+    // Gone already: only mounts recorded under the path as given can remain.
+  }
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
     .map((l) => l.split(' ')[4] ?? '')
-    .filter((p) => p === dir || p.startsWith(`${dir}/`));
+    .filter((p) => roots.some((root) => p === root || p.startsWith(`${root}/`)));
   return mounts.sort((a, b) => b.length - a.length);
 }
 
