@@ -207,68 +207,37 @@ async function checkNewDatabaseEngine(ctx: Context<CommissionOptions>): Promise<
 /** The sizes of a new environment's app servers (and of new workers) when no flag gives them. */
 const NEW_ENVIRONMENT_SIZES = { minSize: 1, maxSize: 4 } as const;
 
-/** The flags and config key that set one tier's sizes and instance type. */
-interface TierFlags {
-  tier: Tier;
-  minSize: number | undefined;
-  maxSize: number | undefined;
-  instanceType: string | undefined;
-  /** The flags' names, for messages. */
-  min: string;
-  max: string;
-  /** What a new group's instance type comes from. */
-  defaultInstanceType: string;
-}
+/** Which options and config key set one tier's sizes and instance type, and the flags messages name. */
+const TIER_FLAGS = {
+  app: { min: 'minSize', max: 'maxSize', type: 'instanceType', minFlag: '--min-size', maxFlag: '--max-size', defaultType: 'appInstanceType' },
+  worker: { min: 'workersMinSize', max: 'workersMaxSize', type: 'workerInstanceType', minFlag: '--workers-min-size', maxFlag: '--workers-max-size', defaultType: 'workerInstanceType' },
+} as const satisfies Record<Tier, { min: keyof CommissionOptions; max: keyof CommissionOptions; type: keyof CommissionOptions; minFlag: string; maxFlag: string; defaultType: 'appInstanceType' | 'workerInstanceType' }>;
 
 /**
- * The app servers' sizes and instance type for this run: each flag given, else
- * the environment's current value, else (a new environment, or its template
- * gone) the default or `app_instance_type`. So a re-run changes only what was
- * asked, and a config edit of `app_instance_type` applies to new environments
- * only (an existing one changes with `--instance-type`). min ≤ max is checked
- * on the resolved values: `--max-size 2` on a group with min 3 is refused.
+ * The app servers' (or the workers') sizes and instance type for this run:
+ * each flag given, else the group's current value, else (a new group, or its
+ * template gone) the default or `app_instance_type` / `worker_instance_type`.
+ * So a re-run changes only what was asked, and a config edit of the instance
+ * type applies to new groups only (an existing one changes with the flag).
+ * min ≤ max is checked on the resolved values: `--max-size 2` on a group with
+ * min 3 is refused.
  */
-async function resolveAppServerSettings(ctx: Context<CommissionOptions>): Promise<AppServerSettings> {
-  const { options } = ctx;
-  return resolveTierSettings(ctx, {
-    tier: 'app',
-    minSize: options.minSize,
-    maxSize: options.maxSize,
-    instanceType: options.instanceType,
-    min: '--min-size',
-    max: '--max-size',
-    defaultInstanceType: ctx.config.appInstanceType,
-  });
-}
-
-/** {@link resolveAppServerSettings} for the workers: `--workers-min-size` etc., else their group's values, else the defaults and `worker_instance_type`. */
-async function resolveWorkerSettings(ctx: Context<CommissionOptions>): Promise<AppServerSettings> {
-  const { options } = ctx;
-  return resolveTierSettings(ctx, {
-    tier: 'worker',
-    minSize: options.workersMinSize,
-    maxSize: options.workersMaxSize,
-    instanceType: options.workerInstanceType,
-    min: '--workers-min-size',
-    max: '--workers-max-size',
-    defaultInstanceType: ctx.config.workerInstanceType,
-  });
-}
-
-async function resolveTierSettings(ctx: Context<CommissionOptions>, flags: TierFlags): Promise<AppServerSettings> {
-  const current = await findAppServerSettings(ctx.clients, ctx.names, flags.tier);
-  const minSize = flags.minSize ?? current?.minSize ?? NEW_ENVIRONMENT_SIZES.minSize;
-  const maxSize = flags.maxSize ?? current?.maxSize ?? NEW_ENVIRONMENT_SIZES.maxSize;
+async function resolveTierSettings(ctx: Context<CommissionOptions>, tier: Tier): Promise<AppServerSettings> {
+  const flags = TIER_FLAGS[tier];
+  const given = { minSize: ctx.options[flags.min], maxSize: ctx.options[flags.max], instanceType: ctx.options[flags.type] };
+  const current = await findAppServerSettings(ctx.clients, ctx.names, tier);
+  const minSize = given.minSize ?? current?.minSize ?? NEW_ENVIRONMENT_SIZES.minSize;
+  const maxSize = given.maxSize ?? current?.maxSize ?? NEW_ENVIRONMENT_SIZES.maxSize;
   if (minSize > maxSize) {
     // Both flags given is caught with the other usage checks: here one of them is not.
-    const source = current ? `${flags.tier === 'worker' ? ctx.names.worker : ctx.names.appServers} has now` : `a new ${flags.tier === 'worker' ? 'worker group' : 'environment'} gets`;
+    const source = current ? `${tier === 'worker' ? ctx.names.worker : ctx.names.appServers} has now` : `a new ${tier === 'worker' ? 'worker group' : 'environment'} gets`;
     throw usageError(
-      flags.minSize === undefined
-        ? `${flags.max} (${maxSize}) must not be less than the min size (${minSize}) ${source}: pass ${flags.min} too`
-        : `${flags.min} (${minSize}) must not be greater than the max size (${maxSize}) ${source}: pass ${flags.max} too`,
+      given.minSize === undefined
+        ? `${flags.maxFlag} (${maxSize}) must not be less than the min size (${minSize}) ${source}: pass ${flags.minFlag} too`
+        : `${flags.minFlag} (${minSize}) must not be greater than the max size (${maxSize}) ${source}: pass ${flags.maxFlag} too`,
     );
   }
-  return { minSize, maxSize, instanceType: flags.instanceType ?? current?.instanceType ?? flags.defaultInstanceType };
+  return { minSize, maxSize, instanceType: given.instanceType ?? current?.instanceType ?? ctx.config[flags.defaultType] };
 }
 
 /**
@@ -280,12 +249,12 @@ async function resolveTierSettings(ctx: Context<CommissionOptions>, flags: TierF
 async function findStartingState(ctx: Context<CommissionOptions>): Promise<CommissionState> {
   const { ec2 } = ctx.clients;
   const vpc = await findDefaultVpc(ec2, ctx.region);
-  const appServers = await resolveAppServerSettings(ctx);
+  const appServers = await resolveTierSettings(ctx, 'app');
   const appSubnets = await findOfferedSubnets(ec2, vpc, appServers.instanceType, ctx.region, ctx.options.instanceType ? '--instance-type' : 'app_instance_type');
   const brokerSubnets = isBrokerWanted(ctx.options.withBroker, ctx.config.brokerEnabled)
     ? await findOfferedSubnets(ec2, vpc, ctx.config.brokerInstanceType, ctx.region, 'broker_instance_type')
     : undefined;
-  const workerSettings = isWorkersWanted(ctx) ? await resolveWorkerSettings(ctx) : undefined;
+  const workerSettings = isWorkersWanted(ctx) ? await resolveTierSettings(ctx, 'worker') : undefined;
   const workerSubnets = workerSettings
     ? await findOfferedSubnets(ec2, vpc, workerSettings.instanceType, ctx.region, ctx.options.workerInstanceType ? '--worker-instance-type' : 'worker_instance_type')
     : undefined;

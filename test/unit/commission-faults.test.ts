@@ -29,16 +29,19 @@ function interruptAt(current: ModelledRun, ms: number): void {
   void current.clock.sleep(ms, new AbortController().signal).then(() => current.controller.abort(new Error('interrupted')));
 }
 
+/** The security groups every environment has. */
+const FOUR_GROUPS = ['argos-staging-app', 'argos-staging-broker', 'argos-staging-database', 'argos-staging-elb'];
+
+/** The names of the environment's security groups in the modelled account, sorted. */
+function environmentSecurityGroups(current: ModelledRun): string[] {
+  return [...current.aws.state.securityGroups.values()].map((g) => g.name).filter((n) => n.startsWith('argos-')).sort();
+}
+
 /** The environment is complete, once, and nothing temporary is left. */
 function expectCompleteAndClean(current: ModelledRun): void {
   const { state } = current.aws;
   const names = current.ctx.names;
-  expect([...state.securityGroups.values()].map((g) => g.name).filter((n) => n.startsWith('argos-')).sort()).toEqual([
-    'argos-staging-app',
-    'argos-staging-broker',
-    'argos-staging-database',
-    'argos-staging-elb',
-  ]);
+  expect(environmentSecurityGroups(current)).toEqual(FOUR_GROUPS);
   // The base image and one release image (a half-made one of the failed run deregistered, or adopted).
   const own = [...state.images.values()].filter((image) => image.own && !image.deregistered).map((image) => image.name);
   expect(own).toHaveLength(2);
@@ -101,13 +104,7 @@ describe('commission fault matrix (step × fault → re-run)', () => {
 function expectCompleteWithWorkers(current: ModelledRun): void {
   const { state } = current.aws;
   const names = current.ctx.names;
-  expect([...state.securityGroups.values()].map((g) => g.name).filter((n) => n.startsWith('argos-')).sort()).toEqual([
-    'argos-staging-app',
-    'argos-staging-broker',
-    'argos-staging-database',
-    'argos-staging-elb',
-    'argos-staging-worker',
-  ]);
+  expect(environmentSecurityGroups(current)).toEqual([...FOUR_GROUPS, 'argos-staging-worker']);
   expect([...state.groups.keys()].sort()).toEqual([names.appServers, names.worker]);
   // One template per group, both from the one release image.
   const templates = [...state.launchTemplates.values()];
