@@ -48,6 +48,7 @@ const schema = z
     app_instance_type: instanceType.default('t3.small'),
     image_instance_type: instanceType.default('t3.small'),
     broker_instance_type: instanceType.default('t3.small'),
+    worker_instance_type: instanceType.default('t3.small'),
     db_instance_type: z.string().regex(/^db\.[a-z0-9]+\.[a-z0-9]+$/, { message: 'must be an RDS class such as db.t3.micro' }).default('db.t3.micro'),
     db_allocated_storage: z.number().int().min(20).max(65536).default(20),
     // A major version alone: RDS creates the database with that major's current default minor (16.4 is no longer offered).
@@ -64,6 +65,7 @@ const schema = z
       .optional(),
     redirect_http: z.boolean().default(false),
     broker_enabled: z.boolean().default(false),
+    workers_enabled: z.boolean().default(false),
     ssh_cidr: optionalString,
     ssh_config: optionalString,
     root_volume_size: z.number().int().min(8).max(16384).default(16),

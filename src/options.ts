@@ -52,6 +52,10 @@ const schemas: { [C in CommandName]: z.ZodType<OptionsByCommand[C]> } = {
     if (value.minSize !== undefined && value.maxSize !== undefined && value.minSize > value.maxSize) {
       ctx.addIssue({ code: 'custom', message: `--min-size (${value.minSize}) must not be greater than --max-size (${value.maxSize})` });
     }
+    if (value.workersMaxSize !== undefined && value.workersMaxSize < 1) ctx.addIssue({ code: 'custom', message: '--workers-max-size must be at least 1' });
+    if (value.workersMinSize !== undefined && value.workersMaxSize !== undefined && value.workersMinSize > value.workersMaxSize) {
+      ctx.addIssue({ code: 'custom', message: `--workers-min-size (${value.workersMinSize}) must not be greater than --workers-max-size (${value.workersMaxSize})` });
+    }
     if (value.applyNow && value.dbInstanceType === undefined) {
       ctx.addIssue({ code: 'custom', message: '--apply-now applies a change of --db-instance-type: give the class too (e.g. --db-instance-type db.t3.small --apply-now)' });
     }

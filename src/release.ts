@@ -31,6 +31,15 @@ const CLEANUP_TIMEOUT_MS = 15 * 60_000;
 export const GIT_REF_TAG = 'argos:git-ref';
 /** The tag holding the release's name (also on its snapshots). */
 export const RELEASE_TAG = 'argos:release';
+/**
+ * The tag listing the services a release image carries, `app,worker`: every
+ * release build installs the app (enabled) and the Celery worker (disabled,
+ * for a worker's user data to enable). Images made before workers existed
+ * lack it, so workers never launch from them (see ensureReleaseImage).
+ */
+export const SERVICES_TAG = 'argos:services';
+/** {@link SERVICES_TAG}'s value on the release images argos builds now. */
+const RELEASE_SERVICES = 'app,worker';
 
 /** One release image of the environment. */
 export interface ReleaseImage {
@@ -42,6 +51,8 @@ export interface ReleaseImage {
   /** When it was created (ISO 8601), from EC2's CreationDate, else ''. */
   created: string;
   snapshotIds: string[];
+  /** Whether it carries the worker service (its {@link SERVICES_TAG}): worker servers can launch from it. */
+  hasWorker: boolean;
 }
 
 function toReleaseImage(image: Image): ReleaseImage {
@@ -53,6 +64,7 @@ function toReleaseImage(image: Image): ReleaseImage {
     gitRef: tag(GIT_REF_TAG) ?? 'unknown',
     created: image.CreationDate ?? '',
     snapshotIds: (image.BlockDeviceMappings ?? []).flatMap((m) => (m.Ebs?.SnapshotId ? [m.Ebs.SnapshotId] : [])),
+    hasWorker: (tag(SERVICES_TAG) ?? '').split(',').includes('worker'),
   };
 }
 
@@ -90,6 +102,7 @@ function releaseRecipe(names: EnvNames, build: ReleaseBuild): ImageRecipe {
   const extra: Tag[] = [
     { Key: GIT_REF_TAG, Value: build.gitRef },
     { Key: RELEASE_TAG, Value: imageName },
+    { Key: SERVICES_TAG, Value: RELEASE_SERVICES },
   ];
   return {
     imageName,
@@ -159,15 +172,20 @@ export interface EnsureReleaseResult {
  * (the group's template launches from it) when it is available, else the
  * newest available, else one being created (a killed run's, adopted: its
  * playbooks had finished before CreateImage), else a new one when `build` is
- * given.
+ * given. With `needsWorker`, only releases that carry the worker service count.
  */
 export async function ensureReleaseImage(
   ec2: EC2Client,
   names: EnvNames,
-  options: { liveImageId: string | undefined; build: (() => Promise<ReleaseBuild>) | undefined },
+  options: {
+    liveImageId: string | undefined;
+    build: (() => Promise<ReleaseBuild>) | undefined;
+    /** Worker servers launch from it: only a release carrying the worker service will do. */
+    needsWorker?: boolean | undefined;
+  },
   wait: Progress,
 ): Promise<EnsureReleaseResult> {
-  const releases = await findReleaseImages(ec2, names);
+  const releases = (await findReleaseImages(ec2, names)).filter((release) => !options.needsWorker || release.hasWorker);
   const available = releases.filter((release) => release.state === 'available');
   const pending = releases.find((release) => release.state === 'pending');
   const reuse = available.find((release) => release.imageId === options.liveImageId) ?? available[0];
@@ -198,9 +216,10 @@ export async function findLiveImageId(clients: { ec2: EC2Client; autoScaling: Au
   return (await findAppServerLaunchData(clients, names))?.ImageId;
 }
 
-/** The images the environment's app servers (and release builds) run from now, by instance id. */
+/** The images the environment's app servers and workers run from now, by instance id. */
 export async function findInstanceImages(ec2: EC2Client, names: EnvNames): Promise<Map<string, string>> {
-  const instances = await findInstances(ec2, toTagFilters({ app: names.app, env: names.env, group: 'app' }), LIVE_STATES);
+  const tiers = await Promise.all((['app', 'worker'] as const).map((group) => findInstances(ec2, toTagFilters({ app: names.app, env: names.env, group }), LIVE_STATES)));
+  const instances = tiers.flat();
   return new Map(instances.flatMap((instance) => (instance.imageId ? [[instance.instanceId, instance.imageId] as const] : [])));
 }
 

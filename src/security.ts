@@ -35,6 +35,8 @@ export interface SecurityGroupIds {
   app: string;
   database: string;
   broker: string;
+  /** The workers' group, when the environment has (or this run makes) workers. */
+  worker?: string | undefined;
 }
 
 /** One ingress rule as argos wants it. */
@@ -58,19 +60,30 @@ export interface SecurityGroupsSpec {
   appPort: number;
   /** The load balancer serves HTTPS (config `certificate_arn`): its group admits 443 from anywhere too. */
   https?: boolean;
+  /** Worker servers are wanted: their group is created too (an existing one is kept either way). */
+  workers?: boolean;
 }
 
 const GROUPS = ['elb', 'app', 'database', 'broker'] as const satisfies readonly Group[];
 
-const DESCRIPTIONS: Record<(typeof GROUPS)[number], string> = {
+/** The groups of an environment with workers; the workers' is made only when they are wanted. */
+type EnvGroup = (typeof GROUPS)[number] | 'worker';
+
+const DESCRIPTIONS: Record<EnvGroup, string> = {
   elb: 'argos load balancer: HTTP from anywhere',
   app: 'argos app servers: app port from the load balancer',
   database: 'argos database: PostgreSQL from the app servers',
   broker: 'argos broker: RabbitMQ and Redis from the app servers',
+  worker: 'argos workers: no inbound traffic (temporary SSH only)',
 };
 
+/** The groups this run wants: the four, and the workers' when wanted or already there. */
+function wantedGroups(spec: SecurityGroupsSpec, existing: Map<TagGroup, SecurityGroup>): EnvGroup[] {
+  return spec.workers || existing.has('worker') ? [...GROUPS, 'worker'] : [...GROUPS];
+}
+
 /**
- * Finds or creates the four groups (tagged on create) and converges their
+ * Finds or creates the four groups, and the workers' (tagged on create), and converges their
  * ingress to exactly the wanted rules: missing rules are added, any other rule
  * is revoked, argos's temporary SSH rules are left to {@link closeSsh}.
  * Running it twice changes nothing the second time.
@@ -79,7 +92,7 @@ export async function ensureSecurityGroups(ec2: EC2Client, spec: SecurityGroupsS
   const existing = await findSecurityGroups(ec2, spec.names, spec.vpcId);
   const created: string[] = [];
   const ids = {} as SecurityGroupIds;
-  for (const group of GROUPS) {
+  for (const group of wantedGroups(spec, existing)) {
     const found = existing.get(group);
     if (found?.GroupId) {
       ids[group] = found.GroupId;
@@ -94,13 +107,13 @@ export async function ensureSecurityGroups(ec2: EC2Client, spec: SecurityGroupsS
   // Each rule names its group or another one that may have just been created.
   const justCreated = created.length > 0 ? wait : undefined;
   const changes: string[] = [];
-  for (const { group, missing, extra } of diffRules(refreshed, ids, spec)) {
+  for (const { group, groupId, missing, extra } of diffRules(refreshed, ids, spec)) {
     if (missing.length > 0) {
-      await authorize(ec2, ids[group], missing, `argos: ${group} rule`, justCreated);
+      await authorize(ec2, groupId, missing, `argos: ${group} rule`, justCreated);
       changes.push(...missing.map((rule) => `${group}: allowed ${describeRule(rule)}`));
     }
     if (extra.length > 0) {
-      await revoke(ec2, ids[group], extra);
+      await revoke(ec2, groupId, extra);
       changes.push(...extra.map((rule) => `${group}: revoked ${describeRule(rule)} (${whyRevoked(group, rule)})`));
     }
   }
@@ -119,7 +132,7 @@ export async function planSecurityGroups(ec2: EC2Client, spec: SecurityGroupsSpe
   const existing = await findSecurityGroups(ec2, spec.names, spec.vpcId);
   const ids = {} as SecurityGroupIds;
   const actions: string[] = [];
-  for (const group of GROUPS) {
+  for (const group of wantedGroups(spec, existing)) {
     ids[group] = existing.get(group)?.GroupId ?? '';
     if (!ids[group]) actions.push(`create ${spec.names.securityGroup(group)}`);
   }
@@ -142,11 +155,11 @@ function diffRules(
   existing: Map<TagGroup, SecurityGroup>,
   ids: SecurityGroupIds,
   spec: SecurityGroupsSpec,
-): { group: (typeof GROUPS)[number]; missing: Rule[]; extra: Rule[] }[] {
-  // Workers get the same access as app servers, should their group exist.
-  const worker = existing.get('worker')?.GroupId;
+): { group: EnvGroup; groupId: string; missing: Rule[]; extra: Rule[] }[] {
+  // Workers reach the database and the broker as app servers do; their group (just made or found) admits nothing.
+  const worker = ids.worker ?? existing.get('worker')?.GroupId;
   const clients = worker ? [ids.app, worker] : [ids.app];
-  const wanted: Record<(typeof GROUPS)[number], Rule[]> = {
+  const wanted: Record<EnvGroup, Rule[]> = {
     elb: [{ port: PORTS.http, from: { cidr: '0.0.0.0/0' } }, ...(spec.https ? [{ port: PORTS.https, from: { cidr: '0.0.0.0/0' } }] : [])],
     app: [{ port: spec.appPort, from: { groupId: ids.elb } }],
     database: clients.map((groupId) => ({ port: PORTS.postgres, from: { groupId } })),
@@ -154,12 +167,15 @@ function diffRules(
       { port: PORTS.rabbitmq, from: { groupId } },
       { port: PORTS.redis, from: { groupId } },
     ]),
+    worker: [],
   };
-  return GROUPS.map((group) => {
+  const groups: EnvGroup[] = worker !== undefined ? [...GROUPS, 'worker'] : [...GROUPS];
+  return groups.map((group) => {
     const current = rulesOf(existing.get(group));
     const desired = wanted[group];
     return {
       group,
+      groupId: (group === 'worker' ? worker : ids[group]) ?? '',
       missing: desired.filter((rule) => !current.some((have) => sameRule(have, rule))),
       extra: current.filter((have) => !have.temporary && !desired.some((rule) => sameRule(have, rule))),
     };
@@ -188,7 +204,7 @@ export async function findSecurityGroups(ec2: EC2Client, names: EnvNames, vpcId:
   return byGroup;
 }
 
-async function createSecurityGroup(ec2: EC2Client, names: EnvNames, group: (typeof GROUPS)[number], vpcId: string): Promise<string> {
+async function createSecurityGroup(ec2: EC2Client, names: EnvNames, group: EnvGroup, vpcId: string): Promise<string> {
   const name = names.securityGroup(group);
   try {
     const response = await ec2.send(
@@ -250,7 +266,7 @@ function sameRule(have: CurrentRule, want: Rule): boolean {
 }
 
 /** Why an extra rule goes: the HTTPS rule argos itself made, once `certificate_arn` is gone, or a rule argos never makes. */
-function whyRevoked(group: (typeof GROUPS)[number], rule: Rule): string {
+function whyRevoked(group: EnvGroup, rule: Rule): string {
   return group === 'elb' && rule.port === PORTS.https && 'cidr' in rule.from && rule.from.cidr === '0.0.0.0/0' ? 'HTTPS is off: no certificate_arn' : 'not an argos rule';
 }
 

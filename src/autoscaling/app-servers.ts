@@ -17,31 +17,36 @@ import { deleteLaunchTemplates, ensureLaunchTemplate, findLaunchTemplate, findLa
 import { buildHealthCheck, deleteLoadBalancer, ensureLoadBalancer, urlOf, type LoadBalancerResult } from './load-balancer.js';
 import { findOutdatedInstances, replaceOutdatedInstances } from './replace-instances.js';
 import { ensureScalingPolicy, planScalingPolicy } from './scaling-policy.js';
-import type { AppServerClients, AppServersSpec, EnsureResult } from './types.js';
+import { tierGroupName, type AppServerClients, type AppServersSpec, type EnsureResult, type Tier } from './types.js';
 
 /** The settings of the app servers a commission flag can change. */
 export type AppServerSettings = Pick<AppServersSpec, 'minSize' | 'maxSize' | 'instanceType'>;
 
 /**
- * The settings the app servers run with now: the group's sizes and the
- * instance type of the template it launches from (`undefined` when that
- * template is gone). `undefined` when there is no group yet.
+ * The settings the app servers (or, with `tier`, the workers) run with now:
+ * the group's sizes and the instance type of the template it launches from
+ * (`undefined` when that template is gone). `undefined` when there is no group yet.
  */
 export async function findAppServerSettings(
   clients: Pick<AppServerClients, 'ec2' | 'autoScaling'>,
   names: EnvNames,
+  tier: Tier = 'app',
 ): Promise<(Omit<AppServerSettings, 'instanceType'> & { instanceType: string | undefined }) | undefined> {
   // Another app's group of that name has no settings of ours to keep: refused, as everywhere.
-  const group = ownedOrThrow(await lookupAutoScalingGroup(clients.autoScaling, names), names);
+  const group = ownedOrThrow(await lookupAutoScalingGroup(clients.autoScaling, names, tier), names);
   if (!group) return undefined;
   const template = group.LaunchTemplate?.LaunchTemplateName;
   const data = template === undefined ? undefined : await findLaunchTemplateData(clients.ec2, template);
   return { minSize: group.MinSize ?? 0, maxSize: group.MaxSize ?? 0, instanceType: data?.InstanceType };
 }
 
-/** The launch settings the group's instances launch with now, or `undefined` (no group, or its template gone). */
-export async function findAppServerLaunchData(clients: Pick<AppServerClients, 'ec2' | 'autoScaling'>, names: EnvNames): Promise<ResponseLaunchTemplateData | undefined> {
-  const group = ownedOrThrow(await lookupAutoScalingGroup(clients.autoScaling, names), names);
+/** The launch settings the group's instances (default: the app servers') launch with now, or `undefined` (no group, or its template gone). */
+export async function findAppServerLaunchData(
+  clients: Pick<AppServerClients, 'ec2' | 'autoScaling'>,
+  names: EnvNames,
+  tier: Tier = 'app',
+): Promise<ResponseLaunchTemplateData | undefined> {
+  const group = ownedOrThrow(await lookupAutoScalingGroup(clients.autoScaling, names, tier), names);
   const template = group?.LaunchTemplate?.LaunchTemplateName;
   return template === undefined ? undefined : findLaunchTemplateData(clients.ec2, template);
 }
@@ -149,16 +154,42 @@ export async function pointAppServersAt(
   options: BoundedProgress,
 ): Promise<PointResult> {
   const { names } = target;
-  const group = ownedOrThrow(await lookupAutoScalingGroup(clients.autoScaling, names), names);
-  const previous = group?.LaunchTemplate?.LaunchTemplateName;
-  const data = previous === undefined ? undefined : await findLaunchTemplateData(clients.ec2, previous);
-  if (!group || !data) {
+  const repointed = await repointGroup(clients, { names, tier: 'app', imageId: target.imageId }, options);
+  if (!repointed) {
     throw new ArgosError('FAILED', `${names.env} has no app servers (autoscaling group ${names.appServers} or its launch template is missing): run argos ${names.env} commission first`);
   }
+  const { launchTemplate, previous } = repointed;
+  throwIfInterrupted(options.signal);
+  const replacedInstanceIds = await replaceOutdatedInstances(
+    clients,
+    { names, launchTemplateId: launchTemplate.id, healthCheckTarget: target.healthCheckTarget, keep: target.keep, inspect: target.inspect },
+    options,
+  );
+  await deleteLaunchTemplates(clients.ec2, names, { keep: launchTemplate.name });
+  return { launchTemplate, changes: launchTemplate.name !== previous ? launchTemplate.changes : [], replacedInstanceIds };
+}
+
+/**
+ * Points the group of `tier` at `imageId`, every other launch setting kept: a
+ * new template named by its settings, then UpdateAutoScalingGroup when it is
+ * not the one the group uses. `undefined` when there is no such group (or its
+ * template is gone). Instances keep running; older templates are the caller's to delete.
+ */
+export async function repointGroup(
+  clients: Pick<AppServerClients, 'ec2' | 'autoScaling'>,
+  target: { names: EnvNames; tier: Tier; imageId: string },
+  options: Pick<BoundedProgress, 'onProgress'>,
+): Promise<{ launchTemplate: LaunchTemplateResult; previous: string } | undefined> {
+  const { names, tier } = target;
+  const group = ownedOrThrow(await lookupAutoScalingGroup(clients.autoScaling, names, tier), names);
+  const previous = group?.LaunchTemplate?.LaunchTemplateName;
+  const data = previous === undefined ? undefined : await findLaunchTemplateData(clients.ec2, previous);
+  if (!group || !data || previous === undefined) return undefined;
   const launchTemplate = await ensureLaunchTemplate(
     clients.ec2,
     {
       names,
+      tier,
       imageId: target.imageId,
       instanceType: String(data.InstanceType ?? ''),
       keyName: data.KeyName ?? '',
@@ -168,19 +199,13 @@ export async function pointAppServersAt(
     { previous },
   );
   if (launchTemplate.name !== previous) {
-    options.onProgress?.(`pointing ${names.appServers} at ${launchTemplate.name}`);
+    const groupName = tierGroupName(names, tier);
+    options.onProgress?.(`pointing ${groupName} at ${launchTemplate.name}`);
     await clients.autoScaling.send(
-      new UpdateAutoScalingGroupCommand({ AutoScalingGroupName: names.appServers, LaunchTemplate: { LaunchTemplateName: launchTemplate.name, Version: '$Default' } }),
+      new UpdateAutoScalingGroupCommand({ AutoScalingGroupName: groupName, LaunchTemplate: { LaunchTemplateName: launchTemplate.name, Version: '$Default' } }),
     );
   }
-  throwIfInterrupted(options.signal);
-  const replacedInstanceIds = await replaceOutdatedInstances(
-    clients,
-    { names, launchTemplateId: launchTemplate.id, healthCheckTarget: target.healthCheckTarget, keep: target.keep, inspect: target.inspect },
-    options,
-  );
-  await deleteLaunchTemplates(clients.ec2, names, { keep: launchTemplate.name });
-  return { launchTemplate, changes: launchTemplate.name !== previous ? launchTemplate.changes : [], replacedInstanceIds };
+  return { launchTemplate, previous };
 }
 
 /**

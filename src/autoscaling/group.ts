@@ -1,6 +1,8 @@
 /**
- * The app servers' autoscaling group, `<app>-<env>-app`: found, created or
- * converged to the spec, and deleted together with its instances.
+ * An environment's autoscaling group: the app servers' `<app>-<env>-app`
+ * (behind the load balancer, ELB health) or the workers' `<app>-<env>-worker`
+ * (no load balancer, EC2 health): found, created or converged to the spec, and
+ * deleted together with its instances.
  */
 import {
   AttachLoadBalancersCommand,
@@ -20,17 +22,29 @@ import { ArgosError } from '../errors.js';
 import { makeTags, toAutoScalingTags, type EnvNames } from '../names.js';
 import { classify, ownedOrThrow, type Conflict, type Lookup } from '../ownership.js';
 import { catchCodes, hasErrorCode, retryOnCodes, waitFor, type BoundedProgress, type Progress } from '../wait.js';
-import type { AppServerClients, AppServersSpec, EnsureResult } from './types.js';
+import { tierGroupName, type AppServerClients, type AppServersSpec, type EnsureResult, type Tier } from './types.js';
 
 /** The parts of the spec the group is made of, plus the template it launches from. */
 export type AutoScalingGroupSpec = Pick<AppServersSpec, 'names' | 'instanceSubnets' | 'minSize' | 'maxSize' | 'desiredCapacity'> & {
   launchTemplateName: string;
+  /** The app servers' group (the default) or the workers'. */
+  tier?: Tier | undefined;
 };
 
 /** The group gone and its instances terminated. */
 export const GROUP_DELETE_TIMEOUT_MS = 15 * 60_000;
 /** Seconds after launch before the load balancer's verdict counts: time for the app to boot. */
 export const HEALTH_CHECK_GRACE_PERIOD_SECONDS = 300;
+/**
+ * How a tier's group checks health: the app servers through the load balancer
+ * (an instance whose app does not answer is replaced); workers, with no load
+ * balancer, by EC2's status checks (the worker service's own state is
+ * systemd's: `Restart=always`, playbooks/roles/worker).
+ */
+function healthCheckTypeOf(tier: Tier): 'ELB' | 'EC2' {
+  return tier === 'worker' ? 'EC2' : 'ELB';
+}
+
 /** Scale-in removes instances of an older template first, so a re-sized group converges to the new settings. */
 const TERMINATION_POLICIES = ['OldestLaunchTemplate', 'Default'];
 
@@ -41,12 +55,13 @@ export async function findAutoScalingGroup(autoScaling: AutoScalingClient, name:
 }
 
 /**
- * The environment's group `<app>-<env>-app`, checked by its tags: a group of
- * that name made for another app or environment is a conflict, never ours.
+ * The environment's group of `tier` (`<app>-<env>-app` by default), checked by
+ * its tags: a group of that name made for another app or environment is a conflict, never ours.
  */
-export async function lookupAutoScalingGroup(autoScaling: AutoScalingClient, names: EnvNames): Promise<Lookup<AutoScalingGroup>> {
-  const group = await findAutoScalingGroup(autoScaling, names.appServers);
-  return classify(group, { what: 'autoscaling group', name: names.appServers, tags: group?.Tags }, { app: names.app, env: names.env, group: 'app' });
+export async function lookupAutoScalingGroup(autoScaling: AutoScalingClient, names: EnvNames, tier: Tier = 'app'): Promise<Lookup<AutoScalingGroup>> {
+  const name = tierGroupName(names, tier);
+  const group = await findAutoScalingGroup(autoScaling, name);
+  return classify(group, { what: 'autoscaling group', name, tags: group?.Tags }, { app: names.app, env: names.env, group: tier });
 }
 
 /**
@@ -62,10 +77,11 @@ export async function ensureAutoScalingGroup(
   spec: AutoScalingGroupSpec,
   options: Pick<Progress, 'onProgress'> = {},
 ): Promise<EnsureResult> {
-  const name = spec.names.appServers;
+  const tier = spec.tier ?? 'app';
+  const name = tierGroupName(spec.names, tier);
   // moto (and only moto) silently replaces a group on a second create: always look first.
   // Another app's group of the same name is refused, never converged.
-  const existing = ownedOrThrow(await lookupAutoScalingGroup(autoScaling, spec.names), spec.names);
+  const existing = ownedOrThrow(await lookupAutoScalingGroup(autoScaling, spec.names, tier), spec.names);
   if (existing) return { name, created: false, changes: await converge(autoScaling, existing, spec) };
   options.onProgress?.(`creating the autoscaling group ${name}`);
   try {
@@ -77,18 +93,18 @@ export async function ensureAutoScalingGroup(
         MaxSize: spec.maxSize,
         DesiredCapacity: spec.desiredCapacity ?? spec.minSize,
         VPCZoneIdentifier: subnetList(spec),
-        LoadBalancerNames: [spec.names.loadBalancer],
-        HealthCheckType: 'ELB',
+        ...(tier === 'app' ? { LoadBalancerNames: [spec.names.loadBalancer] } : {}),
+        HealthCheckType: healthCheckTypeOf(tier),
         HealthCheckGracePeriod: HEALTH_CHECK_GRACE_PERIOD_SECONDS,
         TerminationPolicies: TERMINATION_POLICIES,
-        Tags: toAutoScalingTags(name, makeTags({ app: spec.names.app, env: spec.names.env, group: 'app' }, name)),
+        Tags: toAutoScalingTags(name, makeTags({ app: spec.names.app, env: spec.names.env, group: tier }, name)),
       }),
     );
     return { name, created: true, changes: [] };
   } catch (error) {
     if (!hasErrorCode(error, AUTO_SCALING_ERRORS.alreadyExists)) throw error;
     // Created meanwhile (another run, or a retried call that did succeed): converge it like any existing group.
-    const raced = ownedOrThrow(await lookupAutoScalingGroup(autoScaling, spec.names), spec.names);
+    const raced = ownedOrThrow(await lookupAutoScalingGroup(autoScaling, spec.names, tier), spec.names);
     if (!raced) throw error;
     return { name, created: false, changes: await converge(autoScaling, raced, spec) };
   }
@@ -115,7 +131,8 @@ export interface GroupDiff {
 
 /** Compares an existing group with `spec` (no call). */
 export function diffAutoScalingGroup(group: AutoScalingGroup, spec: AutoScalingGroupSpec): GroupDiff {
-  const name = spec.names.appServers;
+  const tier = spec.tier ?? 'app';
+  const name = tierGroupName(spec.names, tier);
   const update: UpdateAutoScalingGroupCommandInput = { AutoScalingGroupName: name };
   const changes: string[] = [];
   const current = group.LaunchTemplate?.LaunchTemplateName;
@@ -142,22 +159,24 @@ export function diffAutoScalingGroup(group: AutoScalingGroup, spec: AutoScalingG
     update.VPCZoneIdentifier = subnetList(spec);
     changes.push(`subnets → ${wantedSubnets.join(', ')}`);
   }
-  if (group.HealthCheckType !== 'ELB' || group.HealthCheckGracePeriod !== HEALTH_CHECK_GRACE_PERIOD_SECONDS) {
-    update.HealthCheckType = 'ELB';
+  const healthCheckType = healthCheckTypeOf(tier);
+  if (group.HealthCheckType !== healthCheckType || group.HealthCheckGracePeriod !== HEALTH_CHECK_GRACE_PERIOD_SECONDS) {
+    update.HealthCheckType = healthCheckType;
     update.HealthCheckGracePeriod = HEALTH_CHECK_GRACE_PERIOD_SECONDS;
-    changes.push(`health check ${group.HealthCheckType ?? 'none'} → ELB (grace ${HEALTH_CHECK_GRACE_PERIOD_SECONDS}s)`);
+    changes.push(`health check ${group.HealthCheckType ?? 'none'} → ${healthCheckType} (grace ${HEALTH_CHECK_GRACE_PERIOD_SECONDS}s)`);
   }
   if ((group.TerminationPolicies ?? []).join(',') !== TERMINATION_POLICIES.join(',')) {
     update.TerminationPolicies = TERMINATION_POLICIES;
     changes.push(`termination policies → ${TERMINATION_POLICIES.join(', ')}`);
   }
-  const attachLoadBalancer = !(group.LoadBalancerNames ?? []).includes(spec.names.loadBalancer);
+  // Workers have no load balancer.
+  const attachLoadBalancer = tier === 'app' && !(group.LoadBalancerNames ?? []).includes(spec.names.loadBalancer);
   if (attachLoadBalancer) changes.push(`load balancer ${spec.names.loadBalancer} attached`);
   return { update, attachLoadBalancer, changes };
 }
 
 async function converge(autoScaling: AutoScalingClient, group: AutoScalingGroup, spec: AutoScalingGroupSpec): Promise<string[]> {
-  const name = spec.names.appServers;
+  const name = tierGroupName(spec.names, spec.tier ?? 'app');
   if (group.Status?.startsWith('Delete')) {
     throw new ArgosError(
       'FAILED',
@@ -190,9 +209,10 @@ export async function deleteAutoScalingGroup(
   clients: Pick<AppServerClients, 'ec2' | 'autoScaling'>,
   names: EnvNames,
   options: BoundedProgress,
+  tier: Tier = 'app',
 ): Promise<GroupDeleteResult> {
-  const name = names.appServers;
-  const lookup = await lookupAutoScalingGroup(clients.autoScaling, names);
+  const name = tierGroupName(names, tier);
+  const lookup = await lookupAutoScalingGroup(clients.autoScaling, names, tier);
   // Another app's group (and its instances) under our name is never deleted.
   if (lookup.kind === 'conflict') return { existed: false, instanceIds: [], conflict: lookup.conflict };
   const group = lookup.kind === 'owned' ? lookup.resource : undefined;

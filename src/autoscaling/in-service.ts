@@ -122,3 +122,36 @@ export async function waitForInService(
   }
 }
 
+
+/**
+ * Waits until at least `count` instances of a group without a load balancer
+ * (the workers') are InService and Healthy in the group: with EC2 health that
+ * is "running and passing EC2's status checks". Returns their ids, sorted.
+ * Bounded (15 minutes unless `timeoutMs` says otherwise) and abortable.
+ */
+export async function waitForGroupInService(
+  autoScaling: AutoScalingClient,
+  target: { groupName: string; count: number },
+  options: BoundedProgress,
+): Promise<string[]> {
+  return waitFor(
+    async () => {
+      const group = await findAutoScalingGroup(autoScaling, target.groupName);
+      if (!group) throw new ArgosError('FAILED', `the autoscaling group ${target.groupName} disappeared while waiting for its instances: run the command again`);
+      const instances = group.Instances ?? [];
+      const ready = instances.filter((instance) => instance.LifecycleState === 'InService' && instance.HealthStatus === 'Healthy').map((instance) => instance.InstanceId ?? '');
+      if (ready.length >= target.count) return { done: true, value: ready.sort() };
+      const seen = instances.map((instance) => `${instance.InstanceId ?? '?'} ${instance.LifecycleState ?? '?'}/${instance.HealthStatus ?? '?'}`).join('; ');
+      return { done: false, state: `${ready.length} of ${target.count} in service: ${seen || 'no instance launched yet'}` };
+    },
+    {
+      what: `${target.count} instance(s) of ${target.groupName} to be in service`,
+      timeoutMs: options.timeoutMs ?? IN_SERVICE_TIMEOUT_MS,
+      intervalMs: 10_000,
+      maxIntervalMs: 30_000,
+      signal: options.signal,
+      onPoll: options.onProgress,
+      clock: options.clock,
+    },
+  );
+}

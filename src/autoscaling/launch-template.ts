@@ -34,13 +34,16 @@ import { ArgosError } from '../errors.js';
 import { makeTags, toTagFilters, toTagSpecifications, type EnvNames } from '../names.js';
 import { classify, ownedOrThrow } from '../ownership.js';
 import { catchCodes, hasErrorCode } from '../wait.js';
-import type { AppServersSpec, EnsureResult } from './types.js';
+import { tierGroupName, type AppServersSpec, type EnsureResult, type Tier } from './types.js';
 
 /** The parts of the spec a launch template is made of. */
 export type LaunchTemplateSpec = Pick<
   AppServersSpec,
   'names' | 'imageId' | 'instanceType' | 'keyName' | 'appSecurityGroupId' | 'rootVolumeSize'
->;
+> & {
+  /** Whose template: the app servers' (the default) or the workers'; for workers `appSecurityGroupId` holds the workers' group. */
+  tier?: Tier | undefined;
+};
 
 /** A launch template of this environment's app servers. */
 export interface LaunchTemplateRef {
@@ -59,8 +62,13 @@ export interface LaunchTemplateResult extends EnsureResult {
  * launch templates take it).
  */
 export function buildUserData(app: string, env: string): string {
+  return Buffer.from([...environmentLines(app, env), ''].join('\n'), 'utf8').toString('base64');
+}
+
+/** The start of every user data script: the shell, and `ARGOS_ENV` / `APP_NAME` in /etc/environment. */
+function environmentLines(app: string, env: string): string[] {
   // app and env are checked names (lowercase letters, digits, hyphens): safe in single quotes.
-  const script = [
+  return [
     '#!/bin/bash',
     '# Written by argos: which app and environment this instance belongs to.',
     'set -euo pipefail',
@@ -68,6 +76,26 @@ export function buildUserData(app: string, env: string): string {
     "sed -i -e '/^ARGOS_ENV=/d' -e '/^APP_NAME=/d' /etc/environment",
     `echo 'ARGOS_ENV=${env}' >> /etc/environment`,
     `echo 'APP_NAME=${app}' >> /etc/environment`,
+  ];
+}
+
+/**
+ * A worker server's user data: {@link buildUserData}'s lines, then the
+ * services of a worker. The release image carries the app and the worker (the
+ * release build installs the worker's unit disabled, playbooks/roles/worker
+ * `worker_start: false`): at its first boot (user data runs once per instance,
+ * as cloud-init's scripts-user does on EC2) a worker stops and disables the web
+ * services (nothing reaches them: the workers' group admits no traffic) and
+ * enables and starts `<app>-worker`, which then also starts at every later boot.
+ * App servers never get this script, so their worker unit stays disabled.
+ */
+export function buildWorkerUserData(app: string, env: string): string {
+  const worker = `${app}-worker.service`;
+  const script = [
+    ...environmentLines(app, env),
+    '# A worker server: the Celery worker runs, the web services of the same release image do not.',
+    `systemctl disable --now --no-block nginx.service '${app}-uwsgi.service' || true`,
+    `if systemctl cat '${worker}' >/dev/null 2>&1; then systemctl enable --now --no-block '${worker}'; fi`,
     '',
   ].join('\n');
   return Buffer.from(script, 'utf8').toString('base64');
@@ -80,7 +108,8 @@ export function buildUserData(app: string, env: string): string {
  */
 export function buildLaunchTemplateData(spec: LaunchTemplateSpec, rootDeviceName: string): RequestLaunchTemplateData {
   const { names } = spec;
-  const tags = makeTags({ app: names.app, env: names.env, group: 'app' }, names.appServers);
+  const tier = spec.tier ?? 'app';
+  const tags = makeTags({ app: names.app, env: names.env, group: tier }, tierGroupName(names, tier));
   // Property order is fixed: the template name is a hash of this object's JSON.
   return {
     ImageId: spec.imageId,
@@ -95,15 +124,15 @@ export function buildLaunchTemplateData(spec: LaunchTemplateSpec, rootDeviceName
         Ebs: { VolumeSize: spec.rootVolumeSize, VolumeType: 'gp3', Encrypted: true, DeleteOnTermination: true },
       },
     ],
-    UserData: buildUserData(names.app, names.env),
+    UserData: tier === 'worker' ? buildWorkerUserData(names.app, names.env) : buildUserData(names.app, names.env),
     TagSpecifications: toTagSpecifications(['instance', 'volume'] as const, tags),
   };
 }
 
-/** `<app>-<env>-app-<hash8>`: the name of the template holding exactly `data`. */
-export function launchTemplateName(names: EnvNames, data: RequestLaunchTemplateData): string {
+/** `<app>-<env>-app-<hash8>` (`-worker-` for workers): the name of the template holding exactly `data`. */
+export function launchTemplateName(names: EnvNames, data: RequestLaunchTemplateData, tier: Tier = 'app'): string {
   const hash = createHash('sha256').update(JSON.stringify(data)).digest('hex').slice(0, 8);
-  return `${names.appServers}-${hash}`;
+  return `${tierGroupName(names, tier)}-${hash}`;
 }
 
 /** The template `spec` needs and how it differs from `previous` (the one the group uses now), if it does. */
@@ -117,7 +146,7 @@ export interface LaunchTemplatePlan {
 /** Which template `spec` needs and what differs from `previous` (Describe calls only). */
 export async function planLaunchTemplate(ec2: EC2Client, spec: LaunchTemplateSpec, previous: string | undefined): Promise<LaunchTemplatePlan> {
   const data = buildLaunchTemplateData(spec, await findRootDeviceName(ec2, spec.imageId));
-  const name = launchTemplateName(spec.names, data);
+  const name = launchTemplateName(spec.names, data, spec.tier);
   const changes = previous !== undefined && previous !== name ? await describeChanges(ec2, previous, data) : [];
   return { name, data, changes };
 }
@@ -134,17 +163,18 @@ export async function ensureLaunchTemplate(
 ): Promise<LaunchTemplateResult> {
   const { name, data, changes } = await planLaunchTemplate(ec2, spec, options.previous);
   const { names } = spec;
-  const existing = await findLaunchTemplate(ec2, names, name);
+  const tier = spec.tier ?? 'app';
+  const existing = await findLaunchTemplate(ec2, names, name, tier);
   if (existing) return { name, id: existing.id, created: false, changes };
   try {
     const response = await ec2.send(
       new CreateLaunchTemplateCommand({
         LaunchTemplateName: name,
-        VersionDescription: `argos: app servers of ${names.app} ${names.env}`,
+        VersionDescription: `argos: ${tier === 'worker' ? 'workers' : 'app servers'} of ${names.app} ${names.env}`,
         LaunchTemplateData: data,
         TagSpecifications: toTagSpecifications(
           ['launch-template'] as const,
-          makeTags({ app: names.app, env: names.env, group: 'app' }, name),
+          makeTags({ app: names.app, env: names.env, group: tier }, name),
         ),
       }),
     );
@@ -154,7 +184,7 @@ export async function ensureLaunchTemplate(
   } catch (error) {
     // Another run created it between the lookup and the create: same name, same settings.
     if (!hasErrorCode(error, EC2_ERRORS.launchTemplateAlreadyExists)) throw error;
-    const raced = await findLaunchTemplate(ec2, names, name);
+    const raced = await findLaunchTemplate(ec2, names, name, tier);
     if (!raced) throw error;
     return { name, id: raced.id, created: false, changes };
   }
@@ -165,7 +195,7 @@ export async function ensureLaunchTemplate(
  * One of that name tagged for another app or environment is a conflict (thrown):
  * launching the environment's servers from it would run someone else's settings.
  */
-export async function findLaunchTemplate(ec2: EC2Client, names: EnvNames, name: string): Promise<LaunchTemplateRef | undefined> {
+export async function findLaunchTemplate(ec2: EC2Client, names: EnvNames, name: string, tier: Tier = 'app'): Promise<LaunchTemplateRef | undefined> {
   const response = await catchCodes(
     () => ec2.send(new DescribeLaunchTemplatesCommand({ LaunchTemplateNames: [name] })),
     EC2_ERRORS.launchTemplateNotFound,
@@ -173,17 +203,17 @@ export async function findLaunchTemplate(ec2: EC2Client, names: EnvNames, name: 
   );
   const found = response?.LaunchTemplates?.[0];
   const ref = found?.LaunchTemplateId && found.LaunchTemplateName ? { name: found.LaunchTemplateName, id: found.LaunchTemplateId } : undefined;
-  return ownedOrThrow(classify(ref, { what: 'launch template', name, tags: found?.Tags }, { app: names.app, env: names.env, group: 'app' }), names);
+  return ownedOrThrow(classify(ref, { what: 'launch template', name, tags: found?.Tags }, { app: names.app, env: names.env, group: tier }), names);
 }
 
-/** Every app-server template of the environment, found by its tags (one call). */
-export async function findLaunchTemplates(ec2: EC2Client, names: EnvNames): Promise<LaunchTemplateRef[]> {
+/** Every template of the environment's tier (default: the app servers'), found by its tags (one call). */
+export async function findLaunchTemplates(ec2: EC2Client, names: EnvNames, tier: Tier = 'app'): Promise<LaunchTemplateRef[]> {
   const templates: LaunchTemplateRef[] = [];
   let token: string | undefined;
   do {
     const response = await ec2.send(
       new DescribeLaunchTemplatesCommand({
-        Filters: toTagFilters({ app: names.app, env: names.env, group: 'app' }),
+        Filters: toTagFilters({ app: names.app, env: names.env, group: tier }),
         NextToken: token,
       }),
     );
@@ -198,16 +228,16 @@ export async function findLaunchTemplates(ec2: EC2Client, names: EnvNames): Prom
 }
 
 /**
- * Deletes the environment's app-server templates except `keep`; templates
- * already gone count as deleted. Returns the names deleted.
+ * Deletes the environment's templates of `tier` (default: the app servers')
+ * except `keep`; templates already gone count as deleted. Returns the names deleted.
  */
 export async function deleteLaunchTemplates(
   ec2: EC2Client,
   names: EnvNames,
-  options: { keep?: string | undefined } = {},
+  options: { keep?: string | undefined; tier?: Tier | undefined } = {},
 ): Promise<string[]> {
   const deleted: string[] = [];
-  for (const template of await findLaunchTemplates(ec2, names)) {
+  for (const template of await findLaunchTemplates(ec2, names, options.tier)) {
     if (template.name === options.keep) continue;
     await catchCodes(() => ec2.send(new DeleteLaunchTemplateCommand({ LaunchTemplateId: template.id })), EC2_ERRORS.launchTemplateNotFound, undefined);
     deleted.push(template.name);

@@ -1,15 +1,19 @@
 /**
- * The app servers' CPU target-tracking scaling policy: AWS adds and removes
- * instances to hold the group's average CPU at the configured percentage.
+ * A group's CPU target-tracking scaling policy (the app servers' and the
+ * workers'): AWS adds and removes instances to hold the group's average CPU at
+ * the configured percentage.
  */
 import { DescribePoliciesCommand, PutScalingPolicyCommand, type AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import type { EnvNames } from '../names.js';
-import type { AppServersSpec, EnsureResult } from './types.js';
+import { tierGroupName, type AppServersSpec, type EnsureResult, type Tier } from './types.js';
 
 /** The policy's name: policy names are unique per region, so it carries the group's name. */
-export function scalingPolicyName(names: EnvNames): string {
-  return `${names.appServers}-cpu-target`;
+export function scalingPolicyName(names: EnvNames, tier: Tier = 'app'): string {
+  return `${tierGroupName(names, tier)}-cpu-target`;
 }
+
+/** What a policy is made for: the group's tier (default: the app servers) and its CPU target. */
+type PolicySpec = Pick<AppServersSpec, 'names' | 'scalingTargetCpu'> & { tier?: Tier | undefined };
 
 /**
  * Makes sure the group has its target-tracking policy on average CPU at
@@ -17,10 +21,10 @@ export function scalingPolicyName(names: EnvNames): string {
  */
 export async function ensureScalingPolicy(
   autoScaling: AutoScalingClient,
-  spec: Pick<AppServersSpec, 'names' | 'scalingTargetCpu'>,
+  spec: PolicySpec,
 ): Promise<EnsureResult> {
-  const name = scalingPolicyName(spec.names);
-  const group = spec.names.appServers;
+  const name = scalingPolicyName(spec.names, spec.tier);
+  const group = tierGroupName(spec.names, spec.tier ?? 'app');
   const plan = await planScalingPolicy(autoScaling, spec);
   if (plan.matches) return { name, created: false, changes: [] };
   await autoScaling.send(
@@ -48,10 +52,10 @@ export interface ScalingPolicyPlan {
 /** Compares the group's policy with `spec` (one Describe call). */
 export async function planScalingPolicy(
   autoScaling: AutoScalingClient,
-  spec: Pick<AppServersSpec, 'names' | 'scalingTargetCpu'>,
+  spec: PolicySpec,
 ): Promise<ScalingPolicyPlan> {
-  const name = scalingPolicyName(spec.names);
-  const found = (await autoScaling.send(new DescribePoliciesCommand({ AutoScalingGroupName: spec.names.appServers, PolicyNames: [name] })))
+  const name = scalingPolicyName(spec.names, spec.tier);
+  const found = (await autoScaling.send(new DescribePoliciesCommand({ AutoScalingGroupName: tierGroupName(spec.names, spec.tier ?? 'app'), PolicyNames: [name] })))
     .ScalingPolicies?.[0];
   const config = found?.TargetTrackingConfiguration;
   const matches =

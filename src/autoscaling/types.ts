@@ -8,6 +8,18 @@ import type { ElasticLoadBalancingClient } from '@aws-sdk/client-elastic-load-ba
 import type { EnvNames } from '../names.js';
 import type { InspectAccess } from './in-service.js';
 
+/**
+ * The two autoscaling tiers of an environment: the app servers behind the
+ * load balancer, and the Celery workers (no load balancer). Each has its own
+ * group, launch templates and scaling policy, told apart by name and `Group` tag.
+ */
+export type Tier = 'app' | 'worker';
+
+/** `<app>-<env>-app` or `<app>-<env>-worker`: the tier's group name (and the start of its templates' names). */
+export function tierGroupName(names: EnvNames, tier: Tier): string {
+  return tier === 'worker' ? names.worker : names.appServers;
+}
+
 /** One subnet of the default VPC, as {@link findDefaultVpc} returns it. */
 export interface SubnetRef {
   subnetId: string;

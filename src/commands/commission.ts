@@ -4,21 +4,26 @@
  * security groups; then at the same time the image (and the broker, which
  * starts from it), the database and the load balancer; then the release
  * image (the app on a temporary instance, imaged); then the launch template
- * and autoscaling group, whose instances serve from boot; then the hosts file
- * and the deploy.
+ * and autoscaling group, whose instances serve from boot, and with workers
+ * their group (from the same release image); then the hosts file and the deploy.
  * Every step finds what an earlier run made, so a re-run resumes.
  */
 import { DescribeAvailabilityZonesCommand, DescribeImagesCommand } from '@aws-sdk/client-ec2';
 import {
   ensureAppServers,
   ensureLoadBalancer,
+  ensureWorkers,
   findAppServerSettings,
   planAppServers,
   planLoadBalancer,
+  planWorkers,
   type AppServerSettings,
   type AppServersResult,
   type AppServersSpec,
   type LoadBalancerResult,
+  type Tier,
+  type WorkersResult,
+  type WorkersSpec,
 } from '../autoscaling.js';
 import { findAnsibleTargetProblem } from '../ansible-targets.js';
 import { describeUnreachable } from '../aws/error-codes.js';
@@ -49,8 +54,13 @@ interface CommissionState extends DeployState {
   appSubnets?: DefaultVpc['subnets'];
   /** Likewise for the broker's type, when a broker is wanted. */
   brokerSubnets?: DefaultVpc['subnets'];
+  /** Likewise for the workers' type, when workers are wanted. */
+  workerSubnets?: DefaultVpc['subnets'];
   /** The app servers' sizes and instance type for this run, resolved before any step. */
   appServers?: AppServerSettings;
+  /** The workers' sizes and instance type for this run, when workers are wanted. */
+  workerSettings?: AppServerSettings;
+  workers?: WorkersResult;
   groups?: SecurityGroupIds;
   image?: ImageInfo;
   broker?: EnsureBrokerResult;
@@ -63,8 +73,25 @@ interface CommissionState extends DeployState {
   bakeCleanup: Promise<void>[];
 }
 
+/** Whether this run should have worker servers: `--with-workers` or `workers_enabled: true`. */
+function isWorkersWanted(ctx: Context<CommissionOptions>): boolean {
+  return ctx.options.withWorkers || ctx.config.workersEnabled;
+}
+
+/**
+ * Workers take their tasks from the broker: asking for workers without it is
+ * a usage error (nothing is enabled behind the user's back: a broker is an
+ * instance of its own, billed and holding the queues).
+ */
+function checkWorkersNeedBroker(ctx: Context<CommissionOptions>): void {
+  if (!isWorkersWanted(ctx) || isBrokerWanted(ctx.options.withBroker, ctx.config.brokerEnabled)) return;
+  const asked = ctx.options.withWorkers ? '--with-workers' : 'workers_enabled: true';
+  throw usageError(`${asked} needs the broker: Celery workers take their tasks from it. Add --with-broker (or set broker_enabled: true in ${ctx.config.file})`);
+}
+
 /** Runs `argos <env> commission`. */
 export async function commission(ctx: Context<CommissionOptions>): Promise<void> {
+  checkWorkersNeedBroker(ctx);
   await preflight(ctx);
   const state = await findStartingState(ctx);
   const steps = commissionSteps(ctx);
@@ -95,6 +122,7 @@ export async function commission(ctx: Context<CommissionOptions>): Promise<void>
       `  database:    ${database.address}:${database.port}`,
       `  app servers: ${servers.instanceIds.join(', ')}`,
       ...(state.broker ? [`  broker:      ${state.broker.instanceId} (${state.broker.privateDnsName ?? 'no private name'})`] : []),
+      ...(state.workers ? [`  workers:     ${ctx.names.worker}: ${state.workers.instanceIds.join(', ') || 'no instance (min size 0)'}`] : []),
       `  image:       ${need(state.image).imageId}`,
       `  release:     ${state.release ? `${state.release.name} (${state.release.imageId}, git ref ${state.release.gitRef})` : 'none: the app servers run the base image until argos deploy makes a release image'}`,
       `  step times:  ${run.summary(formatDuration)}`,
@@ -176,32 +204,40 @@ async function checkNewDatabaseEngine(ctx: Context<CommissionOptions>): Promise<
   }
 }
 
-/** The sizes of a new environment's app servers when no flag gives them. */
+/** The sizes of a new environment's app servers (and of new workers) when no flag gives them. */
 const NEW_ENVIRONMENT_SIZES = { minSize: 1, maxSize: 4 } as const;
 
+/** Which options and config key set one tier's sizes and instance type, and the flags messages name. */
+const TIER_FLAGS = {
+  app: { min: 'minSize', max: 'maxSize', type: 'instanceType', minFlag: '--min-size', maxFlag: '--max-size', defaultType: 'appInstanceType' },
+  worker: { min: 'workersMinSize', max: 'workersMaxSize', type: 'workerInstanceType', minFlag: '--workers-min-size', maxFlag: '--workers-max-size', defaultType: 'workerInstanceType' },
+} as const satisfies Record<Tier, { min: keyof CommissionOptions; max: keyof CommissionOptions; type: keyof CommissionOptions; minFlag: string; maxFlag: string; defaultType: 'appInstanceType' | 'workerInstanceType' }>;
+
 /**
- * The app servers' sizes and instance type for this run: each flag given, else
- * the environment's current value, else (a new environment, or its template
- * gone) the default or `app_instance_type`. So a re-run changes only what was
- * asked, and a config edit of `app_instance_type` applies to new environments
- * only (an existing one changes with `--instance-type`). min ≤ max is checked
- * on the resolved values: `--max-size 2` on a group with min 3 is refused.
+ * The app servers' (or the workers') sizes and instance type for this run:
+ * each flag given, else the group's current value, else (a new group, or its
+ * template gone) the default or `app_instance_type` / `worker_instance_type`.
+ * So a re-run changes only what was asked, and a config edit of the instance
+ * type applies to new groups only (an existing one changes with the flag).
+ * min ≤ max is checked on the resolved values: `--max-size 2` on a group with
+ * min 3 is refused.
  */
-async function resolveAppServerSettings(ctx: Context<CommissionOptions>): Promise<AppServerSettings> {
-  const { options } = ctx;
-  const current = await findAppServerSettings(ctx.clients, ctx.names);
-  const minSize = options.minSize ?? current?.minSize ?? NEW_ENVIRONMENT_SIZES.minSize;
-  const maxSize = options.maxSize ?? current?.maxSize ?? NEW_ENVIRONMENT_SIZES.maxSize;
+async function resolveTierSettings(ctx: Context<CommissionOptions>, tier: Tier): Promise<AppServerSettings> {
+  const flags = TIER_FLAGS[tier];
+  const given = { minSize: ctx.options[flags.min], maxSize: ctx.options[flags.max], instanceType: ctx.options[flags.type] };
+  const current = await findAppServerSettings(ctx.clients, ctx.names, tier);
+  const minSize = given.minSize ?? current?.minSize ?? NEW_ENVIRONMENT_SIZES.minSize;
+  const maxSize = given.maxSize ?? current?.maxSize ?? NEW_ENVIRONMENT_SIZES.maxSize;
   if (minSize > maxSize) {
     // Both flags given is caught with the other usage checks: here one of them is not.
-    const source = current ? `${ctx.names.appServers} has now` : 'a new environment gets';
+    const source = current ? `${tier === 'worker' ? ctx.names.worker : ctx.names.appServers} has now` : `a new ${tier === 'worker' ? 'worker group' : 'environment'} gets`;
     throw usageError(
-      options.minSize === undefined
-        ? `--max-size (${maxSize}) must not be less than the min size (${minSize}) ${source}: pass --min-size too`
-        : `--min-size (${minSize}) must not be greater than the max size (${maxSize}) ${source}: pass --max-size too`,
+      given.minSize === undefined
+        ? `${flags.maxFlag} (${maxSize}) must not be less than the min size (${minSize}) ${source}: pass ${flags.minFlag} too`
+        : `${flags.minFlag} (${minSize}) must not be greater than the max size (${maxSize}) ${source}: pass ${flags.maxFlag} too`,
     );
   }
-  return { minSize, maxSize, instanceType: options.instanceType ?? current?.instanceType ?? ctx.config.appInstanceType };
+  return { minSize, maxSize, instanceType: given.instanceType ?? current?.instanceType ?? ctx.config[flags.defaultType] };
 }
 
 /**
@@ -213,12 +249,16 @@ async function resolveAppServerSettings(ctx: Context<CommissionOptions>): Promis
 async function findStartingState(ctx: Context<CommissionOptions>): Promise<CommissionState> {
   const { ec2 } = ctx.clients;
   const vpc = await findDefaultVpc(ec2, ctx.region);
-  const appServers = await resolveAppServerSettings(ctx);
+  const appServers = await resolveTierSettings(ctx, 'app');
   const appSubnets = await findOfferedSubnets(ec2, vpc, appServers.instanceType, ctx.region, ctx.options.instanceType ? '--instance-type' : 'app_instance_type');
   const brokerSubnets = isBrokerWanted(ctx.options.withBroker, ctx.config.brokerEnabled)
     ? await findOfferedSubnets(ec2, vpc, ctx.config.brokerInstanceType, ctx.region, 'broker_instance_type')
     : undefined;
-  return { bakeCleanup: [], vpc, appServers, appSubnets, brokerSubnets };
+  const workerSettings = isWorkersWanted(ctx) ? await resolveTierSettings(ctx, 'worker') : undefined;
+  const workerSubnets = workerSettings
+    ? await findOfferedSubnets(ec2, vpc, workerSettings.instanceType, ctx.region, ctx.options.workerInstanceType ? '--worker-instance-type' : 'worker_instance_type')
+    : undefined;
+  return { bakeCleanup: [], vpc, appServers, appSubnets, brokerSubnets, workerSettings, workerSubnets };
 }
 
 /** A value an earlier step set; steps run in order, so a missing one is a bug in the list. */
@@ -229,7 +269,24 @@ function need<T>(value: T | undefined): T {
 
 /** The environment's security groups, for this run's config. */
 function securityGroupsSpec(ctx: Context<CommissionOptions>, state: CommissionState): SecurityGroupsSpec {
-  return { names: ctx.names, vpcId: need(state.vpc).vpcId, appPort: ctx.config.appPort, https: ctx.config.certificateArn !== undefined };
+  return { names: ctx.names, vpcId: need(state.vpc).vpcId, appPort: ctx.config.appPort, https: ctx.config.certificateArn !== undefined, workers: isWorkersWanted(ctx) };
+}
+
+/** What the worker tier is built from, for this run's config and options. */
+function workersSpec(ctx: Context<CommissionOptions>, state: CommissionState, imageId: string): WorkersSpec {
+  const { minSize, maxSize, instanceType } = need(state.workerSettings);
+  return {
+    names: ctx.names,
+    imageId,
+    instanceType,
+    keyName: ctx.config.keyName,
+    workerSecurityGroupId: state.groups?.worker ?? '',
+    instanceSubnets: need(state.workerSubnets),
+    rootVolumeSize: ctx.config.rootVolumeSize,
+    minSize,
+    maxSize,
+    scalingTargetCpu: ctx.config.scalingTargetCpu,
+  };
 }
 
 /** What the app tier is built from, for this run's config and options. */
@@ -286,6 +343,7 @@ function commissionSteps(ctx: Context<CommissionOptions>): Step<CommissionState>
   const { ec2, rds, elb } = ctx.clients;
   const { names, config, options } = ctx;
   const wantBroker = isBrokerWanted(options.withBroker, config.brokerEnabled);
+  const wantWorkers = isWorkersWanted(ctx);
   return [
     {
       id: 'security-groups',
@@ -379,7 +437,8 @@ function commissionSteps(ctx: Context<CommissionOptions>): Step<CommissionState>
       title: 'release image',
       needs: ['image', 'broker', 'database'],
       preview: async () => {
-        const [releases, live] = await Promise.all([findReleaseImages(ec2, names), findLiveImageId(ctx.clients, names)]);
+        const [all, live] = await Promise.all([findReleaseImages(ec2, names), findLiveImageId(ctx.clients, names)]);
+        const releases = all.filter((release) => !wantWorkers || release.hasWorker);
         const reuse = releases.find((release) => release.imageId === live && release.state === 'available') ?? releases.find((release) => release.state === 'available');
         if (reuse) return { actions: [], none: `exists (${reuse.name}, ${reuse.imageId}), reused` };
         if (!options.deploy) return { actions: [], none: 'none yet (--no-deploy): the app servers launch from the base image until argos deploy makes one' };
@@ -392,6 +451,8 @@ function commissionSteps(ctx: Context<CommissionOptions>): Step<CommissionState>
           names,
           {
             liveImageId: await findLiveImageId(ctx.clients, names),
+            // Workers launch from it too: a release made before workers existed lacks their service.
+            needsWorker: wantWorkers,
             build: options.deploy ? () => prepareRelease(ctx, { baseImageId: need(state.image).imageId, appSecurityGroupId: groupIds.app }) : undefined,
           },
           progressOf(ctx, step),
@@ -424,8 +485,28 @@ function commissionSteps(ctx: Context<CommissionOptions>): Step<CommissionState>
       },
     },
     {
+      // From the same release image as the app servers; their user data makes workers of them.
+      id: 'workers',
+      title: `workers ${names.worker}`,
+      needs: ['release-image'],
+      enabled: () => wantWorkers,
+      preview: async (state) => {
+        const [image, releases] = await Promise.all([findImage(ec2, names), findReleaseImages(ec2, names)]);
+        const release = releases.find((candidate) => candidate.state === 'available' && candidate.hasWorker);
+        return { actions: await planWorkers(ctx.clients, workersSpec(ctx, state, release?.imageId ?? image?.imageId ?? '')), none: 'exist, unchanged' };
+      },
+      run: async (state, step) => {
+        const imageId = state.release?.imageId ?? need(state.image).imageId;
+        const result = await ensureWorkers(ctx.clients, workersSpec(ctx, state, imageId), progressOf(ctx, step));
+        state.workers = result;
+        const changes = [...result.launchTemplate.changes, ...result.group.changes, ...result.scalingPolicy.changes];
+        return { skip: !result.group.created ? 'exists' : undefined, changes, resource: `autoscaling group ${names.worker} (${result.instanceIds.join(', ')})` };
+      },
+    },
+    {
       id: 'remove-bake',
       title: 'remove the temporary instances (image bake, release build)',
+      needs: ['app-servers', 'workers'],
       preview: async () => ({ actions: [], none: 'removed right after a bake or a release build, if one runs' }),
       run: async (state) => {
         if (state.bakeCleanup.length === 0) return { skip: 'nothing to remove' };

@@ -1,13 +1,14 @@
 /**
  * `argos <env> decommission`: show exactly what will be deleted and what is
- * kept, confirm, then delete in the safe order (safety.md): autoscaling group
- * and its instances → launch templates → load balancer → release images (and
+ * kept, confirm, then delete in the safe order (safety.md): the workers'
+ * autoscaling group and its instances → their launch templates → the app
+ * servers' group and its instances → launch templates → load balancer → release images (and
  * their snapshots) → broker → database
  * (final snapshot unless skipped) → DB subnet group → security groups. A re-run
  * finishes whatever an interrupted one left.
  */
 import { rm } from 'node:fs/promises';
-import { deleteAppServers, findImageUsers, findLaunchTemplates, lookupAutoScalingGroup, lookupLoadBalancer } from '../autoscaling.js';
+import { deleteAppServers, deleteWorkers, findImageUsers, findLaunchTemplates, lookupAutoScalingGroup, lookupLoadBalancer } from '../autoscaling.js';
 import { findDefaultVpc } from '../aws/vpc.js';
 import { deleteBroker, findBrokers } from '../broker.js';
 import { confirmOrExit } from '../confirm.js';
@@ -45,6 +46,28 @@ function teardownSteps(ctx: Context<DecommissionOptions>, now = new Date()): Ste
   const { names, options } = ctx;
   const vpcId = async (state: TeardownState) => (state.vpcId ??= (await findDefaultVpc(ec2, ctx.region)).vpcId);
   return [
+    {
+      // First: their security group goes last, once no instance holds it.
+      id: 'workers',
+      title: 'workers and their launch templates',
+      preview: async () => {
+        const [groupLookup, templates] = await Promise.all([lookupAutoScalingGroup(autoScaling, names, 'worker'), findLaunchTemplates(ec2, names, 'worker')]);
+        const group = ownedOnly(groupLookup);
+        const instances = (group?.Instances ?? []).map((instance) => instance.InstanceId).join(', ');
+        return {
+          actions: [
+            ...(group ? [`autoscaling group ${names.worker}${instances ? ` and its instances ${instances}` : ''}`] : []),
+            ...templates.map((template) => `launch template ${template.name} (${template.id})`),
+          ],
+          keeps: leftAlone(names, groupLookup),
+        };
+      },
+      run: async (_state, step) => {
+        const result = await deleteWorkers(ctx.clients, names, progressOf(ctx, step));
+        if (result.conflict) step.note(`${describeConflict(result.conflict, names)}: left alone`);
+        return { skip: !result.group && result.launchTemplates.length === 0 ? 'nothing to delete' : undefined };
+      },
+    },
     {
       id: 'app-servers',
       title: 'app servers, launch templates and load balancer',

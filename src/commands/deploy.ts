@@ -13,7 +13,7 @@ import { ArgosError, usageError } from '../errors.js';
 import { allHosts, discoverInventory, hostKeyAlias, pruneKnownHosts, renderInventory, summarizeInventory, writeFileAtomic, type Inventory, type InventoryGroup, type InventoryHost } from '../hosts.js';
 import { checkKeyFile } from '../keys.js';
 import type { DeployOptions } from '../options.js';
-import { buildHealthCheck, describeHealthAdvice, findAppServerLaunchData, pointAppServersAt } from '../autoscaling.js';
+import { buildHealthCheck, describeHealthAdvice, findAppServerLaunchData, pointAppServersAt, pointWorkersAt } from '../autoscaling.js';
 import { findImage } from '../image.js';
 import { buildReleaseImage, findLiveImageId, findReleaseImages, pruneReleaseImages, type BuildReleaseResult } from '../release.js';
 import { closeSsh, openSsh } from '../security.js';
@@ -306,7 +306,7 @@ function releaseSteps<S extends DeployState>(ctx: Context, enabled: () => boolea
       title: 'point the app servers at the new release',
       needs: ['release-image', 'playbooks'],
       enabled,
-      preview: async () => ({ actions: ['point the launch template at the new release image; replace instances launched during the deploy; keep the newest release images'] }),
+      preview: async () => ({ actions: ['point the launch templates (app servers, workers) at the new release image; replace app servers launched during the deploy; keep the newest release images'] }),
       run: async (state, step) => {
         const release = state.newRelease?.release;
         if (!release) throw new Error('release-live ran before release-image');
@@ -316,8 +316,11 @@ function releaseSteps<S extends DeployState>(ctx: Context, enabled: () => boolea
           { names, imageId: release.imageId, healthCheckTarget: buildHealthCheck(config).Target, keep: deployed, inspect: inspectAccess(ctx) },
           progressOf(ctx, step),
         );
+        // Workers launched from now on run this release too; running ones got it from the playbooks.
+        const workers = await pointWorkersAt(clients, { names, imageId: release.imageId }, progressOf(ctx, step));
         const deleted = await pruneReleaseImages(clients, names, config.releaseImagesKept);
         const changes = [...result.changes];
+        if (workers?.created) changes.push(`workers launch from ${workers.name}`);
         if (result.replacedInstanceIds.length > 0) changes.push(`replaced instances launched during the deploy: ${result.replacedInstanceIds.join(', ')}`);
         if (deleted.length > 0) changes.push(`deleted old release images ${deleted.join(', ')}`);
         step.note(`${release.name} is live`);

@@ -4,7 +4,11 @@
  * provision that gives the temporary instance what an app server gets at
  * deploy — `site.yml` with the instance as the inventory's only app server,
  * the environment's database and broker in its vars, the database password
- * through the 0600 vars file (withPlaybookVars).
+ * through the 0600 vars file (withPlaybookVars) — and what a worker gets, its
+ * unit installed but neither started nor enabled (`worker_start=false`): a
+ * worker running on the build instance would take tasks from the broker and
+ * be cut off by the image's reboot. One image serves both tiers; a worker's
+ * user data enables the worker at its first boot (launch-template.ts).
  */
 import { join } from 'node:path';
 import { progressOf, type Context } from '../context.js';
@@ -38,7 +42,7 @@ export async function prepareRelease(ctx: Context, target: { baseImageId: string
         // The environment's vars (database endpoint, broker), with this one instance as its app servers.
         const discovered = await discoverInventory(ctx.clients, ctx.names, { user: ctx.config.remoteUser, keyFile: ctx.paths.keyFile });
         const releaseHost = { address: host, instanceId, privateDnsName: undefined, privateIpAddress: undefined, securityGroupIds: [] };
-        const inventory = renderInventory({ groups: { appservers: [releaseHost], brokers: [], workers: [] }, vars: discovered.vars });
+        const inventory = `${renderInventory({ groups: { appservers: [releaseHost], brokers: [], workers: [releaseHost] }, vars: discovered.vars })}\n[workers:vars]\nworker_start=false\n`;
         await withPlaybookVars(ctx, (varsFiles) => runOnTemporaryHost(ctx, { playbook: 'site.yml', inventory, ssh, varsFiles, limit: host }));
       },
     },

@@ -48,7 +48,7 @@ export async function gatherStatus(ctx: Context): Promise<EnvironmentStatus> {
   const { ec2, rds, elb, autoScaling } = ctx.clients;
   const { names } = ctx;
   const vpc = await findDefaultVpc(ec2, ctx.region);
-  const [image, databaseLookup, loadBalancerLookup, groupLookup, templates, groups, tagged, leftovers, finalSnapshots, releaseImages, releaseLeftovers, liveImageId] = await Promise.all([
+  const [image, databaseLookup, loadBalancerLookup, groupLookup, templates, groups, tagged, leftovers, finalSnapshots, releaseImages, releaseLeftovers, liveImageId, workerLookup, workerTemplates] = await Promise.all([
     findImage(ec2, names),
     lookupDatabase(rds, names.database, names),
     lookupLoadBalancer(elb, names),
@@ -61,11 +61,14 @@ export async function gatherStatus(ctx: Context): Promise<EnvironmentStatus> {
     findReleaseImages(ec2, names),
     findBakeLeftovers(ec2, names, 'release'),
     findLiveImageId(ctx.clients, names).catch(() => undefined),
+    lookupAutoScalingGroup(autoScaling, names, 'worker'),
+    findLaunchTemplates(ec2, names, 'worker'),
   ]);
   // Found by name but tagged for another app or environment: shown as a conflict, never as this environment's.
   const database = ownedOnly(databaseLookup);
   const loadBalancer = ownedOnly(loadBalancerLookup);
   const group = ownedOnly(groupLookup);
+  const workerGroup = ownedOnly(workerLookup);
   const health = loadBalancer ? await describeHealth(ctx, names.loadBalancer) : new Map<string, string>();
   const rows: StatusRow[] = [];
   const drift: string[] = [];
@@ -94,6 +97,16 @@ export async function gatherStatus(ctx: Context): Promise<EnvironmentStatus> {
       group ? `min ${group.MinSize} max ${group.MaxSize} desired ${group.DesiredCapacity}; template ${group.LaunchTemplate?.LaunchTemplateName ?? '?'}` : '',
     );
   }
+  // Workers are optional: their group is a row only when it exists (or another's holds the name).
+  if (!conflictRow('autoscaling group', names.worker, workerLookup) && workerGroup) {
+    row(
+      'autoscaling group',
+      names.worker,
+      workerGroup.AutoScalingGroupName ?? '-',
+      workerGroup.Status ?? 'active',
+      `min ${workerGroup.MinSize} max ${workerGroup.MaxSize} desired ${workerGroup.DesiredCapacity}; template ${workerGroup.LaunchTemplate?.LaunchTemplateName ?? '?'}; health ${workerGroup.HealthCheckType ?? '?'}`,
+    );
+  }
   const releases = releaseImages.map((release) => ({ name: release.name, imageId: release.imageId, gitRef: release.gitRef, created: release.created, state: release.state, live: release.imageId === liveImageId }));
   for (const release of releases) {
     row('release image', release.name, release.imageId, release.live ? `${release.state}, live` : release.state, `git ref ${release.gitRef}${release.created ? `, created ${release.created}` : ''}`);
@@ -115,6 +128,11 @@ export async function gatherStatus(ctx: Context): Promise<EnvironmentStatus> {
     row('app instance', names.appServers, id, `${instance.LifecycleState ?? '?'}/${instance.HealthStatus ?? '?'}`, `load balancer: ${lbState}; launched from ${releaseOf(id)}`);
     if (loadBalancer && lbState !== 'InService') drift.push(`app instance ${id} is ${lbState} behind the load balancer`);
   }
+  for (const instance of workerGroup?.Instances ?? []) {
+    const id = instance.InstanceId ?? '';
+    groupInstanceIds.add(id);
+    row('worker instance', names.worker, id, `${instance.LifecycleState ?? '?'}/${instance.HealthStatus ?? '?'}`, `launched from ${releaseOf(id)}`);
+  }
   const brokers = tagged.filter((instance) => instance.tags['Group'] === 'broker');
   for (const broker of brokers) row('broker', names.broker, broker.instanceId, broker.state, broker.privateDnsName ?? '');
   for (const snapshot of finalSnapshots) row('final snapshot', names.database, snapshot.identifier, snapshot.status, describeSnapshotSize(snapshot));
@@ -124,6 +142,9 @@ export async function gatherStatus(ctx: Context): Promise<EnvironmentStatus> {
   for (const instance of tagged) {
     const known = groupInstanceIds.has(instance.instanceId) || instance.tags['Group'] === 'broker' || instance.tags['Group'] === 'release';
     if (!known) drift.push(`orphan instance ${instance.instanceId} (Group=${instance.tags['Group'] ?? '?'}, ${instance.state}): not in the autoscaling group; terminate it or run commission`);
+  }
+  for (const template of workerTemplates) {
+    if (template.name !== workerGroup?.LaunchTemplate?.LaunchTemplateName) drift.push(`unused launch template ${template.name} (${template.id}): commission or decommission removes it`);
   }
   for (const template of templates) {
     if (template.name !== group?.LaunchTemplate?.LaunchTemplateName) drift.push(`unused launch template ${template.name} (${template.id}): commission or decommission removes it`);
@@ -137,7 +158,7 @@ export async function gatherStatus(ctx: Context): Promise<EnvironmentStatus> {
   }
   drift.push(...(await compareHostsFile(ctx, [...groupInstanceIds, ...brokers.map((b) => b.instanceId)])));
 
-  const commissioned = [database, loadBalancer, group].some((resource) => resource !== undefined) || groups.size > 0 || brokers.length > 0;
+  const commissioned = [database, loadBalancer, group, workerGroup].some((resource) => resource !== undefined) || groups.size > 0 || brokers.length > 0;
   const kept = { finalSnapshots: finalSnapshots.length, totalGiB: finalSnapshots.reduce((sum, snapshot) => sum + snapshot.sizeGiB, 0) };
   return { env: ctx.env, commissioned, url: loadBalancer?.DNSName ? urlOf(loadBalancer.DNSName, hasHttpsListener(loadBalancer)) : undefined, resources: rows, releases, kept, drift };
 }

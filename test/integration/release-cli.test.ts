@@ -15,9 +15,10 @@ import { createCredentialProvider } from '../../src/aws/credentials.js';
 import { commission } from '../../src/commands/commission.js';
 import { deploy } from '../../src/commands/deploy.js';
 import type { EnvironmentStatus } from '../../src/commands/status.js';
-import { createContext, type Context } from '../../src/context.js';
-import { parseOptions } from '../../src/options.js';
-import { RecordingReporter } from '../support/recording-reporter.js';
+import type { Context } from '../../src/context.js';
+import type { parseOptions } from '../../src/options.js';
+import type { RecordingReporter } from '../support/recording-reporter.js';
+import { runInProcess as runStubbed, type RecordedPlaybookRun } from '../support/in-process.js';
 import { createKeyPair, registerImage } from '../support/aws-fixtures.js';
 import { fakeAwsEnvironment } from '../support/aws-env.js';
 import { makeProject, runCli } from '../support/cli.js';
@@ -25,7 +26,7 @@ import { makeProject, runCli } from '../support/cli.js';
 let clients: AwsClients;
 let project: string;
 let baseImageId: string;
-const playbookRuns: { playbooks: string[]; inventory: string }[] = [];
+const playbookRuns: RecordedPlaybookRun[] = [];
 
 beforeAll(async () => {
   clients = createClients({ region: 'us-east-1', credentials: createCredentialProvider(undefined) });
@@ -38,33 +39,8 @@ afterAll(() => clients.destroy());
 const argos = (...args: string[]) => runCli(['staging', ...args], { cwd: project, env: fakeAwsEnvironment, timeout: 120_000 });
 
 /** `argos staging <command>` in this process, with Ansible and the SSH wait stubbed (moto's instances are not machines). */
-async function runInProcess<C extends 'commission' | 'deploy'>(command: C, flags: Record<string, unknown>, body: (ctx: Context<ReturnType<typeof parseOptions<C>>>) => Promise<void>): Promise<RecordingReporter> {
-  const reporter = new RecordingReporter();
-  const ctx = await createContext({
-    env: 'staging',
-    options: parseOptions(command, { yes: true, config: 'playbooks/group_vars/all.yml', sshCidr: '203.0.113.7/32', ...flags }),
-    environment: { AWS_ENDPOINT_URL: fakeAwsEnvironment['AWS_ENDPOINT_URL'] },
-    root: project,
-    signal: new AbortController().signal,
-    createReporter: () => reporter,
-  });
-  const stubbed = {
-    ...ctx,
-    runtime: {
-      ...ctx.runtime,
-      findAnsiblePlaybook: async () => 'ansible-playbook (stubbed)',
-      waitForSsh: async () => undefined,
-      runPlaybook: async (run: { playbooks: string[]; inventory: string }) => {
-        playbookRuns.push({ playbooks: run.playbooks, inventory: run.inventory });
-      },
-    },
-  };
-  try {
-    await body(stubbed);
-  } finally {
-    stubbed.clients.destroy();
-  }
-  return reporter;
+function runInProcess<C extends 'commission' | 'deploy'>(command: C, flags: Record<string, unknown>, body: (ctx: Context<ReturnType<typeof parseOptions<C>>>) => Promise<void>): Promise<RecordingReporter> {
+  return runStubbed(project, command, flags, body, playbookRuns);
 }
 
 /** The account's release images of staging, oldest first. */

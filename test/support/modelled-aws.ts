@@ -587,13 +587,17 @@ export class ModelledAws {
 
   /** Records the call, waits its latency, then applies it to the model. */
   /** Operations that fail once, the next time they are called (fault injection). */
-  readonly #faults = new Map<string, Error>();
+  readonly #faults = new Map<string, { error: Error; when: ((input: unknown) => boolean) | undefined }>();
   /** Playbooks (e.g. `image.yml`, `site.yml`) whose run fails half-way, with how many runs of it pass first. */
   readonly #playbookFaults = new Map<string, number>();
 
-  /** Makes the next call of `operation` (e.g. `CreateDBInstance`) fail with an AWS error. */
-  failOnce(operation: string, code = 'InternalFailure'): void {
-    this.#faults.set(operation, awsError(code, `${operation} failed (injected fault)`));
+  /**
+   * Makes the next call of `operation` (e.g. `CreateDBInstance`) fail with an
+   * AWS error; with `when`, the next call whose input it accepts (e.g. the
+   * workers' `CreateAutoScalingGroup`, not the app servers').
+   */
+  failOnce(operation: string, code = 'InternalFailure', when?: (input: unknown) => boolean): void {
+    this.#faults.set(operation, { error: awsError(code, `${operation} failed (injected fault)`), when });
   }
 
   /**
@@ -611,10 +615,10 @@ export class ModelledAws {
     await this.clock.delay(this.#latency(operation));
     record.end = this.t();
     const fault = this.#faults.get(operation);
-    if (fault) {
+    if (fault && (fault.when?.(input) ?? true)) {
       this.#faults.delete(operation);
-      record.error = (fault as { Code?: string }).Code;
-      throw fault;
+      record.error = (fault.error as { Code?: string }).Code;
+      throw fault.error;
     }
     try {
       this.#reconcileGroups();
@@ -1406,7 +1410,7 @@ function toSdkSecurityGroup(group: ModelSecurityGroup): SecurityGroup {
   };
 }
 
-/** The hosts of an INI inventory (every group, not the `:vars` sections). */
+/** The hosts of an INI inventory (every group, not the `:vars` sections), each once (a host may be in two groups). */
 export function parseInventoryHosts(text: string): string[] {
   const hosts: string[] = [];
   let inVars = false;
@@ -1419,7 +1423,7 @@ export function parseInventoryHosts(text: string): string[] {
       continue;
     }
     const host = line.split(/\s+/)[0];
-    if (!inVars && host) hosts.push(host);
+    if (!inVars && host && !hosts.includes(host)) hosts.push(host);
   }
   return hosts;
 }
@@ -1467,6 +1471,10 @@ export function commissionOptions(overrides: Partial<CommissionOptions> = {}): C
     dbInstanceType: undefined,
     applyNow: false,
     withBroker: false,
+    withWorkers: false,
+    workersMinSize: undefined,
+    workersMaxSize: undefined,
+    workerInstanceType: undefined,
     deploy: true,
     dryRun: false,
     forceUnlock: false,

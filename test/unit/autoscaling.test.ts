@@ -337,6 +337,23 @@ describe('launch template data', () => {
     expect(launchTemplateName(names, buildLaunchTemplateData({ ...templateSpec, imageId: 'ami-0fedcba9876543210' }, '/dev/xvda'))).not.toBe(name);
   });
 
+  it("makes a worker's template a worker: Group=worker tags, its own name, user data that enables the worker (the app servers' data untouched)", () => {
+    // GIVEN the same settings for both tiers
+    const app = buildLaunchTemplateData(templateSpec, '/dev/xvda');
+    const worker = buildLaunchTemplateData({ ...templateSpec, tier: 'worker' }, '/dev/xvda');
+    // THEN the worker's is named and tagged as the workers'
+    expect(launchTemplateName(names, worker, 'worker')).toMatch(/^argos-staging-worker-[0-9a-f]{8}$/);
+    expect(worker.TagSpecifications?.[0]?.Tags).toEqual(expect.arrayContaining([{ Key: 'Group', Value: 'worker' }, { Key: 'Name', Value: 'argos-staging-worker' }]));
+    // and its user data writes the environment, then makes a worker of the release image's instance
+    const script = Buffer.from(worker.UserData ?? '', 'base64').toString('utf8');
+    expect(script).toContain("echo 'ARGOS_ENV=staging' >> /etc/environment");
+    expect(script.indexOf("systemctl disable --now --no-block nginx.service 'argos-uwsgi.service' || true")).toBeGreaterThan(script.indexOf('APP_NAME='));
+    expect(script).toContain("if systemctl cat 'argos-worker.service' >/dev/null 2>&1; then systemctl enable --now --no-block 'argos-worker.service'; fi");
+    // while the app servers' user data (and so their template's name) is what it always was
+    expect(Buffer.from(app.UserData ?? '', 'base64').toString('utf8')).not.toContain('systemctl');
+    expect(launchTemplateName(names, app)).toBe(launchTemplateName(names, buildLaunchTemplateData({ ...templateSpec, tier: 'app' }, '/dev/xvda')));
+  });
+
   it('treats a template created meanwhile as existing', async () => {
     // GIVEN no template at the lookup, one by the same name at the create
     ec2Mock.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: templateSpec.imageId, RootDeviceName: '/dev/xvda' }] });

@@ -29,16 +29,19 @@ function interruptAt(current: ModelledRun, ms: number): void {
   void current.clock.sleep(ms, new AbortController().signal).then(() => current.controller.abort(new Error('interrupted')));
 }
 
+/** The security groups every environment has. */
+const FOUR_GROUPS = ['argos-staging-app', 'argos-staging-broker', 'argos-staging-database', 'argos-staging-elb'];
+
+/** The names of the environment's security groups in the modelled account, sorted. */
+function environmentSecurityGroups(current: ModelledRun): string[] {
+  return [...current.aws.state.securityGroups.values()].map((g) => g.name).filter((n) => n.startsWith('argos-')).sort();
+}
+
 /** The environment is complete, once, and nothing temporary is left. */
 function expectCompleteAndClean(current: ModelledRun): void {
   const { state } = current.aws;
   const names = current.ctx.names;
-  expect([...state.securityGroups.values()].map((g) => g.name).filter((n) => n.startsWith('argos-')).sort()).toEqual([
-    'argos-staging-app',
-    'argos-staging-broker',
-    'argos-staging-database',
-    'argos-staging-elb',
-  ]);
+  expect(environmentSecurityGroups(current)).toEqual(FOUR_GROUPS);
   // The base image and one release image (a half-made one of the failed run deregistered, or adopted).
   const own = [...state.images.values()].filter((image) => image.own && !image.deregistered).map((image) => image.name);
   expect(own).toHaveLength(2);
@@ -94,5 +97,59 @@ describe('commission fault matrix (step × fault → re-run)', () => {
     // THEN a re-run completes the environment, once
     await rerun(run);
     expectCompleteAndClean(run);
+  });
+});
+
+/** The environment with the broker and workers is complete, once, and nothing temporary is left. */
+function expectCompleteWithWorkers(current: ModelledRun): void {
+  const { state } = current.aws;
+  const names = current.ctx.names;
+  expect(environmentSecurityGroups(current)).toEqual([...FOUR_GROUPS, 'argos-staging-worker']);
+  expect([...state.groups.keys()].sort()).toEqual([names.appServers, names.worker]);
+  // One template per group, both from the one release image.
+  const templates = [...state.launchTemplates.values()];
+  expect(templates.map((template) => template.name.replace(/-[0-9a-f]{8}$/, '')).sort()).toEqual([names.appServers, names.worker]);
+  const release = [...state.images.values()].filter((image) => image.name.startsWith('argos-staging-release-') && !image.deregistered);
+  expect(release).toHaveLength(1);
+  expect(new Set(templates.map((template) => template.data.ImageId))).toEqual(new Set([release[0]?.id]));
+  expect([...state.policies.keys()].sort()).toEqual([`${names.appServers}-cpu-target`, `${names.worker}-cpu-target`]);
+  const live = current.aws.liveInstances();
+  const byGroup = (group: string) => live.filter((i) => i.tags.some((t) => t.Key === 'Group' && t.Value === group)).length;
+  expect({ app: byGroup('app'), worker: byGroup('worker'), broker: byGroup('broker'), image: byGroup('image'), release: byGroup('release') }).toEqual({ app: 1, worker: 1, broker: 1, image: 0, release: 0 });
+  expect(live).toHaveLength(3);
+  expect(current.aws.temporarySshRules()).toEqual([]);
+}
+
+/** Whether a call's input names the workers (their group, template or policy), not the app servers. */
+const forWorkers = (input: unknown): boolean => JSON.stringify(input).includes('argos-staging-worker');
+
+/** A fault of the workers' rows: `failed` names the workers' call that must have failed (the fault hit them, not the app servers). */
+type WorkerFault = Fault & { failed?: string };
+
+/** Injects a failure of the workers' next `operation` call. */
+const failWorkers = (operation: string): Pick<WorkerFault, 'inject' | 'failed'> => ({ inject: (r) => r.aws.failOnce(operation, 'InternalFailure', forWorkers), failed: operation });
+
+const workerMatrix: WorkerFault[] = [
+  { step: 'security groups', fault: "AWS error creating the workers' group", ...failWorkers('CreateSecurityGroup') },
+  { step: 'workers', fault: 'AWS error on their launch template', ...failWorkers('CreateLaunchTemplate') },
+  { step: 'workers', fault: 'AWS error on their group', ...failWorkers('CreateAutoScalingGroup') },
+  { step: 'workers', fault: 'AWS error on their scaling policy', ...failWorkers('PutScalingPolicy') },
+  { step: 'release image', fault: 'failing playbook (it holds the worker too)', inject: (r) => r.aws.failPlaybookOnce('site.yml') },
+];
+
+describe('commission --with-broker --with-workers fault matrix (step × fault → re-run)', () => {
+  it.each(workerMatrix)('$step, $fault: the first run fails, the re-run completes with no duplicate and no leak', async ({ inject, between, failed }) => {
+    // GIVEN a fresh account and one injected fault
+    run = await createModelledRun({ options: { deploy: true, minSize: 1, maxSize: 4, withBroker: true, withWorkers: true } });
+    inject(run);
+    // WHEN commission runs: it fails and says how to resume
+    await expect(commission(run.ctx)).rejects.toThrow();
+    expect(run.reporter.lines.some((line) => /Run `argos staging commission` again to continue/.test(line.message))).toBe(true);
+    expect(run.aws.temporarySshRules()).toEqual([]);
+    if (failed) expect(run.aws.calls.filter((call) => call.error !== undefined && call.operation === failed).map((call) => forWorkers(call.input))).toEqual([true]);
+    between?.(run);
+    // THEN a re-run completes the environment with its workers, once
+    await rerun(run);
+    expectCompleteWithWorkers(run);
   });
 });

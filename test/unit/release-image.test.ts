@@ -281,7 +281,7 @@ describe('deploy with a release image', () => {
 });
 
 describe('selectExpiredReleases', () => {
-  const release = (name: string, state = 'available'): ReleaseImage => ({ imageId: `ami-${name}`, name, state, gitRef: 'main', created: '', snapshotIds: [] });
+  const release = (name: string, state = 'available'): ReleaseImage => ({ imageId: `ami-${name}`, name, state, gitRef: 'main', created: '', snapshotIds: [], hasWorker: true });
   // Newest first, as findReleaseImages returns them.
   const all = [release('r5'), release('r4', 'pending'), release('r3'), release('r2'), release('r1')];
 
@@ -331,7 +331,7 @@ describe('rollback', () => {
   });
 
   it('--to names a release by name or AMI id; the live one, an unknown one, or no previous one is a clear error', () => {
-    const release = (name: string): ReleaseImage => ({ imageId: `ami-${name}`, name: `argos-staging-release-${name}`, state: 'available', gitRef: name, created: '', snapshotIds: [] });
+    const release = (name: string): ReleaseImage => ({ imageId: `ami-${name}`, name: `argos-staging-release-${name}`, state: 'available', gitRef: name, created: '', snapshotIds: [], hasWorker: true });
     const [r3, r2, r1] = [release('3'), release('2'), release('1')];
     const all = [r3, r2, r1].filter((r): r is ReleaseImage => r !== undefined);
     expect(selectRollbackTarget('staging', all, 'ami-3', undefined).release).toBe(r2);
