@@ -19,6 +19,7 @@ import { canRunLocalTarget } from '../test/support/local-target.js';
 import { measureApiCalls } from './api-calls.js';
 import { startBenchAccount, type BenchAccount } from './aws-account.js';
 import { parameterSeconds, variant } from './commission-model.js';
+import { measureCommissionServing } from './commission-serving.js';
 import { measureDeploySpeed } from './deploy-speed.js';
 import { describeMachine } from './machine.js';
 import { renderReport, type BenchResults, type Skipped } from './report.js';
@@ -74,7 +75,9 @@ const notAsked: Skipped = { skipped: 'not in BENCH_SECTIONS' };
 async function commissionSection(runs: number, log: (line: string) => void): Promise<BenchResults['commission']> {
   const variants = [await variant(true, runs), await variant(false, runs)];
   log(`commission model: ratio ${variants.map((v) => `${v.ratio} (${v.deploy ? 'with' : 'without'} deploy)`).join(', ')}`);
-  return { variants, parameters: parameterSeconds() };
+  const serving = await measureCommissionServing();
+  log(`commission model: time to serving / bound ${serving.map((run) => `${run.ratio} (${run.label})`).join(', ')}`);
+  return { variants, serving, parameters: parameterSeconds() };
 }
 
 /** The deploy comparison, or why it cannot run here. */
