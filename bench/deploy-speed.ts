@@ -180,7 +180,7 @@ async function startFleet(counts: readonly number[]): Promise<Fleet> {
  * Runs `run` with a fresh SSH control-path folder (so it starts with no master
  * connection), then closes the masters it left and removes the folder.
  */
-async function withFreshControlPath<T>(run: (dir: string) => Promise<T>): Promise<T> {
+export async function withFreshControlPath<T>(run: (dir: string) => Promise<T>): Promise<T> {
   const dir = await mkdtemp('/tmp/argos-bench-cp-');
   try {
     return await run(dir);

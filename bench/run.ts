@@ -3,11 +3,14 @@
  * the modelled commission critical path, deploy speed against the original's
  * way, and how its AWS calls grow with the account; writes BENCHMARKS.md.
  * Not part of `npm test`. Needs dist/ (`npm run build`), moto_server, and for
- * the deploy section root, debootstrap and ansible-playbook.
+ * the deploy section the local cloud (root, systemd-nspawn, ansible-playbook):
+ * without it the section is skipped and the report says why.
  *
  * Options (environment):
  * - BENCH_QUICK=1: a smoke test (fewest runs, 1 target).
- * - BENCH_SECTIONS=startup,commission,deploy,api: which sections run (default all).
+ * - BENCH_SECTIONS=startup,commission,deploy,api[,loopback]: which sections run (default
+ *   the first four; loopback is issue 10's deploy on local targets over loopback).
+ * - BENCH_CLOUD_RUNS (1; the order alternates row by row), BENCH_CLOUD_NAME (bn): the local cloud's runs and name.
  * - BENCH_STARTUP_RUNS (20, at least 10), BENCH_MODEL_RUNS (5), BENCH_DEPLOY_RUNS (3),
  *   BENCH_DEPLOY_TARGETS (1,3): runs and target counts.
  * - BENCH_OUT: where the report goes (default BENCHMARKS.md in the repository).
@@ -21,11 +24,15 @@ import { startBenchAccount, type BenchAccount } from './aws-account.js';
 import { parameterSeconds, variant } from './commission-model.js';
 import { measureCommissionServing } from './commission-serving.js';
 import { measureDeploySpeed } from './deploy-speed.js';
+import { measureCloudDeploys } from './cloud-deploy.js';
+import { canRunLocalCloud } from '../localcloud/cloud.js';
 import { describeMachine } from './machine.js';
 import { renderReport, type BenchResults, type Skipped } from './report.js';
 import { measureStartup } from './startup.js';
 
-const SECTIONS = ['startup', 'commission', 'deploy', 'api'] as const;
+/** Run by default; 'loopback' (issue 10's deploy on local targets over loopback) only when asked. */
+const SECTIONS = ['startup', 'commission', 'deploy', 'api', 'loopback'] as const;
+const DEFAULT_SECTIONS = ['startup', 'commission', 'deploy', 'api'];
 type Section = (typeof SECTIONS)[number];
 
 /** The run's settings, from the environment. */
@@ -36,6 +43,8 @@ interface Settings {
   modelRuns: number;
   deployRuns: number;
   deployTargets: number[];
+  cloudRuns: number;
+  cloudName: string;
   out: string;
 }
 
@@ -47,7 +56,7 @@ function count(name: string, fallback: number): number {
 
 function readSettings(): Settings {
   const quick = process.env['BENCH_QUICK'] === '1';
-  const asked = (process.env['BENCH_SECTIONS'] ?? SECTIONS.join(',')).split(',').map((name) => name.trim());
+  const asked = (process.env['BENCH_SECTIONS'] ?? DEFAULT_SECTIONS.join(',')).split(',').map((name) => name.trim());
   const unknown = asked.filter((name) => !(SECTIONS as readonly string[]).includes(name));
   if (unknown.length > 0) throw new Error(`BENCH_SECTIONS: unknown section ${unknown.join(', ')} (use ${SECTIONS.join(', ')})`);
   const targets = (process.env['BENCH_DEPLOY_TARGETS'] ?? (quick ? '1' : '1,3')).split(',').map(Number);
@@ -60,6 +69,9 @@ function readSettings(): Settings {
     modelRuns: count('BENCH_MODEL_RUNS', quick ? 2 : 5),
     deployRuns: count('BENCH_DEPLOY_RUNS', quick ? 1 : 3),
     deployTargets: targets,
+    // One run per side per row, the order alternating row by row (ABBA over two rows): the run stays under an hour.
+    cloudRuns: count('BENCH_CLOUD_RUNS', 1),
+    cloudName: process.env['BENCH_CLOUD_NAME'] ?? 'bn',
     out: process.env['BENCH_OUT'] ?? join(REPO_ROOT, 'BENCHMARKS.md'),
   };
 }
@@ -80,8 +92,15 @@ async function commissionSection(runs: number, log: (line: string) => void): Pro
   return { variants, serving, parameters: parameterSeconds() };
 }
 
-/** The deploy comparison, or why it cannot run here. */
-async function deploySection(settings: Settings, log: (line: string) => void): Promise<BenchResults['deploy']> {
+/** The local cloud's deploys (items 2–4 of issue 20), or why they cannot run here. */
+async function cloudSection(settings: Settings, log: (line: string) => void): Promise<BenchResults['deploy']> {
+  const capability = canRunLocalCloud();
+  if (!capability.ok) return { skipped: `the local cloud cannot run on this machine (${capability.reason ?? 'unknown reason'}); run npm run bench as root on Linux with systemd-nspawn` };
+  return measureCloudDeploys({ name: settings.cloudName, runs: settings.cloudRuns, rttsMs: [0, 50] }, log);
+}
+
+/** The deploy comparison over loopback, or why it cannot run here. */
+async function loopbackSection(settings: Settings, log: (line: string) => void): Promise<BenchResults['loopback']> {
   const capability = canRunLocalTarget();
   if (!capability.ok) return { skipped: `no local target on this machine (${capability.reason ?? 'unknown reason'})` };
   const report = await measureDeploySpeed(settings.deployTargets, settings.deployRuns, log);
@@ -99,7 +118,7 @@ async function main(): Promise<void> {
   const machine = await describeMachine();
 
   let account: BenchAccount | undefined;
-  const results: Omit<BenchResults, 'totalMs'> = { machine, options: { quick: settings.quick, sections: settings.sections }, startup: notAsked, commission: notAsked, deploy: notAsked, apiCalls: notAsked };
+  const results: Omit<BenchResults, 'totalMs'> = { machine, options: { quick: settings.quick, sections: settings.sections }, startup: notAsked, commission: notAsked, deploy: notAsked, loopback: notAsked, apiCalls: notAsked };
   try {
     if (wants('startup') || wants('api')) account = await startBenchAccount();
     if (account && wants('startup')) results.startup = await measureStartup(account, settings.startupRuns, log);
@@ -108,7 +127,8 @@ async function main(): Promise<void> {
     await account?.stop();
   }
   if (wants('commission')) results.commission = await commissionSection(settings.modelRuns, log);
-  if (wants('deploy')) results.deploy = await deploySection(settings, log);
+  if (wants('deploy')) results.deploy = await cloudSection(settings, log);
+  if (wants('loopback')) results.loopback = await loopbackSection(settings, log);
 
   await writeFile(settings.out, renderReport({ ...results, totalMs: performance.now() - started }));
   log(`wrote ${settings.out}`);

@@ -1,0 +1,79 @@
+/**
+ * The local cloud's part of BENCHMARKS.md (bench/cloud-deploy.ts): deploys at
+ * 0 and 50 ms against the original's invocation, where the time goes per
+ * task, scale-out time to serve, the release image's cost, and rolling
+ * against all at once. Pure: everything it shows comes from its argument.
+ */
+import type { CloudDeployReport } from './cloud-deploy.js';
+import { formatSummary, round } from './stats.js';
+
+/** Goals of issue 20 (items 2–4). */
+export const CLOUD_GOALS = { deployRatioAt50: 0.25, latencyCost: 1.2, rollingRatio: 2, scaleOutRatio: 1 } as const;
+
+const yesNo = (met: boolean) => (met ? '**yes**' : '**no**');
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/** A Markdown table. */
+export function table(header: string[], rows: (string | number)[][]): string {
+  const line = (cells: (string | number)[]) => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+/** The summary's rows (figure, result, goal, met) for the local cloud. */
+export function cloudSummaryRows(cloud: CloudDeployReport): string[][] {
+  const rows: string[][] = [];
+  for (const cell of cloud.cells.filter((c) => c.rttMs === 50)) {
+    rows.push([`deploy at 50 ms RTT: argos / original, ${cell.hosts} app server${cell.hosts === 1 ? '' : 's'}, ${cell.kind} (medians)`, `${cell.ratio}×`, `≤ ${CLOUD_GOALS.deployRatioAt50}×`, yesNo(cell.ratio <= CLOUD_GOALS.deployRatioAt50)]);
+  }
+  for (const cost of cloud.latencyCost) {
+    rows.push([`argos deploy at 50 ms / at 0 ms, ${cost.hosts} app server${cost.hosts === 1 ? '' : 's'}, ${cost.kind}`, `${cost.ratio}×`, `≤ ${CLOUD_GOALS.latencyCost}×`, yesNo(cost.ratio <= CLOUD_GOALS.latencyCost)]);
+  }
+  const { scaleOut, rolling } = cloud;
+  rows.push(['scale-out instance InService / (boot + 3 health-check intervals)', `${scaleOut.ratio}× (${seconds(scaleOut.inServiceMs)} / ${seconds(scaleOut.boundMs)})`, `≤ ${CLOUD_GOALS.scaleOutRatio}×`, yesNo(scaleOut.ratio <= CLOUD_GOALS.scaleOutRatio)]);
+  rows.push(['rolling deploy / all at once, 3 app servers', `${rolling.ratio}× (${seconds(rolling.rollingMs)} / ${seconds(rolling.allAtOnceMs)})`, `≤ ${CLOUD_GOALS.rollingRatio}×`, yesNo(rolling.ratio <= CLOUD_GOALS.rollingRatio)]);
+  rows.push(['failed requests through the load balancer during the rolling deploy', `${rolling.rolling.failed} of ${rolling.rolling.requests}`, '0', yesNo(rolling.rolling.failed === 0)]);
+  return rows;
+}
+
+/** Section 3 of BENCHMARKS.md. */
+export function renderCloudSection(cloud: CloudDeployReport, heading: string): string {
+  const deployRows = cloud.cells.map((cell) => [
+    String(cell.hosts),
+    `${cell.rttMs} ms`,
+    cell.kind,
+    formatSummary(cell.argosMs, 's'),
+    formatSummary(cell.originalMs, 's'),
+    `${cell.ratio}×`,
+    cell.rttMs === 50 ? yesNo(cell.ratio <= CLOUD_GOALS.deployRatioAt50) : '–',
+  ]);
+  const slowest = [...cloud.tasks].sort((a, b) => b.seconds50 - a.seconds50);
+  const total = (key: 'seconds0' | 'seconds50') => round(cloud.tasks.reduce((sum, task) => sum + (Number.isFinite(task[key]) ? task[key] : 0), 0), 1);
+  const { rolling, scaleOut, releaseImage } = cloud;
+  return [
+    heading,
+    '',
+    `Measured on the local cloud (localcloud/: every instance a Debian 12 systemd machine under systemd-nspawn, a load balancer that checks health and routes only to InService instances, a real PostgreSQL for RDS), with the real CLI. The environment is commissioned once (${seconds(cloud.commissionMs)}; step times: ${cloud.commissionSteps || 'not reported'}), deployed once untimed, then measured with 1 app server, scaled out to 3 with no argos command, and measured with 3.`,
+    '',
+    '**Latency.** This kernel has no `tc netem`; the delay is added in the SSH relay the ssh_config\'s ProxyCommand runs (`localcloud/lcnet.py --delay-ms 25`: 25 ms each way, a 50 ms round trip, a typical laptop-to-region figure), for both sides. Traffic between machines stays fast, as inside a VPC.',
+    '',
+    '- **argos**: `argos staging deploy --all-at-once --no-release-image` (the same work as the original: every app server at once, in place; the release image and the rolling order are measured below), as a user runs it: its AWS calls, temporary SSH, one `ansible-playbook` of site.yml with pipelining, a kept master connection, forks ≥ hosts.',
+    "- **original** (argos.cloud's manage.py): one `ansible-playbook -vvvv` per role (app.yml, then database.yml) on argos's hosts file, no pipelining, default forks, Ansible's default SSH arguments, output to a file; AWS calls not counted (it made none here).",
+    `- **converged**: nothing changed since the last deploy; **code change**: a new commit of the sample app before each run. ${cloud.runs} run${cloud.runs === 1 ? '' : 's'} per side per row, alternating in ABBA order; every run starts with no SSH master connection.`,
+    '',
+    table(['app servers', 'RTT', 'deploy', 'argos, median (min–max)', 'original, median (min–max)', 'ratio', `≤ ${CLOUD_GOALS.deployRatioAt50}× at 50 ms`], deployRows),
+    '',
+    'argos at 50 ms against argos at 0 ms (what the round trips cost a remote user):',
+    '',
+    table(['app servers', 'deploy', '50 ms / 0 ms', `≤ ${CLOUD_GOALS.latencyCost}×`], cloud.latencyCost.map((cost) => [String(cost.hosts), cost.kind, `${cost.ratio}×`, yesNo(cost.ratio <= CLOUD_GOALS.latencyCost)])),
+    '',
+    `**Where the time goes.** Per-task wall-clock times of argos's converged deploy of 3 app servers, from a callback plugin (bench/callback_plugins/task_times.py, like ansible.posix's profile_tasks, which ansible-core does not ship), one run at 0 ms and one at 50 ms; "round trips" is the added time over 50 ms, the exchanges the task waits for one after another (noisy for short tasks: one run each). Tasks total ${total('seconds0')} s at 0 ms and ${total('seconds50')} s at 50 ms; the 12 slowest at 50 ms:`,
+    '',
+    table(['task', '0 ms', '50 ms', 'round trips'], slowest.slice(0, 12).map((task) => [task.task, `${task.seconds0} s`, `${task.seconds50} s`, String(task.roundTrips)])),
+    '',
+    `**Scale-out time to serve** (item 3): desired capacity 1 → 3 with no argos command, until both new instances are InService behind the load balancer: ${seconds(scaleOut.inServiceMs)}, against boot + 3 health-check intervals = ${seconds(scaleOut.bootMs)} + 3 × 10 s = ${seconds(scaleOut.boundMs)} (boot: from the change until the last new machine answered SSH, which includes the group's reaction to the change) → ${scaleOut.ratio}×.`,
+    '',
+    `**Release image** (item 3): a converged deploy of 3 app servers that makes the next release image took ${seconds(releaseImage.withMs)}, without it ${seconds(releaseImage.withoutMs)}: the image adds ${seconds(releaseImage.addedMs)} on the local cloud (a temporary machine boots from the base image, site.yml runs on it, the harness records its root as the image).`,
+    '',
+    `**Rolling deploy** (item 4, issue 17): a code-change deploy of 3 app servers one at a time (default: deregister, deploy, check, register, wait for InService) took ${seconds(rolling.rollingMs)}; all at once ${seconds(rolling.allAtOnceMs)} → ${rolling.ratio}× (goal ≤ ${CLOUD_GOALS.rollingRatio}×: ${yesNo(rolling.ratio <= CLOUD_GOALS.rollingRatio)}). A request loop through the load balancer (127.0.0.1, one request every 20 ms, 5 s timeout each) during each: rolling ${rolling.rolling.failed} failed of ${rolling.rolling.requests} (versions ${rolling.rolling.versions.join(' → ')}); all at once ${rolling.allAtOnce.failed} failed of ${rolling.allAtOnce.requests} (versions ${rolling.allAtOnce.versions.join(' → ')}).`,
+  ].join('\n');
+}
