@@ -23,6 +23,7 @@ import { measureApiCalls } from './api-calls.js';
 import { startBenchAccount, type BenchAccount } from './aws-account.js';
 import { parameterSeconds, variant } from './commission-model.js';
 import { measureCommissionServing } from './commission-serving.js';
+import { measureModelledReleaseCost } from './release-model.js';
 import { measureDeploySpeed } from './deploy-speed.js';
 import { measureCloudDeploys } from './cloud-deploy.js';
 import { canRunLocalCloud } from '../localcloud/cloud.js';
@@ -89,7 +90,9 @@ async function commissionSection(runs: number, log: (line: string) => void): Pro
   log(`commission model: ratio ${variants.map((v) => `${v.ratio} (${v.deploy ? 'with' : 'without'} deploy)`).join(', ')}`);
   const serving = await measureCommissionServing();
   log(`commission model: time to serving / bound ${serving.map((run) => `${run.ratio} (${run.label})`).join(', ')}`);
-  return { variants, serving, parameters: parameterSeconds() };
+  const releaseCost = await measureModelledReleaseCost();
+  log(`commission model: the release image adds ${releaseCost.addedSeconds} s to a deploy`);
+  return { variants, serving, releaseCost, parameters: parameterSeconds() };
 }
 
 /** The local cloud's deploys (items 2–4 of issue 20), or why they cannot run here. */
