@@ -238,6 +238,8 @@ export interface CloudDeploySettings {
   /** ABBA rounds: each side runs this many times per cell (even: whole ABBA blocks). */
   runs: number;
   rttsMs: readonly number[];
+  /** performance.now() after which no new deploy starts (the bench's time bound): the section fails saying so. */
+  deadline: number;
 }
 
 /**
@@ -286,6 +288,7 @@ export async function measureCloudDeploys(settings: CloudDeploySettings, log: (l
                 version += 1;
                 await project.releaseSampleApp(String(version));
               }
+              if (performance.now() > settings.deadline) throw new Error('over the bench\'s time bound (BENCH_MAX_MINUTES): stopped before the next deploy');
               // Rewritten before each run: the cloud's ssh_config follows its machines.
               const sshConfig = await sshConfigFor(project, rttMs);
               const timed = hosts === 3 && kind === 'converged' && side === 'argos' && !taskFiles.has(rttMs) ? join(project.root, `tasks-${rttMs}.jsonl`) : undefined;

@@ -11,6 +11,7 @@
  * - BENCH_SECTIONS=startup,commission,deploy,api[,loopback]: which sections run (default
  *   the first four; loopback is issue 10's deploy on local targets over loopback).
  * - BENCH_CLOUD_RUNS (1; the order alternates row by row), BENCH_CLOUD_NAME (bn): the local cloud's runs and name.
+ * - BENCH_MAX_MINUTES (75): the time bound; no local-cloud deploy starts after it (the section then fails, saying so).
  * - BENCH_STARTUP_RUNS (20, at least 10), BENCH_MODEL_RUNS (5), BENCH_DEPLOY_RUNS (3),
  *   BENCH_DEPLOY_TARGETS (1,3): runs and target counts.
  * - BENCH_OUT: where the report goes (default BENCHMARKS.md in the repository).
@@ -46,6 +47,8 @@ interface Settings {
   deployTargets: number[];
   cloudRuns: number;
   cloudName: string;
+  /** No new local-cloud deploy starts after this many minutes from the start of the run. */
+  maxMinutes: number;
   out: string;
 }
 
@@ -73,6 +76,7 @@ function readSettings(): Settings {
     // One run per side per row, the order alternating row by row (ABBA over two rows): the run stays under an hour.
     cloudRuns: count('BENCH_CLOUD_RUNS', 1),
     cloudName: process.env['BENCH_CLOUD_NAME'] ?? 'bn',
+    maxMinutes: count('BENCH_MAX_MINUTES', 75),
     out: process.env['BENCH_OUT'] ?? join(REPO_ROOT, 'BENCHMARKS.md'),
   };
 }
@@ -96,10 +100,16 @@ async function commissionSection(runs: number, log: (line: string) => void): Pro
 }
 
 /** The local cloud's deploys (items 2–4 of issue 20), or why they cannot run here. */
-async function cloudSection(settings: Settings, log: (line: string) => void): Promise<BenchResults['deploy']> {
+async function cloudSection(settings: Settings, started: number, log: (line: string) => void): Promise<BenchResults['deploy']> {
   const capability = canRunLocalCloud();
   if (!capability.ok) return { skipped: `the local cloud cannot run on this machine (${capability.reason ?? 'unknown reason'}); run npm run bench as root on Linux with systemd-nspawn` };
-  return measureCloudDeploys({ name: settings.cloudName, runs: settings.cloudRuns, rttsMs: [0, 50] }, log);
+  try {
+    return await measureCloudDeploys({ name: settings.cloudName, runs: settings.cloudRuns, rttsMs: [0, 50], deadline: started + settings.maxMinutes * 60_000 }, log);
+  } catch (error) {
+    // The report still gets written, saying what went wrong (the cloud is stopped by then).
+    log(`cloud deploys failed: ${(error as Error).message}`);
+    return { skipped: `failed: ${(error as Error).message.split('\n')[0] ?? ''} (the full message is on the bench's stderr)` };
+  }
 }
 
 /** The deploy comparison over loopback, or why it cannot run here. */
@@ -130,7 +140,7 @@ async function main(): Promise<void> {
     await account?.stop();
   }
   if (wants('commission')) results.commission = await commissionSection(settings.modelRuns, log);
-  if (wants('deploy')) results.deploy = await cloudSection(settings, log);
+  if (wants('deploy')) results.deploy = await cloudSection(settings, started, log);
   if (wants('loopback')) results.loopback = await loopbackSection(settings, log);
 
   await writeFile(settings.out, renderReport({ ...results, totalMs: performance.now() - started }));
