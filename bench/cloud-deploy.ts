@@ -26,11 +26,10 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SetDesiredCapacityCommand } from '@aws-sdk/client-auto-scaling';
 import { DescribeInstanceHealthCommand } from '@aws-sdk/client-elastic-load-balancing';
-import { execa } from 'execa';
 import { waitFor } from '../localcloud/proc.js';
 import { runCli } from '../test/support/cli.js';
 import { makeCloudProject, type CloudProject } from '../test/support/cloud-project.js';
-import { withFreshControlPath } from './deploy-speed.js';
+import { runOriginalPlaybooks, withFreshControlPath } from './deploy-speed.js';
 import { ratioOfMedians, round, summarize, timeMs, type Summary } from './stats.js';
 
 const ENV = 'staging';
@@ -38,8 +37,6 @@ const LB = 'argos-staging-elb';
 const GROUP = 'argos-staging-app';
 /** The load balancer's health check interval on the local cloud, as argos configures it (src/autoscaling/load-balancer.ts). */
 const CHECK_INTERVAL_SECONDS = 10;
-/** Ansible's own default SSH arguments, which the original ran with. */
-const ANSIBLE_DEFAULT_SSH_ARGS = '-C -o ControlMaster=auto -o ControlPersist=60s';
 /** What the original ran, one ansible-playbook each, in site.yml's order (no broker, no workers). */
 const ORIGINAL_PLAYBOOKS = ['app.yml', 'database.yml'] as const;
 /** The task timer callback (bench/callback_plugins/task_times.py). */
@@ -141,34 +138,15 @@ async function argosDeploy(project: CloudProject, sshConfig: string, taskTimes?:
 
 /** The original's deploy: one `ansible-playbook -vvvv` per role on argos's hosts file, no pipelining, default forks. */
 async function originalDeploy(project: CloudProject, sshConfig: string): Promise<void> {
-  const inventory = join(project.root, 'hosts', `hosts_${ENV}`);
-  const keyFile = join(project.root, 'keys', 'argos-cloud.pem');
-  await withFreshControlPath(async (dir) => {
-    for (const playbook of ORIGINAL_PLAYBOOKS) {
-      const log = join(project.root, `original-${playbook}.log`);
-      const result = await execa('ansible-playbook', ['-i', inventory, '--private-key', keyFile, '-u', project.harness.cloud.user, '-vvvv', join(project.root, 'playbooks', playbook)], {
-        cwd: project.root,
-        env: {
-          ANSIBLE_PIPELINING: 'False',
-          // Without pipelining, becoming the app user needs world-readable module files (no setfacl on the
-          // machines); Ansible 1.x, which the original ran on, did so always.
-          ANSIBLE_SHELL_ALLOW_WORLD_READABLE_TEMP: 'True',
-          ANSIBLE_SSH_ARGS: `${ANSIBLE_DEFAULT_SSH_ARGS} -F ${sshConfig}`,
-          ANSIBLE_SSH_CONTROL_PATH_DIR: dir,
-          ANSIBLE_RETRY_FILES_ENABLED: 'False',
-          ANSIBLE_NOCOLOR: 'True',
-          HOME: project.root,
-        },
-        stdin: 'ignore',
-        stdout: { file: log },
-        stderr: { file: log, append: true },
-        reject: false,
-      });
-      if (result.exitCode !== 0) {
-        const tail = (await readFile(log, 'utf8')).split('\n').slice(-30).join('\n');
-        throw new Error(`original-style ansible-playbook ${playbook} failed (exit ${result.exitCode}):\n${tail}`);
-      }
-    }
+  await runOriginalPlaybooks({
+    root: project.root,
+    inventory: join(project.root, 'hosts', `hosts_${ENV}`),
+    keyFile: join(project.root, 'keys', 'argos-cloud.pem'),
+    user: project.harness.cloud.user,
+    playbooks: ORIGINAL_PLAYBOOKS,
+    sshArgs: `-F ${sshConfig}`,
+    // Its control-path default and ~/.ansible stay in the project, as argos's do (runCli's HOME).
+    env: { HOME: project.root },
   });
 }
 
