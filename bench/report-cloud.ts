@@ -61,6 +61,7 @@ export function renderCloudSection(cloud: CloudDeployReport, heading: string): s
     `- **converged**: nothing changed since the last deploy; **code change**: a new commit of the sample app before each run. ${cloud.runs} run${cloud.runs === 1 ? '' : 's'} per side per row, alternating in ABBA order; every run starts with no SSH master connection.`,
     '',
     table(['app servers', 'RTT', 'deploy', 'argos, median (min–max)', 'original, median (min–max)', 'ratio', `≤ ${CLOUD_GOALS.deployRatioAt50}× at 50 ms`], deployRows),
+    ...(cloud.skippedCells.length > 0 ? ['', `Not measured (the time bound, BENCH_MAX_MINUTES, had passed): ${cloud.skippedCells.join('; ')}.`] : []),
     '',
     'argos at 50 ms against argos at 0 ms (what the round trips cost a remote user):',
     '',

@@ -11,7 +11,7 @@
  * - BENCH_SECTIONS=startup,commission,deploy,api[,loopback]: which sections run (default
  *   the first four; loopback is issue 10's deploy on local targets over loopback).
  * - BENCH_CLOUD_RUNS (1; the order alternates row by row), BENCH_CLOUD_NAME (bn): the local cloud's runs and name.
- * - BENCH_MAX_MINUTES (75): the time bound; no local-cloud deploy starts after it (the section then fails, saying so).
+ * - BENCH_MAX_MINUTES (75): the time bound; no row of local-cloud deploys starts after it (the report names the rows left out).
  * - BENCH_STARTUP_RUNS (20, at least 10), BENCH_MODEL_RUNS (5), BENCH_DEPLOY_RUNS (3),
  *   BENCH_DEPLOY_TARGETS (1,3): runs and target counts.
  * - BENCH_OUT: where the report goes (default BENCHMARKS.md in the repository).
