@@ -35,6 +35,25 @@ export function cloudSummaryRows(cloud: CloudDeployReport): string[][] {
   return rows;
 }
 
+/**
+ * Why the deploy goals are what they are, from the per-task timings: what a
+ * task costs at 0 ms (the module's run on the machine, paid by both sides),
+ * and how many round trips latency adds per task.
+ */
+function whereTimeGoes(cloud: CloudDeployReport): string {
+  const measured = cloud.tasks.filter((task) => Number.isFinite(task.seconds0) && Number.isFinite(task.seconds50));
+  if (measured.length === 0) return 'No per-task timings were recorded (the rows they come from were not measured).';
+  const sum0 = measured.reduce((sum, task) => sum + task.seconds0, 0);
+  const sum50 = measured.reduce((sum, task) => sum + task.seconds50, 0);
+  const perTask = round(sum0 / measured.length, 2);
+  const trips = round((sum50 - sum0) / 0.05 / measured.length, 1);
+  return [
+    `Reading it: ${measured.length} tasks (handlers and skipped tasks included) took ${round(sum0, 1)} s at 0 ms, ${perTask} s each on average: that is the module's run on the machines (a Python start-up under sudo, then the module's own checks: apt's cache, git's fetch, a template's stat and checksum, systemd's queries), on 2 cores shared by 3 machines, Ansible, the bench's relays and other engineers' work, and the original pays it too, on every task. `,
+    `At 50 ms the tasks took ${round(sum50, 1)} s: about ${trips} round trips per task one after another, even with pipelining and a kept master connection (a pipelined module is still one SSH session on the master: open a channel, start the command under sudo, send the module, read its result and exit status; a template or copy is two modules, stat then copy or file). `,
+    'So a converged deploy is bounded below by tasks × (module time + a few round trips); argos already runs one ansible-playbook with pipelining, ControlPersist and forks ≥ hosts, and the original\'s extra costs are its per-task temporary files (three or four more SSH commands per module without pipelining: make a folder, copy the module, make it readable, remove it) and its second ansible-playbook. What is left to cut is the number of remote tasks: this change skips the app\'s `pip install -r` when neither the requirements file nor the virtualenv changed (a stamp named by the file\'s checksum; playbooks/roles/image/tasks/code.yml). Candidates not made here: one cloud-init wait per host instead of one per role (image, app, database each stat and wait), `daemon_reload` only when a unit file changed, and the whole app role skipped on a host whose code, config and packages are unchanged (a fingerprint of the rendered config and the commit, checked in one task).',
+  ].join('');
+}
+
 /** Section 3 of BENCHMARKS.md. */
 export function renderCloudSection(cloud: CloudDeployReport, heading: string): string {
   const deployRows = cloud.cells.map((cell) => [
@@ -70,6 +89,8 @@ export function renderCloudSection(cloud: CloudDeployReport, heading: string): s
     `**Where the time goes.** Per-task wall-clock times of argos's converged deploy of 3 app servers, from a callback plugin (bench/callback_plugins/task_times.py, like ansible.posix's profile_tasks, which ansible-core does not ship), one run at 0 ms and one at 50 ms; "round trips" is the added time over 50 ms, the exchanges the task waits for one after another (noisy for short tasks: one run each). Tasks total ${total('seconds0')} s at 0 ms and ${total('seconds50')} s at 50 ms; the 12 slowest at 50 ms:`,
     '',
     table(['task', '0 ms', '50 ms', 'round trips'], slowest.slice(0, 12).map((task) => [task.task, `${task.seconds0} s`, `${task.seconds50} s`, String(task.roundTrips)])),
+    '',
+    whereTimeGoes(cloud),
     '',
     `**Scale-out time to serve** (item 3): desired capacity 1 → 3 with no argos command, until both new instances are InService behind the load balancer: ${seconds(scaleOut.inServiceMs)}, against boot + 3 health-check intervals = ${seconds(scaleOut.bootMs)} + 3 × 10 s = ${seconds(scaleOut.boundMs)} (boot: from the change until the last new machine answered SSH, which includes the group's reaction to the change) → ${scaleOut.ratio}×.`,
     '',
