@@ -199,14 +199,14 @@ async function requestLoop(url: string, during: () => Promise<void>): Promise<{ 
   }
 }
 
-/** Per-task times (summed over a run's JSON lines) from the callback's file, by "role : task". */
+/** Per-task times (summed over a run's JSON lines) from the callback's file, by task name. */
 async function readTaskTimes(path: string): Promise<Map<string, number>> {
   const times = new Map<string, number>();
   const text = await readFile(path, 'utf8').catch(() => '');
   for (const line of text.split('\n').filter(Boolean)) {
-    const record = JSON.parse(line) as { task: string; role: string; seconds: number };
-    const key = record.role ? `${record.role} : ${record.task}` : record.task;
-    times.set(key, (times.get(key) ?? 0) + record.seconds);
+    // Ansible's task names already carry their role ("app : Install nginx").
+    const record = JSON.parse(line) as { task: string; seconds: number };
+    times.set(record.task, (times.get(record.task) ?? 0) + record.seconds);
   }
   return times;
 }
