@@ -1,7 +1,7 @@
 /**
  * API calls: how many AWS calls each command makes against moto, counted by
  * an SDK middleware on the real clients, first in an account holding only
- * argos's prerequisites, then in one that also holds 200 unrelated instances
+ * argos's prerequisites, then in one that also holds 2,000 unrelated instances
  * and 200 unrelated security groups. Lookups that filter on the server (tags,
  * ids, names) make the same calls however big the account is; a lookup that
  * described everything and filtered on the client, or that called once per
@@ -33,14 +33,20 @@ import { MOTO_AMI } from '../test/support/aws-fixtures.js';
 import { makeProject } from '../test/support/cli.js';
 import type { BenchAccount } from './aws-account.js';
 
-/** How many unrelated instances and security groups the busy account gets. */
-export const UNRELATED = 200;
+/** How many unrelated instances the busy account gets: more than a page of DescribeInstances (1,000), so pagination shows. */
+export const UNRELATED_INSTANCES = 2_000;
+/** How many unrelated security groups it gets. */
+export const UNRELATED_SECURITY_GROUPS = 200;
 
 /** The commands counted, in lifecycle order, with the options given (as the CLI's flags). */
-const LIFECYCLE: readonly { name: CommandName; label: string; options: Record<string, unknown>; env?: string }[] = [
+const LIFECYCLE: readonly { name: CommandName; label: string; options: Record<string, unknown>; env?: string; clockAheadMs?: number }[] = [
   { name: 'commission', label: 'commission --no-deploy --yes', options: { minSize: '1', maxSize: '4', deploy: false } },
   { name: 'status', label: 'status', options: {} },
   { name: 'deploy', label: 'deploy (Ansible stubbed)', options: {} },
+  // A second release, so that rollback has one to go back to.
+  // Its clock a minute ahead: release images are named by the UTC second, and two in one second would share a name.
+  { name: 'deploy', label: 'deploy again (Ansible stubbed)', options: {}, clockAheadMs: 60_000 },
+  { name: 'rollback', label: 'rollback --yes', options: {} },
   { name: 'decommission', label: 'decommission --yes', options: {} },
   // With the broker and the Celery workers' group (issue 18): commission, its re-run (nothing created), status,
   // decommission. Another environment: moto names a new database's automated snapshot by the minute, so
@@ -85,7 +91,12 @@ function countCalls(clients: AwsClients, calls: string[]): void {
 }
 
 /** Runs `argos bench <name>` in this process, as src/run.ts does, and returns the calls it made. */
-async function runCounted<C extends CommandName>(root: string, name: C, options: Record<string, unknown>, env = 'bench'): Promise<string[]> {
+async function runCounted<C extends CommandName>(
+  root: string,
+  name: C,
+  options: Record<string, unknown>,
+  { env = 'bench', clockAheadMs = 0 }: { env?: string | undefined; clockAheadMs?: number | undefined } = {},
+): Promise<string[]> {
   const calls: string[] = [];
   const parsed = parseOptions(name, { yes: true, config: 'playbooks/group_vars/all.yml', sshCidr: '203.0.113.7/32', ...options });
   let reporter: Reporter | undefined;
@@ -100,7 +111,10 @@ async function runCounted<C extends CommandName>(root: string, name: C, options:
   // Ansible and SSH are not what is counted: deploy's playbook run and SSH wait do nothing.
   const counted = {
     ...ctx,
-    runtime: { ...ctx.runtime, runPlaybook: async () => undefined, waitForSsh: async () => undefined, findAnsiblePlaybook: async () => 'ansible-playbook (stubbed)' },
+    runtime: {
+      ...ctx.runtime,
+      clock: { now: () => ctx.runtime.clock.now() + clockAheadMs, sleep: ctx.runtime.clock.sleep },
+      runPlaybook: async () => undefined, waitForSsh: async () => undefined, findAnsiblePlaybook: async () => 'ansible-playbook (stubbed)' },
   };
   countCalls(counted.clients, calls);
   try {
@@ -112,17 +126,17 @@ async function runCounted<C extends CommandName>(root: string, name: C, options:
   }
 }
 
-/** Adds {@link UNRELATED} instances (in batches of 50) and security groups that belong to no argos environment. */
+/** Adds {@link UNRELATED_INSTANCES} instances (in batches of 50) and {@link UNRELATED_SECURITY_GROUPS} security groups that belong to no argos environment. */
 async function addUnrelatedResources(clients: AwsClients): Promise<void> {
   const tags = [{ Key: 'App', Value: 'someone-else' }, { Key: 'Env', Value: 'other' }];
-  for (let launched = 0; launched < UNRELATED; launched += 50) {
+  for (let launched = 0; launched < UNRELATED_INSTANCES; launched += 50) {
     // moto launches MinCount instances (it ignores MaxCount).
     await clients.ec2.send(
       new RunInstancesCommand({ ImageId: MOTO_AMI, InstanceType: 't3.micro', MinCount: 50, MaxCount: 50, TagSpecifications: [{ ResourceType: 'instance', Tags: tags }] }),
     );
   }
   const { vpcId } = await findDefaultVpc(clients.ec2, 'us-east-1');
-  for (let index = 0; index < UNRELATED; index += 1) {
+  for (let index = 0; index < UNRELATED_SECURITY_GROUPS; index += 1) {
     await clients.ec2.send(
       new CreateSecurityGroupCommand({ GroupName: `unrelated-${index}`, Description: 'not argos', VpcId: vpcId, TagSpecifications: [{ ResourceType: 'security-group', Tags: tags }] }),
     );
@@ -134,7 +148,7 @@ async function countLifecycle(): Promise<string[][]> {
   const root = await makeProject();
   try {
     const counts: string[][] = [];
-    for (const step of LIFECYCLE) counts.push(await runCounted(root, step.name, step.options, step.env));
+    for (const step of LIFECYCLE) counts.push(await runCounted(root, step.name, step.options, { env: step.env, clockAheadMs: step.clockAheadMs }));
     return counts;
   } finally {
     await rm(root, { recursive: true, force: true });
@@ -167,7 +181,7 @@ export async function measureApiCalls(account: BenchAccount, log: (line: string)
   await account.reset();
   await addUnrelatedResources(account.clients);
   const busy = await countLifecycle();
-  log(`api calls: account with ${UNRELATED} unrelated instances and ${UNRELATED} security groups done`);
+  log(`api calls: account with ${UNRELATED_INSTANCES} unrelated instances and ${UNRELATED_SECURITY_GROUPS} security groups done`);
   return LIFECYCLE.map((step, index) => {
     const a = empty[index] ?? [];
     const b = busy[index] ?? [];

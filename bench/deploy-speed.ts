@@ -180,7 +180,7 @@ async function startFleet(counts: readonly number[]): Promise<Fleet> {
  * Runs `run` with a fresh SSH control-path folder (so it starts with no master
  * connection), then closes the masters it left and removes the folder.
  */
-async function withFreshControlPath<T>(run: (dir: string) => Promise<T>): Promise<T> {
+export async function withFreshControlPath<T>(run: (dir: string) => Promise<T>): Promise<T> {
   const dir = await mkdtemp('/tmp/argos-bench-cp-');
   try {
     return await run(dir);
@@ -217,39 +217,67 @@ async function argosDeploy({ fleet, inventory, hostCount }: DeployTarget, playbo
   });
 }
 
-/** The original's deploy: one `ansible-playbook -vvvv` per role, no pipelining, default forks. */
-async function originalDeploy({ fleet, inventory }: DeployTarget): Promise<void> {
-  const { ssh } = fleet;
-  const sshArgs = `${ANSIBLE_DEFAULT_SSH_ARGS} -F ${ssh.sshConfig ?? ''} -o UserKnownHostsFile=${ssh.knownHostsFile} -o StrictHostKeyChecking=accept-new`;
+/** One original-style deploy: where its files are and how it reaches the hosts. */
+export interface OriginalRun {
+  /** The project: its playbooks/ folder, and where each playbook's output goes. */
+  root: string;
+  inventory: string;
+  keyFile: string;
+  user: string;
+  playbooks: readonly string[];
+  /** Appended to Ansible's default SSH arguments (`-F ssh_config`, known hosts). */
+  sshArgs: string;
+  /** More environment for ansible-playbook (e.g. HOME). */
+  env?: Record<string, string>;
+}
+
+/**
+ * The original's deploy (argos.cloud's manage.py): one `ansible-playbook -vvvv`
+ * per role, no pipelining, default forks, Ansible's default SSH arguments,
+ * output to a file; starts with no SSH master connection.
+ */
+export async function runOriginalPlaybooks(run: OriginalRun): Promise<void> {
   await withFreshControlPath(async (dir) => {
-    for (const playbook of DEPLOY_PLAYBOOKS) {
-      const log = join(fleet.project.root, `original-${playbook}.log`);
-      const result = await execa(
-        'ansible-playbook',
-        ['-i', inventory, '--private-key', ssh.keyFile, '-u', ssh.user, '-vvvv', join(fleet.project.root, 'playbooks', playbook)],
-        {
-          env: {
-            ANSIBLE_PIPELINING: 'False',
-            // Without pipelining, becoming the app user needs world-readable module files
-            // (the targets have no setfacl); Ansible 1.x, which the original ran on, did so always.
-            ANSIBLE_SHELL_ALLOW_WORLD_READABLE_TEMP: 'True',
-            ANSIBLE_SSH_ARGS: sshArgs,
-            ANSIBLE_SSH_CONTROL_PATH_DIR: dir,
-            ANSIBLE_HOST_KEY_CHECKING: 'True',
-            ANSIBLE_RETRY_FILES_ENABLED: 'False',
-            ANSIBLE_NOCOLOR: 'True',
-          },
-          stdin: 'ignore',
-          stdout: { file: log },
-          stderr: { file: log, append: true },
-          reject: false,
+    for (const playbook of run.playbooks) {
+      const log = join(run.root, `original-${playbook}.log`);
+      const result = await execa('ansible-playbook', ['-i', run.inventory, '--private-key', run.keyFile, '-u', run.user, '-vvvv', join(run.root, 'playbooks', playbook)], {
+        // No ansible.cfg from elsewhere: only the environment below and Ansible's defaults.
+        cwd: run.root,
+        env: {
+          ANSIBLE_PIPELINING: 'False',
+          // Without pipelining, becoming the app user needs world-readable module files
+          // (the targets have no setfacl); Ansible 1.x, which the original ran on, did so always.
+          ANSIBLE_SHELL_ALLOW_WORLD_READABLE_TEMP: 'True',
+          ANSIBLE_SSH_ARGS: `${ANSIBLE_DEFAULT_SSH_ARGS} ${run.sshArgs}`,
+          ANSIBLE_SSH_CONTROL_PATH_DIR: dir,
+          ANSIBLE_HOST_KEY_CHECKING: 'True',
+          ANSIBLE_RETRY_FILES_ENABLED: 'False',
+          ANSIBLE_NOCOLOR: 'True',
+          ...run.env,
         },
-      );
+        stdin: 'ignore',
+        stdout: { file: log },
+        stderr: { file: log, append: true },
+        reject: false,
+      });
       if (result.exitCode !== 0) {
         const tail = (await readFile(log, 'utf8')).split('\n').slice(-30).join('\n');
         throw new Error(`original-style ansible-playbook ${playbook} failed (exit ${result.exitCode}):\n${tail}`);
       }
     }
+  });
+}
+
+/** The original's deploy to the local targets. */
+async function originalDeploy({ fleet, inventory }: DeployTarget): Promise<void> {
+  const { ssh } = fleet;
+  await runOriginalPlaybooks({
+    root: fleet.project.root,
+    inventory,
+    keyFile: ssh.keyFile,
+    user: ssh.user,
+    playbooks: DEPLOY_PLAYBOOKS,
+    sshArgs: `-F ${ssh.sshConfig ?? ''} -o UserKnownHostsFile=${ssh.knownHostsFile} -o StrictHostKeyChecking=accept-new`,
   });
 }
 

@@ -468,6 +468,23 @@ export class ModelledAws {
     return [...this.state.instances.values()].filter((instance) => this.instanceState(instance) !== 'terminated');
   }
 
+  /**
+   * When the app first answered through the load balancer `loadBalancerName`:
+   * the earliest time one of its groups' instances was InService and not yet
+   * terminated (the bench's time to serving); undefined if none has been.
+   */
+  firstInServiceAt(loadBalancerName: string): number | undefined {
+    const times = [...this.state.groups.values()]
+      .filter((group) => group.loadBalancerNames.includes(loadBalancerName))
+      .flatMap((group) => group.instanceIds.map((id) => this.#instance(id)))
+      .flatMap((instance) => {
+        const servesAt = this.#servesAt(instance);
+        const stillThere = instance.terminatedAt === undefined || instance.terminatedAt > (servesAt ?? Infinity);
+        return servesAt !== undefined && servesAt <= this.t() && stillThere ? [servesAt] : [];
+      });
+    return times.length > 0 ? Math.min(...times) : undefined;
+  }
+
   /** Every SSH rule argos marked temporary that is still open, with its group. */
   temporarySshRules(): { groupId: string; cidr: string | undefined }[] {
     return [...this.state.securityGroups.values()].flatMap((group) =>

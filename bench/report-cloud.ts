@@ -1,0 +1,101 @@
+/**
+ * The local cloud's part of BENCHMARKS.md (bench/cloud-deploy.ts): deploys at
+ * 0 and 50 ms against the original's invocation, where the time goes per
+ * task, scale-out time to serve, the release image's cost, and rolling
+ * against all at once. Pure: everything it shows comes from its argument.
+ */
+import type { CloudDeployReport } from './cloud-deploy.js';
+import { formatSummary, round } from './stats.js';
+
+/** Goals of issue 20 (items 2–4). */
+export const CLOUD_GOALS = { deployRatioAt50: 0.25, latencyCost: 1.2, rollingRatio: 2, scaleOutRatio: 1 } as const;
+
+const yesNo = (met: boolean) => (met ? '**yes**' : '**no**');
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/** A Markdown table. */
+export function table(header: string[], rows: (string | number)[][]): string {
+  const line = (cells: (string | number)[]) => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+/** The summary's rows (figure, result, goal, met) for the local cloud. */
+export function cloudSummaryRows(cloud: CloudDeployReport): string[][] {
+  const rows: string[][] = [];
+  for (const cell of cloud.cells.filter((c) => c.rttMs === 50)) {
+    rows.push([`deploy at 50 ms RTT: argos / original, ${cell.hosts} app server${cell.hosts === 1 ? '' : 's'}, ${cell.kind} (medians)`, `${cell.ratio}×`, `≤ ${CLOUD_GOALS.deployRatioAt50}×`, yesNo(cell.ratio <= CLOUD_GOALS.deployRatioAt50)]);
+  }
+  for (const cost of cloud.latencyCost) {
+    rows.push([`argos deploy at 50 ms / at 0 ms, ${cost.hosts} app server${cost.hosts === 1 ? '' : 's'}, ${cost.kind}`, `${cost.ratio}×`, `≤ ${CLOUD_GOALS.latencyCost}×`, yesNo(cost.ratio <= CLOUD_GOALS.latencyCost)]);
+  }
+  const { scaleOut, rolling } = cloud;
+  rows.push(['scale-out instance InService / (boot + 3 health-check intervals)', `${scaleOut.ratio}× (${seconds(scaleOut.inServiceMs)} / ${seconds(scaleOut.boundMs)})`, `≤ ${CLOUD_GOALS.scaleOutRatio}×`, yesNo(scaleOut.ratio <= CLOUD_GOALS.scaleOutRatio)]);
+  rows.push(['rolling deploy / all at once, 3 app servers', `${rolling.ratio}× (${seconds(rolling.rollingMs)} / ${seconds(rolling.allAtOnceMs)})`, `≤ ${CLOUD_GOALS.rollingRatio}×`, yesNo(rolling.ratio <= CLOUD_GOALS.rollingRatio)]);
+  rows.push(['failed requests through the load balancer during the rolling deploy', `${rolling.rolling.failed} of ${rolling.rolling.requests}`, '0', yesNo(rolling.rolling.failed === 0)]);
+  return rows;
+}
+
+/**
+ * Why the deploy goals are what they are, from the per-task timings: what a
+ * task costs at 0 ms (the module's run on the machine, paid by both sides),
+ * and how many round trips latency adds per task.
+ */
+function whereTimeGoes(cloud: CloudDeployReport): string {
+  const measured = cloud.tasks.filter((task) => Number.isFinite(task.seconds0) && Number.isFinite(task.seconds50));
+  if (measured.length === 0) return 'No per-task timings were recorded (the rows they come from were not measured).';
+  const sum0 = measured.reduce((sum, task) => sum + task.seconds0, 0);
+  const sum50 = measured.reduce((sum, task) => sum + task.seconds50, 0);
+  const perTask = round(sum0 / measured.length, 2);
+  const trips = round((sum50 - sum0) / 0.05 / measured.length, 1);
+  return [
+    `Reading it: ${measured.length} tasks (handlers and skipped tasks included) took ${round(sum0, 1)} s at 0 ms, ${perTask} s each on average: that is the module's run on the machines (a Python start-up under sudo, then the module's own checks: apt's cache, git's fetch, a template's stat and checksum, systemd's queries), on 2 cores shared by 3 machines, Ansible, the bench's relays and other engineers' work, and the original pays it too, on every task. `,
+    `At 50 ms the tasks took ${round(sum50, 1)} s: about ${trips} round trips per task one after another, even with pipelining and a kept master connection (a pipelined module is still one SSH session on the master: open a channel, start the command under sudo, send the module, read its result and exit status; a template or copy is two modules, stat then copy or file). `,
+    'So a converged deploy is bounded below by tasks × (module time + a few round trips); argos already runs one ansible-playbook with pipelining, ControlPersist and forks ≥ hosts, and the original\'s extra costs are its per-task temporary files (three or four more SSH commands per module without pipelining: make a folder, copy the module, make it readable, remove it) and its second ansible-playbook. What is left to cut is the number of remote tasks: this change skips the app\'s `pip install -r` when neither the requirements file nor the virtualenv changed (a stamp named by the file\'s checksum; playbooks/roles/image/tasks/code.yml). Candidates not made here: one cloud-init wait per host instead of one per role (image, app, database each stat and wait), `daemon_reload` only when a unit file changed, and the whole app role skipped on a host whose code, config and packages are unchanged (a fingerprint of the rendered config and the commit, checked in one task).',
+  ].join('');
+}
+
+/** Section 3 of BENCHMARKS.md. */
+export function renderCloudSection(cloud: CloudDeployReport, heading: string): string {
+  const deployRows = cloud.cells.map((cell) => [
+    String(cell.hosts),
+    `${cell.rttMs} ms`,
+    cell.kind,
+    formatSummary(cell.argosMs, 's'),
+    formatSummary(cell.originalMs, 's'),
+    `${cell.ratio}×`,
+    cell.rttMs === 50 ? yesNo(cell.ratio <= CLOUD_GOALS.deployRatioAt50) : '–',
+  ]);
+  const slowest = [...cloud.tasks].sort((a, b) => b.seconds50 - a.seconds50);
+  const total = (key: 'seconds0' | 'seconds50') => round(cloud.tasks.reduce((sum, task) => sum + (Number.isFinite(task[key]) ? task[key] : 0), 0), 1);
+  const { rolling, scaleOut, releaseImage } = cloud;
+  return [
+    heading,
+    '',
+    `Measured on the local cloud (localcloud/: every instance a Debian 12 systemd machine under systemd-nspawn, a load balancer that checks health and routes only to InService instances, a real PostgreSQL for RDS), with the real CLI. The environment is commissioned once (${seconds(cloud.commissionMs)}; step times: ${cloud.commissionSteps || 'not reported'}), deployed once untimed, then measured with 1 app server, scaled out to 3 with no argos command, and measured with 3.`,
+    '',
+    '**Latency.** This kernel has no `tc netem`; the delay is added in the SSH relay the ssh_config\'s ProxyCommand runs (`localcloud/lcnet.py --delay-ms 25`: 25 ms each way, a 50 ms round trip, a typical laptop-to-region figure), for both sides. Traffic between machines stays fast, as inside a VPC.',
+    '',
+    '- **argos**: `argos staging deploy --all-at-once --no-release-image` (the same work as the original: every app server at once, in place; the release image and the rolling order are measured below), as a user runs it: its AWS calls, temporary SSH, one `ansible-playbook` of site.yml with pipelining, a kept master connection, forks ≥ hosts.',
+    "- **original** (argos.cloud's manage.py): one `ansible-playbook -vvvv` per role (app.yml, then database.yml) on argos's hosts file, no pipelining, default forks, Ansible's default SSH arguments, output to a file; AWS calls not counted (it made none here).",
+    `- **converged**: nothing changed since the last deploy; **code change**: a new commit of the sample app before each run. ${cloud.runs} run${cloud.runs === 1 ? '' : 's'} per side per row, alternating in ABBA order; every run starts with no SSH master connection.`,
+    '',
+    table(['app servers', 'RTT', 'deploy', 'argos, median (min–max)', 'original, median (min–max)', 'ratio', `≤ ${CLOUD_GOALS.deployRatioAt50}× at 50 ms`], deployRows),
+    ...(cloud.skippedCells.length > 0 ? ['', `Not measured (the time bound, BENCH_MAX_MINUTES, had passed): ${cloud.skippedCells.join('; ')}.`] : []),
+    '',
+    'argos at 50 ms against argos at 0 ms (what the round trips cost a remote user):',
+    '',
+    table(['app servers', 'deploy', '50 ms / 0 ms', `≤ ${CLOUD_GOALS.latencyCost}×`], cloud.latencyCost.map((cost) => [String(cost.hosts), cost.kind, `${cost.ratio}×`, yesNo(cost.ratio <= CLOUD_GOALS.latencyCost)])),
+    '',
+    `**Where the time goes.** Per-task wall-clock times of argos's converged deploy of 3 app servers, from a callback plugin (bench/callback_plugins/task_times.py, like ansible.posix's profile_tasks, which ansible-core does not ship), one run at 0 ms and one at 50 ms; "round trips" is the added time over 50 ms, the exchanges the task waits for one after another (noisy for short tasks: one run each). Tasks total ${total('seconds0')} s at 0 ms and ${total('seconds50')} s at 50 ms; the 12 slowest at 50 ms:`,
+    '',
+    table(['task', '0 ms', '50 ms', 'round trips'], slowest.slice(0, 12).map((task) => [task.task, `${task.seconds0} s`, `${task.seconds50} s`, String(task.roundTrips)])),
+    '',
+    whereTimeGoes(cloud),
+    '',
+    `**Scale-out time to serve** (item 3): desired capacity 1 → 3 with no argos command, until both new instances are InService behind the load balancer: ${seconds(scaleOut.inServiceMs)}, against boot + 3 health-check intervals = ${seconds(scaleOut.bootMs)} + 3 × 10 s = ${seconds(scaleOut.boundMs)} (boot: from the change until the last new machine answered SSH, which includes the group's reaction to the change) → ${scaleOut.ratio}×.`,
+    '',
+    `**Release image** (item 3): a converged deploy of 3 app servers that makes the next release image took ${seconds(releaseImage.withMs)}, without it ${seconds(releaseImage.withoutMs)}: the image adds ${seconds(releaseImage.addedMs)} on the local cloud (a temporary machine boots from the base image, site.yml runs on it, the harness records its root as the image).`,
+    '',
+    `**Rolling deploy** (item 4, issue 17): a code-change deploy of 3 app servers one at a time (default: deregister, deploy, check, register, wait for InService) took ${seconds(rolling.rollingMs)}; all at once ${seconds(rolling.allAtOnceMs)} → ${rolling.ratio}× (goal ≤ ${CLOUD_GOALS.rollingRatio}×: ${yesNo(rolling.ratio <= CLOUD_GOALS.rollingRatio)}). A request loop through the load balancer (127.0.0.1, one request every 20 ms, 5 s timeout each) during each: rolling ${rolling.rolling.failed} failed of ${rolling.rolling.requests} (versions ${rolling.rolling.versions.join(' → ')}); all at once ${rolling.allAtOnce.failed} failed of ${rolling.allAtOnce.requests} (versions ${rolling.allAtOnce.versions.join(' → ')}).${rolling.ratio > CLOUD_GOALS.rollingRatio ? ' Why the time goal is missed: one at a time runs the app playbook on the 3 servers one after another instead of at the same time (on 2 shared cores the parallel run is not 3× slower than one host), and each batch adds its deregistration with connection draining, the local check, the registration and at least 2 healthy checks 10 s apart before the next batch; `--batch 2` (or 50%) halves the batches while one server keeps serving.' : ''}`,
+  ].join('\n');
+}

@@ -1,0 +1,48 @@
+/**
+ * The local cloud's part of BENCHMARKS.md (bench/report-cloud.ts): each goal
+ * of issue 20 is judged from the measured figures, not stated.
+ */
+import { describe, expect, it } from 'vitest';
+import type { CloudDeployReport } from '../../bench/cloud-deploy.js';
+import { cloudSummaryRows, renderCloudSection } from '../../bench/report-cloud.js';
+import { summarize } from '../../bench/stats.js';
+
+/** A report with the given deploy ratio at 50 ms, failed requests while rolling, and rolling time. */
+function report(options: { argos50: number; failed: number; rollingMs: number }): CloudDeployReport {
+  const cell = (rttMs: number, argosMs: number) => ({ hosts: 3, rttMs, kind: 'converged' as const, argosMs: summarize([argosMs]), originalMs: summarize([100_000]), ratio: argosMs / 100_000 });
+  return {
+    commissionMs: 300_000,
+    commissionSteps: 'image 60s',
+    cells: [cell(0, 20_000), cell(50, options.argos50)],
+    latencyCost: [{ hosts: 3, kind: 'converged', ratio: options.argos50 / 20_000 }],
+    tasks: [{ task: 'app : Write the nginx site', seconds0: 1, seconds50: 1.5, roundTrips: 10 }],
+    scaleOut: { inServiceMs: 20_000, bootMs: 5_000, boundMs: 35_000, ratio: 0.571 },
+    releaseImage: { withMs: 60_000, withoutMs: 20_000, addedMs: 40_000 },
+    rolling: { rollingMs: options.rollingMs, allAtOnceMs: 20_000, ratio: options.rollingMs / 20_000, rolling: { requests: 1500, failed: options.failed, versions: ['1', '2'] }, allAtOnce: { requests: 1000, failed: 12, versions: ['2', '3'] } },
+    runs: 1,
+    skippedCells: [],
+  };
+}
+
+const met = (rows: string[][], figure: string) => rows.find((row) => row[0]?.startsWith(figure))?.[3];
+
+describe('cloudSummaryRows', () => {
+  it('meets the goals only where the figures do', () => {
+    const good = cloudSummaryRows(report({ argos50: 22_000, failed: 0, rollingMs: 39_000 }));
+    expect(met(good, 'deploy at 50 ms RTT')).toBe('**yes**');
+    expect(met(good, 'argos deploy at 50 ms / at 0 ms')).toBe('**yes**');
+    expect(met(good, 'rolling deploy / all at once')).toBe('**yes**');
+    expect(met(good, 'failed requests')).toBe('**yes**');
+    const bad = cloudSummaryRows(report({ argos50: 26_000, failed: 1, rollingMs: 41_000 }));
+    expect(met(bad, 'deploy at 50 ms RTT')).toBe('**no**');
+    expect(met(bad, 'argos deploy at 50 ms / at 0 ms')).toBe('**no**');
+    expect(met(bad, 'rolling deploy / all at once')).toBe('**no**');
+    expect(met(bad, 'failed requests')).toBe('**no**');
+  });
+
+  it('shows the request counts and versions of both deploys in the section', () => {
+    const text = renderCloudSection(report({ argos50: 22_000, failed: 0, rollingMs: 39_000 }), '## 3');
+    expect(text).toContain('rolling 0 failed of 1500 (versions 1 → 2)');
+    expect(text).toContain('all at once 12 failed of 1000 (versions 2 → 3)');
+  });
+});

@@ -1,0 +1,44 @@
+/**
+ * The benchmark's commission time to serving (bench/commission-serving.ts):
+ * read from the modelled AWS, where an instance is InService only with the
+ * app, so it must fall after the release image exists and move with the
+ * model's boot-to-InService time; and its text Gantt chart.
+ */
+import { describe, expect, it } from 'vitest';
+import { boundTerms, measureCommissionServing, renderGantt } from '../../bench/commission-serving.js';
+import { DEFAULT_PARAMETERS } from '../support/modelled-aws.js';
+
+describe('commission time to serving (modelled)', () => {
+  it('is when the first app server from the release image is InService, for both environments', async () => {
+    const [first, second] = await measureCommissionServing();
+    for (const run of [first, second]) {
+      if (!run) throw new Error('two runs expected');
+      const release = run.steps.find((step) => step.title === 'release image');
+      const servers = run.steps.find((step) => step.title.startsWith('app servers'));
+      if (!release || !servers) throw new Error(`missing steps in ${run.steps.map((step) => step.title).join(', ')}`);
+      // Launched from the release image at the group's creation: InService appInServiceMs later, within the group's wait.
+      expect(run.servingSeconds).toBeGreaterThanOrEqual(servers.start + DEFAULT_PARAMETERS.appInServiceMs / 1000);
+      expect(run.servingSeconds).toBeLessThanOrEqual(servers.end);
+      expect(run.servingSeconds).toBeGreaterThan(release.end);
+      expect(run.ratio).toBeCloseTo(run.servingSeconds / run.boundSeconds, 3);
+    }
+    // The second environment reuses the image: no bake on its path.
+    const image = second?.steps.find((step) => step.title.startsWith('image '));
+    expect((image?.end ?? Infinity) - (image?.start ?? 0)).toBeLessThan(5);
+    expect(second?.boundSeconds).toBe(Math.max(boundTerms().database, boundTerms().boot + boundTerms().configure + boundTerms().checks));
+  });
+
+  it('takes its bound terms from the model parameters', () => {
+    const terms = boundTerms({ ...DEFAULT_PARAMETERS, instanceRunningMs: 1_000, sshReadyMs: 2_000, imagePlaybookMs: 4_000, imageAvailableMs: 8_000, deployPlaybookMs: 16_000 });
+    expect(terms).toMatchObject({ bake: 15, boot: 3, configure: 16, checks: 20 });
+  });
+});
+
+describe('renderGantt', () => {
+  it('draws each step over its share of the width and marks when the app served', () => {
+    const chart = renderGantt([{ title: 'a', start: 0, end: 50 }, { title: 'b', start: 50, end: 100 }], 100, 75, 10).split('\n');
+    expect(chart[1]).toMatch(/a\s+0\.0\s+50\.0 {2}######\.\|\.\.$/);
+    expect(chart[2]).toMatch(/b\s+50\.0\s+100\.0 {2}\.\.\.\.\.#####$/);
+    expect(chart[3]).toMatch(/app answers through the load balancer\s+75\.0\s+75\.0 {2} {7}\| {2}$/);
+  });
+});
