@@ -51,6 +51,9 @@ export async function readLoadBalancerSpecs(
       const instance = InstanceId ? instances.get(InstanceId) : undefined;
       const address = instance ? addressOf(instance) : undefined;
       if (!InstanceId || !instance || !address) continue;
+      // A registration is a set on AWS (registering a registered instance changes nothing); moto 5.2.1
+      // lists a group's instance twice once it is registered again through the API.
+      if (backends.some((backend) => backend.instanceId === InstanceId)) continue;
       backends.push({ instanceId: InstanceId, address, ...(instance.State?.Name ? { ec2State: instance.State.Name } : {}) });
     }
     return {

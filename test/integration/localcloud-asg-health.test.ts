@@ -11,7 +11,7 @@ import {
 import { CreateLaunchTemplateCommand, DescribeInstancesCommand, EC2Client, StopInstancesCommand } from '@aws-sdk/client-ec2';
 import {
   ConfigureHealthCheckCommand, CreateLoadBalancerCommand, DescribeInstanceHealthCommand, DescribeLoadBalancersCommand,
-  ElasticLoadBalancingClient,
+  ElasticLoadBalancingClient, RegisterInstancesWithLoadBalancerCommand,
 } from '@aws-sdk/client-elastic-load-balancing';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { checkGroupHealth } from '../../localcloud/asg-health.js';
@@ -120,6 +120,14 @@ describe('autoscaling replaces unhealthy instances through moto', () => {
     const ips = (await ec2.send(new DescribeInstancesCommand({ InstanceIds: registered }))).Reservations?.flatMap((r) => r.Instances ?? []) ?? [];
     expect(web?.instances).toEqual(ips.map((i) => ({ instanceId: i.InstanceId, address: i.PrivateIpAddress, ec2State: 'running' })));
     expect(web?.instances[0]?.address).toMatch(/^172\.31\./);
+  });
+
+  it('reads an instance registered again through the API once, as AWS lists it (moto lists a group\'s instance twice)', async () => {
+    const [id] = await registeredWith('web-elb');
+    await elb.send(new RegisterInstancesWithLoadBalancerCommand({ LoadBalancerName: 'web-elb', Instances: [{ InstanceId: id }] }));
+    expect(await registeredWith('web-elb')).toEqual([id, id]);
+    const web = (await readLoadBalancerSpecs({ elb, ec2 })).find((s) => s.name === 'web-elb');
+    expect(web?.instances.map((i) => i.instanceId)).toEqual([id]);
   });
 
   it('renders DescribeInstanceHealth exactly as moto answers it, request id aside', async () => {
