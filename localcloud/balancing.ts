@@ -60,9 +60,13 @@ export async function startBalancing(context: PlaneContext): Promise<BalancingPl
     const local = plane.localPorts().get(name)?.get(port);
     return local === undefined ? undefined : `http://127.0.0.1:${String(local)}`;
   };
+  // The plane runs already: a proxy that cannot start must not leave it running.
   const nameProxy = await startNameProxy((dnsName, port) => {
     const name = names.get(dnsName);
     return name === undefined ? undefined : plane.localPorts().get(name)?.get(port);
+  }).catch(async (error: unknown) => {
+    await plane.stop();
+    throw error;
   });
 
   proxy.intercept('elasticloadbalancing', 'DeregisterInstancesFromLoadBalancer', {
