@@ -10,7 +10,8 @@ import type { ResponseLaunchTemplateData } from '@aws-sdk/client-ec2';
 import { ArgosError } from '../errors.js';
 import type { EnvNames } from '../names.js';
 import { ownedOrThrow, type Conflict } from '../ownership.js';
-import { throwIfInterrupted, type BoundedProgress } from '../wait.js';
+import { INSTANCE_RUNNING_TIMEOUT_MS, waitForInstancesRunning } from '../aws/instances.js';
+import { throwIfInterrupted, waitFor, type BoundedProgress, type Progress } from '../wait.js';
 import { deleteAutoScalingGroup, diffAutoScalingGroup, ensureAutoScalingGroup, findAutoScalingGroup, lookupAutoScalingGroup } from './group.js';
 import { waitForInService, type InspectAccess } from './in-service.js';
 import { deleteLaunchTemplates, ensureLaunchTemplate, findLaunchTemplate, findLaunchTemplateData, planLaunchTemplate, type LaunchTemplateResult } from './launch-template.js';
@@ -123,6 +124,28 @@ export async function ensureAppServers(
     instanceIds,
     url: urlOf(loadBalancer.dnsName, spec.certificateArn !== undefined),
   };
+}
+
+/**
+ * Waits until the group lists `count` instances and they are running (not
+ * yet serving), and returns their ids, sorted: what a deploy to a group just
+ * launched from the base image needs before it can find its hosts. A new
+ * group launches asynchronously: it may list no instance at first, and
+ * DescribeInstances lists only running ones as hosts.
+ */
+export async function waitForGroupInstancesRunning(clients: AppServerClients, groupName: string, count: number, wait: Progress): Promise<string[]> {
+  const ids = await waitFor(
+    async () => {
+      const group = await findAutoScalingGroup(clients.autoScaling, groupName);
+      const launched = (group?.Instances ?? [])
+        .filter((instance) => !(instance.LifecycleState ?? '').startsWith('Terminat'))
+        .flatMap((instance) => (instance.InstanceId ? [instance.InstanceId] : []));
+      return launched.length >= count ? { done: true, value: launched } : { done: false, state: `${launched.length} of ${count} launched` };
+    },
+    { what: `${groupName} to launch ${count} instance${count === 1 ? '' : 's'}`, timeoutMs: INSTANCE_RUNNING_TIMEOUT_MS, intervalMs: 3_000, signal: wait.signal, clock: wait.clock, onPoll: wait.onProgress },
+  );
+  await waitForInstancesRunning(clients.ec2, ids, wait);
+  return ids.sort();
 }
 
 /** The ids of the group's instances now, sorted (no wait). */

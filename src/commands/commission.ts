@@ -2,14 +2,19 @@
  * `argos <env> commission`: stand the environment up, or converge an existing
  * one. Preflight first (every problem at once, nothing created); then the
  * security groups; then at the same time the image (and the broker, which
- * starts from it), the database and the load balancer; then the release
- * image (the app on a temporary instance, imaged); then the launch template
- * and autoscaling group, whose instances serve from boot, and with workers
- * their group (from the same release image); then the hosts file and the deploy.
- * Every step finds what an earlier run made, so a re-run resumes.
+ * starts from it), the database and the load balancer; then the app servers'
+ * launch template and autoscaling group. A new environment's group launches
+ * from the base image, with health replacement suspended, and the deploy
+ * configures its instances in place (the shortest way to an app answering
+ * through the load balancer); the release image is made meanwhile on a
+ * temporary instance, and once the app servers serve, their launch template
+ * points at it, so every instance launched later serves from boot. Workers
+ * launch from the release image. Every step finds what an earlier run made,
+ * so a re-run resumes (from an existing release image, its instances serve from boot).
  */
 import { DescribeAvailabilityZonesCommand, DescribeImagesCommand } from '@aws-sdk/client-ec2';
 import {
+  buildHealthCheck,
   ensureAppServers,
   ensureLoadBalancer,
   ensureWorkers,
@@ -17,6 +22,9 @@ import {
   planAppServers,
   planLoadBalancer,
   planWorkers,
+  pointAppServersAt,
+  waitForGroupInstancesRunning,
+  waitForInService,
   type AppServerSettings,
   type AppServersResult,
   type AppServersSpec,
@@ -26,6 +34,7 @@ import {
   type WorkersSpec,
 } from '../autoscaling.js';
 import { findAnsibleTargetProblem } from '../ansible-targets.js';
+import { resumeHealthReplacement, suspendHealthReplacement } from '../autoscaling/rotation.js';
 import { describeUnreachable } from '../aws/error-codes.js';
 import { findDefaultVpc, findOfferedSubnets, type DefaultVpc } from '../aws/vpc.js';
 import { ensureBroker, findBrokers, isBrokerWanted, type EnsureBrokerResult } from '../broker.js';
@@ -69,6 +78,14 @@ interface CommissionState extends DeployState {
   /** The release image the app servers launch from; undefined: none yet (`--no-deploy` of a new environment). */
   release?: ReleaseImage | undefined;
   servers?: AppServersResult;
+  /**
+   * The health replacement processes suspended on a group launched from the
+   * base image until the deploy has put the app on its instances; resumed
+   * once they serve (or the run ends). Undefined: nothing suspended.
+   */
+  suspendedUntilServing?: string[] | undefined;
+  /** The image the app servers' launch template names after this run's app-servers step (or release-live). */
+  appServersImageId?: string;
   /** The bake's (and the release build's) own cleanup (its instance and group), still under way while the next steps run. */
   bakeCleanup: Promise<void>[];
 }
@@ -261,6 +278,17 @@ async function findStartingState(ctx: Context<CommissionOptions>): Promise<Commi
   return { bakeCleanup: [], vpc, appServers, appSubnets, brokerSubnets, workerSettings, workerSubnets };
 }
 
+/**
+ * The release image a run reuses: the live one (the app servers' template
+ * launches from it), else the newest available; with workers, only one that
+ * holds the worker too. `undefined`: none yet.
+ */
+async function findReusableRelease(ctx: Context<CommissionOptions>, wantWorkers: boolean): Promise<ReleaseImage | undefined> {
+  const [all, live] = await Promise.all([findReleaseImages(ctx.clients.ec2, ctx.names), findLiveImageId(ctx.clients, ctx.names)]);
+  const releases = all.filter((release) => release.state === 'available' && (!wantWorkers || release.hasWorker));
+  return releases.find((release) => release.imageId === live) ?? releases[0];
+}
+
 /** A value an earlier step set; steps run in order, so a missing one is a bug in the list. */
 function need<T>(value: T | undefined): T {
   if (value === undefined) throw new Error('a commission step ran before the step it needs');
@@ -431,21 +459,22 @@ function commissionSteps(ctx: Context<CommissionOptions>): Step<CommissionState>
       },
     },
     {
-      // Before the group: its instances launch from the release image and serve from boot, so the
-      // wait for the load balancer's health is meaningful (never before the app is on an instance).
+      // The app on a temporary instance, imaged: what every instance launched later boots from. Made while
+      // the app servers boot and the deploy configures them, so it is not on the way to serving.
       id: 'release-image',
       title: 'release image',
       needs: ['image', 'broker', 'database'],
       preview: async () => {
-        const [all, live] = await Promise.all([findReleaseImages(ec2, names), findLiveImageId(ctx.clients, names)]);
-        const releases = all.filter((release) => !wantWorkers || release.hasWorker);
-        const reuse = releases.find((release) => release.imageId === live && release.state === 'available') ?? releases.find((release) => release.state === 'available');
+        const reuse = await findReusableRelease(ctx, wantWorkers);
         if (reuse) return { actions: [], none: `exists (${reuse.name}, ${reuse.imageId}), reused` };
         if (!options.deploy) return { actions: [], none: 'none yet (--no-deploy): the app servers launch from the base image until argos deploy makes one' };
-        return { actions: [`build ${names.releasePrefix}<UTC time> on a temporary ${config.imageInstanceType} from the base image (site.yml as an app server), then remove the instance`] };
+        return { actions: [`build ${names.releasePrefix}<UTC time> on a temporary ${config.imageInstanceType} from the base image (site.yml as an app server) while the app servers are deployed to, then remove the instance`] };
       },
       run: async (state, step) => {
         const groupIds = need(state.groups);
+        // Its own signal too: a failed in-place deploy stops it (its image would hold a release that did not deploy).
+        state.stopRelease = new AbortController();
+        const releaseCtx = { ...ctx, signal: AbortSignal.any([ctx.signal, state.stopRelease.signal]) };
         const result = await ensureReleaseImage(
           ec2,
           names,
@@ -453,9 +482,9 @@ function commissionSteps(ctx: Context<CommissionOptions>): Step<CommissionState>
             liveImageId: await findLiveImageId(ctx.clients, names),
             // Workers launch from it too: a release made before workers existed lacks their service.
             needsWorker: wantWorkers,
-            build: options.deploy ? () => prepareRelease(ctx, { baseImageId: need(state.image).imageId, appSecurityGroupId: groupIds.app }) : undefined,
+            build: options.deploy ? () => prepareRelease(releaseCtx, { baseImageId: need(state.image).imageId, appSecurityGroupId: groupIds.app }) : undefined,
           },
-          progressOf(ctx, step),
+          progressOf(releaseCtx, step),
         );
         state.release = result.release;
         state.bakeCleanup.push(result.cleanup);
@@ -467,25 +496,39 @@ function commissionSteps(ctx: Context<CommissionOptions>): Step<CommissionState>
     {
       id: 'app-servers',
       title: `app servers ${names.appServers}`,
-      needs: ['release-image', 'load-balancer'],
+      needs: ['image', 'load-balancer'],
       preview: async (state) => {
         // Without an image yet, the launch template cannot be compared: it will be new.
-        const [image, releases, live] = await Promise.all([findImage(ec2, names), findReleaseImages(ec2, names), findLiveImageId(ctx.clients, names)]);
-        const release = releases.find((candidate) => candidate.imageId === live && candidate.state === 'available') ?? releases.find((candidate) => candidate.state === 'available');
+        const [image, release] = await Promise.all([findImage(ec2, names), findReusableRelease(ctx, wantWorkers)]);
         const actions = await planAppServers(ctx.clients, appServersSpec(ctx, state, release?.imageId ?? image?.imageId ?? ''));
+        if (!release && options.deploy && actions.length > 0) actions.push('launch from the base image, health replacement suspended until the deploy has put the app on the instances');
         return { actions, none: 'exist, unchanged' };
       },
       run: async (state, step) => {
-        const imageId = state.release?.imageId ?? need(state.image).imageId;
-        const result = await ensureAppServers(ctx.clients, appServersSpec(ctx, state, imageId), { ...progressOf(ctx, step), appOnInstances: state.release !== undefined });
+        // An existing release: its instances serve from boot. None yet: the base image, and the deploy configures them.
+        const release = await findReusableRelease(ctx, wantWorkers);
+        const imageId = release?.imageId ?? need(state.image).imageId;
+        const result = await ensureAppServers(ctx.clients, appServersSpec(ctx, state, imageId), { ...progressOf(ctx, step), appOnInstances: release !== undefined });
         state.servers = result;
+        state.appServersImageId = imageId;
+        if (!release && options.deploy) {
+          // Without the app they fail the load balancer's check, and once the grace period ends the group would
+          // replace them, mid-deploy if the database or the playbooks take longer (Amazon EC2 Auto Scaling,
+          // "Health checks for instances in an Auto Scaling group" and "Suspend and resume processes":
+          // https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-health-checks.html,
+          // https://docs.aws.amazon.com/autoscaling/ec2/userguide/as-suspend-resume-processes.html).
+          state.suspendedUntilServing = await suspendHealthReplacement(ctx.clients.autoScaling, names.appServers);
+          step.note('launched from the base image: health replacement suspended until the deploy has put the app on them');
+          // The deploy finds its hosts among running instances.
+          state.servers = { ...result, instanceIds: await waitForGroupInstancesRunning(ctx.clients, names.appServers, need(state.appServers).minSize, progressOf(ctx, step)) };
+        }
         const changes = [...result.launchTemplate.changes, ...result.group.changes, ...result.scalingPolicy.changes];
         if (result.replacedInstanceIds.length > 0) changes.push(`replaced instances ${result.replacedInstanceIds.join(', ')}`);
         return { skip: !result.group.created ? 'exists' : undefined, changes, resource: `autoscaling group ${names.appServers} (${result.instanceIds.join(', ')})` };
       },
     },
     {
-      // From the same release image as the app servers; their user data makes workers of them.
+      // From the same release image as the app servers will use; their user data makes workers of them.
       id: 'workers',
       title: `workers ${names.worker}`,
       needs: ['release-image'],
@@ -503,10 +546,78 @@ function commissionSteps(ctx: Context<CommissionOptions>): Step<CommissionState>
         return { skip: !result.group.created ? 'exists' : undefined, changes, resource: `autoscaling group ${names.worker} (${result.instanceIds.join(', ')})` };
       },
     },
+    // The deploy's playbooks need the database and the broker as well as the app servers (workers launch
+    // from the release image and serve from boot). The release image is made at the same time by the
+    // step above: the deploy does not make another.
+    ...deploySteps<CommissionState>(ctx, { roles: undefined, playbooks: options.deploy, after: ['app-servers', 'database', 'broker'], releaseImage: false }),
+    {
+      id: 'in-service',
+      title: 'wait for the app servers to serve',
+      needs: ['playbooks'],
+      enabled: () => options.deploy,
+      preview: async () => ({ actions: [], none: 'waited for when the deploy configured instances launched from the base image' }),
+      run: async (state, step) => {
+        if (state.suspendedUntilServing === undefined) return { skip: 'they served from boot (release image)' };
+        const servers = need(state.servers);
+        const { minSize } = need(state.appServers);
+        const spec = appServersSpec(ctx, state, '');
+        const instanceIds = await waitForInService(
+          ctx.clients.autoScaling,
+          elb,
+          { groupName: names.appServers, loadBalancerName: names.loadBalancer, count: minSize, healthCheckTarget: buildHealthCheck(spec).Target, inspect: spec.inspect },
+          progressOf(ctx, step),
+        );
+        state.servers = { ...servers, instanceIds };
+        await resumeHealthReplacement(ctx.clients.autoScaling, names.appServers, state.suspendedUntilServing);
+        state.suspendedUntilServing = undefined;
+        step.note(`${instanceIds.join(', ')} in service; health replacement resumed`);
+        return {};
+      },
+    },
+    {
+      // Whatever happened: a group left with health replacement suspended would never replace a failed instance.
+      id: 'resume-health',
+      title: 'resume health replacement',
+      needs: ['app-servers', 'in-service'],
+      always: true,
+      enabled: () => options.deploy,
+      preview: async () => ({ actions: [], none: 'resumed as soon as the app servers serve' }),
+      run: async (state) => {
+        const suspended = state.suspendedUntilServing;
+        if (!suspended?.length) return { skip: 'nothing suspended' };
+        await resumeHealthReplacement(ctx.clients.autoScaling, names.appServers, suspended);
+        state.suspendedUntilServing = undefined;
+        return {};
+      },
+    },
+    {
+      id: 'release-live',
+      title: 'point the app servers at the release image',
+      needs: ['release-image', 'in-service'],
+      enabled: () => options.deploy,
+      preview: async () => ({ actions: [], none: 'once the app servers serve, when they were launched from another image' }),
+      run: async (state, step) => {
+        const release = state.release;
+        if (!release) return { skip: 'no release image' };
+        if (state.appServersImageId === release.imageId) return { skip: 'they launch from it' };
+        // The instances the deploy configured keep serving; any launched meanwhile (not deployed to) are replaced.
+        const deployed = (state.targets ?? []).map((host) => host.instanceId);
+        const result = await pointAppServersAt(
+          ctx.clients,
+          { names, imageId: release.imageId, healthCheckTarget: buildHealthCheck(config).Target, keep: deployed, inspect: inspectAccess(ctx) },
+          progressOf(ctx, step),
+        );
+        state.appServersImageId = release.imageId;
+        const changes = [...result.changes];
+        if (result.replacedInstanceIds.length > 0) changes.push(`replaced instances launched during the deploy: ${result.replacedInstanceIds.join(', ')}`);
+        step.note(`instances launched from now on run ${release.name}`);
+        return { changes, resource: `launch template ${result.launchTemplate.name}` };
+      },
+    },
     {
       id: 'remove-bake',
       title: 'remove the temporary instances (image bake, release build)',
-      needs: ['app-servers', 'workers'],
+      needs: ['release-image', 'workers', 'release-live'],
       preview: async () => ({ actions: [], none: 'removed right after a bake or a release build, if one runs' }),
       run: async (state) => {
         if (state.bakeCleanup.length === 0) return { skip: 'nothing to remove' };
@@ -518,7 +629,5 @@ function commissionSteps(ctx: Context<CommissionOptions>): Step<CommissionState>
         return {};
       },
     },
-    // The release image was made above, before the group: the deploy does not make another.
-    ...deploySteps<CommissionState>(ctx, { roles: undefined, playbooks: options.deploy, after: 'remove-bake', releaseImage: false }),
   ];
 }

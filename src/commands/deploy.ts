@@ -98,8 +98,8 @@ export interface DeployScope {
   roles: readonly RoleName[] | undefined;
   /** False: only write the hosts file (`commission --no-deploy`). */
   playbooks: boolean;
-  /** The step the first deploy step waits for, when part of a longer list. */
-  after?: string;
+  /** The steps the first deploy step waits for, when part of a longer list. */
+  after?: readonly string[];
   /**
    * Also make a release image (at the same time as the in-place deploy) and
    * point the app servers' launch template at it once both are done.
@@ -131,7 +131,7 @@ export function deploySteps<S extends DeployState>(ctx: Context, scope: DeploySc
     {
       id: 'hosts',
       title: `find the hosts of ${ctx.env} and write hosts/hosts_${ctx.env}`,
-      ...(scope.after ? { needs: [scope.after] } : {}),
+      ...(scope.after ? { needs: scope.after } : {}),
       preview: async () => ({ actions: [`rewrite hosts/hosts_${ctx.env} from the instances found by tag`] }),
       run: async (state, step) => {
         const inventory = await discoverInventory(clients, ctx.names, { user: ctx.config.remoteUser, keyFile: ctx.paths.keyFile });

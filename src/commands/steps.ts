@@ -188,16 +188,19 @@ interface Failure {
  * release build, given the same broken release): none may be lost, so they
  * are joined in one error led by the earlier step of the list, whatever
  * finished first (the order a person reads the plan in). A step that was only
- * stopped (code INTERRUPTED) because another failed is named as stopped. The
+ * stopped (code INTERRUPTED) because another failed is named as stopped,
+ * after the failures (a release build stopped by the deploy's failure is not the cause). The
  * run exits 130 only if the user interrupted it (`interrupted`), else as the
  * leading failure.
  */
 export function combineFailures(failures: readonly Failure[], interrupted: boolean): unknown {
-  const [lead, ...others] = [...failures].sort((a, b) => a.index - b.index);
-  if (!lead) throw new Error('combineFailures needs a failure');
-  if (others.length === 0) return lead.error;
   const codeOf = (error: unknown) => (error instanceof ArgosError ? error.code : 'FAILED');
   const stopped = (failure: Failure) => codeOf(failure.error) === 'INTERRUPTED';
+  // Not interrupted by the user: a step stopped because another failed never leads (the cause does).
+  const rank = (failure: Failure) => (!interrupted && stopped(failure) ? 1 : 0);
+  const [lead, ...others] = [...failures].sort((a, b) => rank(a) - rank(b) || a.index - b.index);
+  if (!lead) throw new Error('combineFailures needs a failure');
+  if (others.length === 0) return lead.error;
   const code = interrupted && failures.some(stopped) ? 'INTERRUPTED' : codeOf(lead.error);
   const also = others
     .map((f) => (!interrupted && stopped(f) ? `\n(also: ${f.title} was stopped)` : `\n(also: ${f.title} failed: ${errorText(f.error)})`))

@@ -20,6 +20,8 @@ import {
   DescribeAutoScalingGroupsCommand,
   DescribePoliciesCommand,
   PutScalingPolicyCommand,
+  ResumeProcessesCommand,
+  SuspendProcessesCommand,
   TerminateInstanceInAutoScalingGroupCommand,
   UpdateAutoScalingGroupCommand,
   type AutoScalingGroup,
@@ -295,6 +297,8 @@ interface ModelGroup {
   tags: { Key: string; Value: string; PropagateAtLaunch: boolean }[];
   createdAt: number;
   instanceIds: string[];
+  /** SuspendProcesses names in effect. */
+  suspended: Set<string>;
 }
 
 /** The account as the model holds it; read freely in tests. */
@@ -1233,12 +1237,26 @@ export class ModelledAws {
         tags: (input.Tags ?? []).map((tag) => ({ Key: tag.Key ?? '', Value: tag.Value ?? '', PropagateAtLaunch: tag.PropagateAtLaunch ?? false })),
         createdAt: this.t(),
         instanceIds: [],
+        suspended: new Set(),
       };
       state.groups.set(name, group);
       // The group launches its desired capacity at once, spread over its subnets.
       for (let index = 0; index < group.desired; index += 1) this.#launchInGroup(group, template, index);
       return {};
     });
+    // Suspended HealthCheck or ReplaceUnhealthy: the group neither marks nor replaces unhealthy instances
+    // (https://docs.aws.amazon.com/autoscaling/ec2/userguide/as-suspend-resume-processes.html).
+    const suspension = (suspend: boolean) => (input: { AutoScalingGroupName?: string | undefined; ScalingProcesses?: string[] | undefined }) => {
+      const group = state.groups.get(input.AutoScalingGroupName ?? '');
+      if (!group) throw awsError('ValidationError', `AutoScalingGroup name not found - ${input.AutoScalingGroupName}`);
+      for (const process of input.ScalingProcesses ?? []) {
+        if (suspend) group.suspended.add(process);
+        else group.suspended.delete(process);
+      }
+      return {};
+    };
+    route(SuspendProcessesCommand, suspension(true));
+    route(ResumeProcessesCommand, suspension(false));
     route(UpdateAutoScalingGroupCommand, (input) => {
       const group = state.groups.get(input.AutoScalingGroupName ?? '');
       if (!group) throw awsError('ValidationError', `AutoScalingGroup name not found - ${input.AutoScalingGroupName}`);
@@ -1298,7 +1316,8 @@ export class ModelledAws {
         const graceEnds = instance.launchedAt + (group.gracePeriod ?? 0) * SECOND;
         const servesAt = this.#servesAt(instance);
         const inService = servesAt !== undefined && this.t() >= servesAt;
-        if (group.healthCheckType === 'ELB' && group.loadBalancerNames.length > 0 && this.t() >= graceEnds && !inService) {
+        const replacing = !group.suspended.has('HealthCheck') && !group.suspended.has('ReplaceUnhealthy');
+        if (replacing && group.healthCheckType === 'ELB' && group.loadBalancerNames.length > 0 && this.t() >= graceEnds && !inService) {
           instance.unhealthy = true;
           instance.terminatedAt = this.t();
         }
@@ -1374,6 +1393,7 @@ export class ModelledAws {
       HealthCheckType: group.healthCheckType,
       HealthCheckGracePeriod: group.gracePeriod,
       Instances: instances,
+      SuspendedProcesses: [...group.suspended].map((ProcessName) => ({ ProcessName, SuspensionReason: 'User suspended' })),
       CreatedTime: new Date(this.clock.start + group.createdAt),
       VPCZoneIdentifier: group.subnetIds.join(','),
       TerminationPolicies: group.terminationPolicies,

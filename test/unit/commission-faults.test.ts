@@ -54,8 +54,12 @@ function expectCompleteAndClean(current: ModelledRun): void {
   const live = current.aws.liveInstances();
   expect(live.filter((i) => i.tags.some((t) => t.Key === 'Group' && (t.Value === 'image' || t.Value === 'release')))).toEqual([]);
   expect(live).toHaveLength(1); // min size 1
-  // It serves from boot: launched from the release image.
-  expect(live[0]?.imageId).toBe([...state.images.values()].find((image) => image.name.startsWith('argos-staging-release-') && !image.deregistered)?.id);
+  // Instances launched from now on serve from boot: the group's template names the release image. The one
+  // running has the app: launched from the release, or from the base image and deployed to.
+  const releaseId = [...state.images.values()].find((image) => image.name.startsWith('argos-staging-release-') && !image.deregistered)?.id;
+  expect([...state.launchTemplates.values()][0]?.data.ImageId).toBe(releaseId);
+  expect(live[0]?.imageId === releaseId || live[0]?.appAt !== undefined).toBe(true);
+  expect(state.groups.get(names.appServers)?.suspended.size).toBe(0);
   expect(current.aws.temporarySshRules()).toEqual([]);
 }
 
@@ -72,7 +76,7 @@ const matrix: Fault[] = [
   { step: 'app servers', fault: 'AWS error', inject: (r) => r.aws.failOnce('CreateAutoScalingGroup') },
   { step: 'release image', fault: 'failing playbook', inject: (r) => r.aws.failPlaybookOnce('site.yml') },
   { step: 'release image', fault: 'Ctrl-C while the image is created', inject: (r) => interruptAt(r, 1150 * SECOND) },
-  { step: 'app servers', fault: 'Ctrl-C while waiting for InService', inject: (r) => interruptAt(r, 1400 * SECOND) },
+  { step: 'wait for the app servers to serve', fault: 'Ctrl-C (their health replacement suspended)', inject: (r) => interruptAt(r, 1030 * SECOND) },
   { step: 'deploy', fault: 'failing playbook', inject: (r) => r.aws.failPlaybookOnce('site.yml', 1) },
   {
     step: 'app servers',
@@ -93,6 +97,8 @@ describe('commission fault matrix (step × fault → re-run)', () => {
     // and nothing temporary is left behind even then
     expect(run.aws.temporarySshRules()).toEqual([]);
     expect(run.aws.liveInstances().filter((i) => i.tags.some((t) => t.Key === 'Group' && (t.Value === 'image' || t.Value === 'release')))).toEqual([]);
+    // and no group is left with its health replacement suspended
+    expect([...run.aws.state.groups.values()].filter((group) => group.suspended.size > 0).map((group) => group.name)).toEqual([]);
     between?.(run);
     // THEN a re-run completes the environment, once
     await rerun(run);

@@ -95,7 +95,7 @@ describe('the modelled AWS: InService needs the app', () => {
 });
 
 describe('commission with a release image', () => {
-  it('builds the release image on a temporary instance before the group, whose instance serves from boot', async () => {
+  it('builds the release image on a temporary instance while the deploy configures the group launched from the base image, then the group launches from the release', async () => {
     run = await createModelledRun();
     await commission(run.ctx);
     const [release] = releases(run);
@@ -120,10 +120,20 @@ describe('commission with a release image', () => {
     const [, build] = run.aws.playbookRuns;
     expect(build?.playbooks).toEqual(['site.yml']);
     expect(build?.hosts).toHaveLength(1);
-    // ... and the group launches from it and waited for a meaningful InService
+    // ... while the group's first instance, launched from the base image, got the app from the deploy's site.yml
+    // and then served: the wait for InService came after the app was on it
+    const [serving] = groupInstances(run);
+    expect(serving?.imageId).toBe(base?.id);
+    const inPlace = run.aws.playbookRuns.find((candidate) => candidate !== build && candidate.playbooks.includes('site.yml'));
+    expect(inPlace?.hosts).toHaveLength(1);
+    expect(serving?.appAt).toBe(inPlace?.end);
+    const firstHealth = run.aws.calls.find((call) => call.operation === 'DescribeInstanceHealth');
+    expect(firstHealth?.start).toBeGreaterThanOrEqual(serving?.appAt ?? Infinity);
+    // ... the group's health replacement was suspended until then, and resumed
+    expect(run.aws.calls.filter((call) => /^(Suspend|Resume)Processes$/.test(call.operation)).map((call) => call.operation)).toEqual(['SuspendProcesses', 'ResumeProcesses']);
+    expect(run.aws.state.groups.get(run.ctx.names.appServers)?.suspended.size).toBe(0);
+    // ... and the group launches from the release image from then on
     expect(liveImageId(run)).toBe(release?.id);
-    expect(groupInstances(run).map((instance) => instance.imageId)).toEqual([release?.id]);
-    expect(run.aws.count('DescribeInstanceHealth')).toBeGreaterThan(0);
     expect(run.reporter.lines.at(-1)?.message).toMatch(/release: {5}argos-staging-release-\d{8}T\d{6}Z \(ami-\S+, git ref master\)/);
     expectNoReleaseBuildLeft(run);
   });
@@ -137,13 +147,15 @@ describe('commission with a release image', () => {
     // THEN the half-made release image is gone, and nothing of the build is left
     expect(run.aws.count('DeregisterImage')).toBe(1);
     expect(releases(run)).toEqual([]);
-    expect(run.aws.state.groups.size).toBe(0);
+    // (the app servers, deployed to, already served: the release image is off that path) with nothing left suspended
+    expect([...run.aws.state.groups.values()].map((group) => group.suspended.size)).toEqual([0]);
     expectNoReleaseBuildLeft(run);
     // WHEN commission runs again
     await commission({ ...run.ctx, signal: new AbortController().signal });
-    // THEN it builds the release image once more and the environment is complete
+    // THEN it builds the release image once more, and the group launches from it
     expect(releases(run)).toHaveLength(1);
-    expect(groupInstances(run).map((instance) => instance.imageId)).toEqual([releases(run)[0]?.id]);
+    expect(liveImageId(run)).toBe(releases(run)[0]?.id);
+    expect(groupInstances(run).every((instance) => instance.appAt !== undefined)).toBe(true);
     expectNoReleaseBuildLeft(run);
   });
 
@@ -183,7 +195,7 @@ describe('commission with a release image', () => {
     const [adopted] = releases(run);
     expect(adopted?.name).toBe(name);
     expect(liveImageId(run)).toBe(adopted?.id);
-    expect(groupInstances(run).map((instance) => instance.imageId)).toEqual([adopted?.id]);
+    expect(groupInstances(run).every((instance) => instance.appAt !== undefined)).toBe(true);
     expect(aws.instanceState(temporary)).not.toBe('running');
     expectNoReleaseBuildLeft(run);
   });
@@ -257,21 +269,29 @@ describe('deploy with a release image', () => {
   it('keeps release_images_kept release images and deletes older ones with their snapshots, never the live one nor one an instance runs from', async () => {
     run = await createModelledRun({ config: { release_images_kept: 2 } });
     await commission(run.ctx);
-    // The app server deployed to in place keeps running from the first release.
+    // GIVEN a second app server the group launched from the first release (the first was deployed to in place)
     const [first] = releases(run);
+    const group = run.aws.state.groups.get(run.ctx.names.appServers);
+    if (!group) throw new Error('no group');
+    group.desired = 2;
+    // The group reconciles (launches) at each call; then its new instance boots and serves.
+    await gatherStatus(run.ctx);
+    await run.clock.delay(5 * MINUTE);
+    const scaled = groupInstances(run).find((instance) => instance.imageId === first?.id);
+    expect(scaled).toBeDefined();
     // WHEN deploying three times (four releases in all)
-    await deploy(deployCtx(run));
+    await deploy(deployCtx(run, { allAtOnce: true }));
     const [, second] = releases(run);
     const secondSnapshots = [...(second?.snapshotIds ?? [])];
     expect(secondSnapshots).toHaveLength(1);
-    await deploy(deployCtx(run));
-    await deploy(deployCtx(run));
+    await deploy(deployCtx(run, { allAtOnce: true }));
+    await deploy(deployCtx(run, { allAtOnce: true }));
     // THEN the second was deregistered and its snapshot deleted; the first stays (an instance runs from it),
     // the newest two are kept and the newest is live
     const kept = releases(run);
     expect(kept.map((image) => image.id)).not.toContain(second?.id);
     expect(kept.map((image) => image.id)).toContain(first?.id);
-    expect(groupInstances(run).map((instance) => instance.imageId)).toEqual([first?.id]);
+    expect(groupInstances(run).map((instance) => instance.id)).toContain(scaled?.id);
     expect(kept).toHaveLength(3);
     expect(run.aws.state.images.get(second?.id ?? '')?.deregistered).toBe(true);
     const deletedSnapshots = run.aws.calls.filter((call) => call.operation === 'DeleteSnapshot').map((call) => (call.input as { SnapshotId?: string }).SnapshotId);

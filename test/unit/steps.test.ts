@@ -95,6 +95,13 @@ describe('runSteps', () => {
     ];
     expect(combineFailures(failures, false)).toMatchObject({ code: 'FAILED', message: 'a failed\n(also: step b was stopped)' });
     expect(combineFailures(failures, true)).toMatchObject({ code: 'INTERRUPTED', message: 'a failed\n(also: step b failed: stopped: the deploy failed)' });
+    // The stopped step earlier in the list (commission's release image before its deploy): the failure still leads.
+    const stoppedFirst = [
+      { index: 0, title: 'release image', error: new ArgosError('INTERRUPTED', 'stopped: the deploy failed') },
+      { index: 5, title: 'run the playbooks', error: new ArgosError('FAILED', 'site.yml failed') },
+    ];
+    expect(combineFailures(stoppedFirst, false)).toMatchObject({ code: 'FAILED', message: 'site.yml failed\n(also: release image was stopped)' });
+    expect(combineFailures(stoppedFirst, true)).toMatchObject({ code: 'INTERRUPTED', message: 'stopped: the deploy failed\n(also: run the playbooks failed: site.yml failed)' });
     const single = new Error('alone');
     expect(combineFailures([{ index: 3, title: 'step c', error: single }], false)).toBe(single);
   });
