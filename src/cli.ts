@@ -15,7 +15,7 @@ import { COMMAND_OPTIONS, COMMON_OPTIONS, type OptionTable } from './command-opt
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
 const DESCRIPTIONS: Record<CommandName, string> = {
-  commission: 'create the environment: base image (baked or reused), database, optional broker, load balancer, release image and app servers launched from it; then deploy',
+  commission: 'create the environment: base image (baked or reused), database, optional broker, load balancer, app servers (deployed to), and the release image later instances launch from',
   deploy: 'refresh hosts/hosts_<env> from the instances found by tag and run the playbooks against them; meanwhile make the next release image and make it live',
   rollback: 'point the app servers at the previous (or --to) release image and replace them, never with fewer in service',
   decommission: 'dismantle the environment after a confirmation, keeping the base image and a final database snapshot',

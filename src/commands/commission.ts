@@ -12,6 +12,7 @@
  * launch from the release image. Every step finds what an earlier run made,
  * so a re-run resumes (from an existing release image, its instances serve from boot).
  */
+import { readFile } from 'node:fs/promises';
 import { DescribeAvailabilityZonesCommand, DescribeImagesCommand } from '@aws-sdk/client-ec2';
 import {
   buildHealthCheck,
@@ -43,6 +44,7 @@ import { checkEngineVersion, diffInstanceClass, ensureDatabase, findDatabase, lo
 import { ArgosError, usageError } from '../errors.js';
 import { ensureImage, findImage, type ImageInfo } from '../image.js';
 import { checkKeyFile, checkKeyPair } from '../keys.js';
+import { discoverInventory, renderInventory, summarizeInventory, writeFileAtomic } from '../hosts.js';
 import { findNewEnvNameProblem } from '../names.js';
 import type { CommissionOptions } from '../options.js';
 import { ownedOrThrow } from '../ownership.js';
@@ -612,6 +614,23 @@ function commissionSteps(ctx: Context<CommissionOptions>): Step<CommissionState>
         if (result.replacedInstanceIds.length > 0) changes.push(`replaced instances launched during the deploy: ${result.replacedInstanceIds.join(', ')}`);
         step.note(`instances launched from now on run ${release.name}`);
         return { changes, resource: `launch template ${result.launchTemplate.name}` };
+      },
+    },
+    {
+      // The deploy wrote the hosts file before the workers existed and before release-live replaced any
+      // instance launched meanwhile: the file a user runs Ansible with must name what runs now.
+      id: 'hosts-final',
+      title: `bring hosts/hosts_${ctx.env} up to date`,
+      needs: ['hosts', 'workers', 'release-live'],
+      preview: async () => ({ actions: [], none: 'rewritten when the instances changed since the deploy wrote it (workers, release image)' }),
+      run: async (state) => {
+        const inventory = await discoverInventory(ctx.clients, names, { user: config.remoteUser, keyFile: ctx.paths.keyFile });
+        const text = renderInventory(inventory);
+        const written = await readFile(ctx.paths.hostsFile, 'utf8').catch(() => undefined);
+        if (text === written) return { skip: 'up to date' };
+        await writeFileAtomic(ctx.paths.hostsFile, text);
+        state.inventory = inventory;
+        return { changes: [summarizeInventory(inventory)] };
       },
     },
     {

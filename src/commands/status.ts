@@ -118,7 +118,7 @@ export async function gatherStatus(ctx: Context): Promise<EnvironmentStatus> {
   const releaseOf = (instanceId: string): string => {
     const imageId = imageOf.get(instanceId);
     if (imageId === undefined) return 'release unknown';
-    if (imageId === image?.imageId) return 'base image (no release)';
+    if (imageId === image?.imageId) return 'base image (no release: the app comes from a deploy)';
     return `release ${releases.find((release) => release.imageId === imageId)?.name ?? imageId}`;
   };
   const groupInstanceIds = new Set((group?.Instances ?? []).map((instance) => instance.InstanceId ?? ''));

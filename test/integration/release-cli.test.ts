@@ -90,7 +90,8 @@ describe('release images on moto', () => {
     const result = await argos('status');
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toMatch(/release image\s+argos-staging-release-\d{8}T\d{6}Z\s+ami-[0-9a-f]+\s+available, live\s+git ref master, created /);
-    expect(result.stdout).toMatch(/app instance .*launched from release argos-staging-release-\d{8}T\d{6}Z/);
+    // Launched from the base image by commission and deployed to in place since (the release image came after).
+    expect(result.stdout).toMatch(/app instance .*launched from base image \(no release: the app comes from a deploy\)/);
   });
 
   it('rollback --dry-run changes nothing; rollback goes back to the previous release and replaces the app servers', async () => {
@@ -106,6 +107,8 @@ describe('release images on moto', () => {
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toMatch(/staging runs argos-staging-release-\d{8}T\d{6}Z \(ami-[0-9a-f]+, git ref master\); replaced 1 app server\(s\)\./);
     expect(await liveImageId()).toBe(first);
+    // ... its app server replaced by one launched from that release
+    expect((await argos('status')).stdout).toMatch(/app instance .*launched from release argos-staging-release-\d{8}T\d{6}Z/);
   });
 
   it('rollback --to an unknown release, or to the live one, is refused with the list of releases', async () => {

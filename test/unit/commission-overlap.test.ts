@@ -88,7 +88,7 @@ describe('commission on a modelled AWS account', () => {
     expect(aws.mocks.autoScaling).toHaveReceivedCommandTimes(CreateAutoScalingGroupCommand, 1);
     expect(reporter.lines.at(-1)?.message).toMatch(/^staging is commissioned\.\n {2}app URL: {5}http:\/\/argos-staging-elb-/);
     // The announced plan (shown as pending on a terminal) is the list of steps that ran.
-    expect(reporter.planned).toHaveLength(8);
+    expect(reporter.planned).toHaveLength(9);
     expect(reporter.planned.filter((title) => !reporter.steps.some((step) => step.title === title))).toEqual([]);
     expect(aws.playbookRuns.map((playbook) => playbook.playbooks)).toEqual([['image.yml']]);
     // ... and the bake left nothing behind
