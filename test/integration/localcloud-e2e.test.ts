@@ -14,7 +14,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SetDesiredCapacityCommand } from '@aws-sdk/client-auto-scaling';
+import { DescribeAutoScalingGroupsCommand, SetDesiredCapacityCommand } from '@aws-sdk/client-auto-scaling';
 import { DescribeInstancesCommand, DescribeSnapshotsCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { DescribeInstanceHealthCommand } from '@aws-sdk/client-elastic-load-balancing';
 import { DescribeDBInstancesCommand } from '@aws-sdk/client-rds';
@@ -116,6 +116,12 @@ describe.skipIf(!capability.ok)(`argos on the local cloud${capability.ok ? '' : 
     expect(hosts).toMatch(/\[appservers\]\n\S+ /);
     expect(hosts).toMatch(/\[brokers\]\n\S+ /);
     expect(hosts).toContain(`db_host=${endpoint ?? 'the database endpoint'}`);
+    // The group launched from the base image with its health replacement suspended until the deploy had put
+    // the app on its instance (the load balancer's real checks passed only then), and resumed
+    expect(result.stdout).toMatch(/launched from the base image: health replacement suspended until the deploy has put the app on them/);
+    expect(result.stdout).toMatch(/i-[0-9a-f]+ in service; health replacement resumed/);
+    const group = (await project.clients.autoScaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [GROUP] }))).AutoScalingGroups?.[0];
+    expect(group?.SuspendedProcesses ?? []).toEqual([]);
   }, 1_800_000);
 
   it('status shows the environment with no drift, the app server in service', async () => {
@@ -123,6 +129,8 @@ describe.skipIf(!capability.ok)(`argos on the local cloud${capability.ok ? '' : 
     const status = JSON.parse(result.stdout) as EnvironmentStatus;
     expect(status).toMatchObject({ commissioned: true, drift: [] });
     expect(status.resources.find((r) => r.kind === 'app instance')?.state).toBe('InService/Healthy');
+    // Instances launched from now on serve from boot: the release image made beside the deploy is live.
+    expect(status.releases.map((release) => release.live)).toEqual([true]);
   }, 120_000);
 
   it('instances the group launches by itself serve: desired capacity 1 → 3, no argos command', async () => {
