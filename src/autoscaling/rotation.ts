@@ -6,7 +6,7 @@
  * deregistered and drained, updated, registered again and waited for until
  * the load balancer says InService.
  */
-import { ResumeProcessesCommand, SuspendProcessesCommand, type AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import { CreateOrUpdateTagsCommand, DeleteTagsCommand, ResumeProcessesCommand, SuspendProcessesCommand, type AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import {
   DeregisterInstancesFromLoadBalancerCommand,
   DescribeInstanceHealthCommand,
@@ -29,26 +29,54 @@ import { findAutoScalingGroup } from './group.js';
 export const DEPLOY_SUSPENDED_PROCESSES = ['HealthCheck', 'ReplaceUnhealthy'] as const;
 
 /**
+ * The group tag naming the processes an argos run suspended (comma-separated)
+ * until it resumes them. A run killed in between (SIGKILL, a lost machine)
+ * cannot resume; the next run reads the tag and does, and `status` reports it.
+ * Without it, a leftover suspension is indistinguishable from the user's own.
+ */
+export const SUSPENDED_TAG = 'argos:suspended-processes';
+
+/**
  * Suspends {@link DEPLOY_SUSPENDED_PROCESSES} on the group and returns the
  * ones this call suspended: those the user had already suspended stay
  * suspended after the deploy ({@link resumeHealthReplacement} resumes only these).
+ * The group is tagged with them first, so a run killed before resuming leaves a trace.
  */
 export async function suspendHealthReplacement(autoScaling: AutoScalingClient, groupName: string): Promise<string[]> {
   const group = await findAutoScalingGroup(autoScaling, groupName);
   if (!group) throw new ArgosError('FAILED', `the autoscaling group ${groupName} is gone: run argos commission first`);
   const already = new Set((group.SuspendedProcesses ?? []).map((suspended) => suspended.ProcessName));
   const toSuspend = DEPLOY_SUSPENDED_PROCESSES.filter((name) => !already.has(name));
-  if (toSuspend.length > 0) await autoScaling.send(new SuspendProcessesCommand({ AutoScalingGroupName: groupName, ScalingProcesses: toSuspend }));
+  if (toSuspend.length === 0) return [];
+  await autoScaling.send(new CreateOrUpdateTagsCommand({ Tags: [{ ResourceId: groupName, ResourceType: 'auto-scaling-group', Key: SUSPENDED_TAG, Value: toSuspend.join(','), PropagateAtLaunch: false }] }));
+  await autoScaling.send(new SuspendProcessesCommand({ AutoScalingGroupName: groupName, ScalingProcesses: toSuspend }));
   return toSuspend;
 }
 
-/** Resumes what {@link suspendHealthReplacement} suspended. */
+/** Resumes what {@link suspendHealthReplacement} suspended, then removes its tag. */
 export async function resumeHealthReplacement(autoScaling: AutoScalingClient, groupName: string, processes: readonly string[]): Promise<void> {
   if (processes.length === 0) return;
   await autoScaling.send(new ResumeProcessesCommand({ AutoScalingGroupName: groupName, ScalingProcesses: [...processes] }));
+  await autoScaling.send(new DeleteTagsCommand({ Tags: [{ ResourceId: groupName, ResourceType: 'auto-scaling-group', Key: SUSPENDED_TAG }] }));
 }
 
-/** Where a batch leaves and rejoins the rotation. */
+/** The processes a run that did not finish left suspended on `group` (its {@link SUSPENDED_TAG}); empty when none. */
+export function findLeftoverSuspension(group: { Tags?: { Key?: string | undefined; Value?: string | undefined }[] | undefined } | undefined): string[] {
+  const value = group?.Tags?.find((tag) => tag.Key === SUSPENDED_TAG)?.Value ?? '';
+  return value.split(',').filter((name) => name !== '');
+}
+
+/**
+ * Resumes what a run that did not finish left suspended on the group (its
+ * tag), and returns it; empty when nothing was left. Call it holding the
+ * environment's lock, before suspending anything: no other run is under way.
+ */
+export async function resumeLeftoverSuspension(autoScaling: AutoScalingClient, groupName: string): Promise<string[]> {
+  const leftover = findLeftoverSuspension(await findAutoScalingGroup(autoScaling, groupName));
+  await resumeHealthReplacement(autoScaling, groupName, leftover);
+  return leftover;
+}
+
 export interface RotationTarget {
   loadBalancerName: string;
   instanceIds: readonly string[];

@@ -35,7 +35,7 @@ import {
   type WorkersSpec,
 } from '../autoscaling.js';
 import { findAnsibleTargetProblem } from '../ansible-targets.js';
-import { resumeHealthReplacement, suspendHealthReplacement } from '../autoscaling/rotation.js';
+import { resumeHealthReplacement, resumeLeftoverSuspension, suspendHealthReplacement } from '../autoscaling/rotation.js';
 import { describeUnreachable } from '../aws/error-codes.js';
 import { findDefaultVpc, findOfferedSubnets, type DefaultVpc } from '../aws/vpc.js';
 import { ensureBroker, findBrokers, isBrokerWanted, type EnsureBrokerResult } from '../broker.js';
@@ -513,6 +513,9 @@ function commissionSteps(ctx: Context<CommissionOptions>): Step<CommissionState>
         const result = await ensureAppServers(ctx.clients, appServersSpec(ctx, state, imageId), { ...progressOf(ctx, step), appOnInstances: release !== undefined });
         state.servers = result;
         state.appServersImageId = imageId;
+        // A run killed while it had suspended them (the tag says so): resumed before anything else.
+        const leftover = result.group.created ? [] : await resumeLeftoverSuspension(ctx.clients.autoScaling, names.appServers);
+        if (leftover.length > 0) ctx.reporter.warn(`resumed ${leftover.join(', ')} on ${names.appServers}: an argos run that did not finish had left them suspended`);
         if (!release && options.deploy) {
           // Without the app they fail the load balancer's check, and once the grace period ends the group would
           // replace them, mid-deploy if the database or the playbooks take longer (Amazon EC2 Auto Scaling,

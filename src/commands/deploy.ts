@@ -5,7 +5,7 @@
  * the last steps of `commission`.
  */
 import { join } from 'node:path';
-import { putBackInRotation, readNotInService, registerInstances, resumeHealthReplacement, suspendHealthReplacement, takeOutOfRotation } from '../autoscaling/rotation.js';
+import { putBackInRotation, readNotInService, registerInstances, resumeHealthReplacement, resumeLeftoverSuspension, suspendHealthReplacement, takeOutOfRotation } from '../autoscaling/rotation.js';
 import { DEFAULT_BATCH, type BatchSize } from '../batch-size.js';
 import { ROLES, type RoleName } from '../command-names.js';
 import { progressOf, type Context } from '../context.js';
@@ -68,6 +68,9 @@ export async function deploy(ctx: Context<DeployOptions>): Promise<void> {
       `--no-release-image: instances launched later (scale-out, replacements) run the previous release${release ? ` ${release.name} (git ref ${release.gitRef})` : ' (none: the base image, without the app)'}, not this deploy`,
     );
   }
+  // A run killed while it had suspended them (the tag says so): resumed before anything else (this run holds the lock).
+  const leftover = await resumeLeftoverSuspension(ctx.clients.autoScaling, ctx.names.appServers);
+  if (leftover.length > 0) ctx.reporter.warn(`resumed ${leftover.join(', ')} on ${ctx.names.appServers}: an argos run that did not finish had left them suspended`);
   const state: DeployState = {};
   try {
     await runSteps(deploySteps(ctx, { roles: ctx.options.roles, playbooks: true, releaseImage, rolling }), state, stepHostOf(ctx));

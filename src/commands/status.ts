@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { DescribeInstanceHealthCommand } from '@aws-sdk/client-elastic-load-balancing';
 import { findLaunchTemplates, hasHttpsListener, lookupAutoScalingGroup, lookupLoadBalancer, urlOf } from '../autoscaling.js';
+import { findLeftoverSuspension } from '../autoscaling/rotation.js';
 import { ELB_ERRORS } from '../aws/error-codes.js';
 import { LIVE_STATES } from '../aws/instance-states.js';
 import { findInstances } from '../aws/instances.js';
@@ -127,6 +128,10 @@ export async function gatherStatus(ctx: Context): Promise<EnvironmentStatus> {
     const lbState = health.get(id) ?? 'not registered';
     row('app instance', names.appServers, id, `${instance.LifecycleState ?? '?'}/${instance.HealthStatus ?? '?'}`, `load balancer: ${lbState}; launched from ${releaseOf(id)}`);
     if (loadBalancer && lbState !== 'InService') drift.push(`app instance ${id} is ${lbState} behind the load balancer`);
+  }
+  const leftover = findLeftoverSuspension(group);
+  if (leftover.length > 0) {
+    drift.push(`${names.appServers} has ${leftover.join(', ')} suspended by an argos run that did not finish (it replaces no failed instance): argos ${ctx.env} deploy or commission resumes it`);
   }
   for (const instance of workerGroup?.Instances ?? []) {
     const id = instance.InstanceId ?? '';

@@ -17,6 +17,8 @@ import { basename, join } from 'node:path';
 import {
   AutoScalingClient,
   CreateAutoScalingGroupCommand,
+  CreateOrUpdateTagsCommand,
+  DeleteTagsCommand,
   DescribeAutoScalingGroupsCommand,
   DescribePoliciesCommand,
   PutScalingPolicyCommand,
@@ -1255,6 +1257,21 @@ export class ModelledAws {
       }
       return {};
     };
+    route(CreateOrUpdateTagsCommand, (input) => {
+      for (const tag of input.Tags ?? []) {
+        const group = state.groups.get(tag.ResourceId ?? '');
+        if (!group) throw awsError('ValidationError', `AutoScalingGroup name not found - ${tag.ResourceId}`);
+        group.tags = [...group.tags.filter((kept) => kept.Key !== tag.Key), { Key: tag.Key ?? '', Value: tag.Value ?? '', PropagateAtLaunch: tag.PropagateAtLaunch ?? false }];
+      }
+      return {};
+    });
+    route(DeleteTagsCommand, (input) => {
+      for (const tag of input.Tags ?? []) {
+        const group = state.groups.get(tag.ResourceId ?? '');
+        if (group) group.tags = group.tags.filter((kept) => kept.Key !== tag.Key);
+      }
+      return {};
+    });
     route(SuspendProcessesCommand, suspension(true));
     route(ResumeProcessesCommand, suspension(false));
     route(UpdateAutoScalingGroupCommand, (input) => {
