@@ -56,8 +56,12 @@ function addOptions(command: Command, table: OptionTable): Command {
   return command;
 }
 
-/** Declares `commission`, `deploy`, … and their options. */
-function buildProgram(): Command {
+/**
+ * Declares `commission`, `deploy`, … and the options of `selected` only: the
+ * program's own help lists the commands without their options, so `argos --help`
+ * and `--version` need none, and one command's run or help needs its own.
+ */
+function buildProgram(selected: string | undefined): Command {
   const program = new Command('argos')
     .usage('<env> <command> [options]')
     .description(
@@ -84,7 +88,7 @@ function buildProgram(): Command {
 
   for (const name of COMMANDS) {
     // The command's own options first, then the common ones, as `--help` lists them.
-    const command = addOptions(addOptions(new Command(name), COMMAND_OPTIONS[name]), COMMON_OPTIONS)
+    const command = (name === selected ? addOptions(addOptions(new Command(name), COMMAND_OPTIONS[name]), COMMON_OPTIONS) : new Command(name))
       .helpOption('-h, --help', 'show help for this command')
       .description(DESCRIPTIONS[name])
       .argument('<env>', 'environment name')
@@ -132,9 +136,10 @@ async function main(): Promise<void> {
     if (error.code === 'EPIPE') process.exit(process.exitCode ?? ExitCode.ok);
     throw error;
   });
-  const program = buildProgram();
   try {
     const args = reorderArgs(process.argv.slice(2));
+    // reorderArgs puts the command first, when there is one.
+    const program = buildProgram(args[0]);
     if (args.length === 0) {
       program.outputHelp({ error: true });
       process.exitCode = ExitCode.usage;
