@@ -21,6 +21,7 @@ describe('playbookArgs and playbookEnvironment', () => {
   it('checks host keys against the environment file, keeps master connections and pipelines', () => {
     const env = playbookEnvironment(run);
     expect(env['ANSIBLE_PIPELINING']).toBe('True');
+    expect(env['ANSIBLE_PYTHON_INTERPRETER']).toBe('/usr/bin/python3');
     expect(env['ANSIBLE_HOST_KEY_CHECKING']).toBe('True');
     expect(env['ANSIBLE_SSH_ARGS']).toBe(
       "-F '/p/my ssh config' -o UserKnownHostsFile=/p/hosts/known_hosts_staging -o StrictHostKeyChecking=accept-new -o IdentitiesOnly=yes -o ControlMaster=auto -o ControlPersist=60s -o ServerAliveInterval=15",
