@@ -102,7 +102,7 @@ describe('status', () => {
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toMatch(/^staging: commissioned — http:\/\/argos-staging-elb/);
     expect(result.stdout).toMatch(/database\s+argos-staging-database\s+argos-staging-database\s+available/);
-    expect(result.stdout).toMatch(/app instance\s+argos-staging-app\s+i-[0-9a-f]+\s+InService\/Healthy\s+load balancer: InService; launched from base image \(no release\)/);
+    expect(result.stdout).toMatch(/app instance\s+argos-staging-app\s+i-[0-9a-f]+\s+InService\/Healthy\s+load balancer: InService; launched from base image \(no release: the app comes from a deploy\)/);
     expect(result.stdout).toMatch(/broker\s+argos-staging-broker\s+i-[0-9a-f]+\s+running/);
     // Commissioned with --no-deploy: no release image yet (issue 16), and nothing else drifted.
     expect(result.stdout).toMatch(
