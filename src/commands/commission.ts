@@ -12,7 +12,6 @@
  * launch from the release image. Every step finds what an earlier run made,
  * so a re-run resumes (from an existing release image, its instances serve from boot).
  */
-import { readFile } from 'node:fs/promises';
 import { DescribeAvailabilityZonesCommand, DescribeImagesCommand } from '@aws-sdk/client-ec2';
 import {
   buildHealthCheck,
@@ -35,7 +34,7 @@ import {
   type WorkersSpec,
 } from '../autoscaling.js';
 import { findAnsibleTargetProblem } from '../ansible-targets.js';
-import { resumeHealthReplacement, resumeLeftoverSuspension, suspendHealthReplacement } from '../autoscaling/rotation.js';
+import { resumeHealthReplacement, suspendHealthReplacement } from '../autoscaling/rotation.js';
 import { describeUnreachable } from '../aws/error-codes.js';
 import { findDefaultVpc, findOfferedSubnets, type DefaultVpc } from '../aws/vpc.js';
 import { ensureBroker, findBrokers, isBrokerWanted, type EnsureBrokerResult } from '../broker.js';
@@ -44,7 +43,7 @@ import { checkEngineVersion, diffInstanceClass, ensureDatabase, findDatabase, lo
 import { ArgosError, usageError } from '../errors.js';
 import { ensureImage, findImage, type ImageInfo } from '../image.js';
 import { checkKeyFile, checkKeyPair } from '../keys.js';
-import { discoverInventory, renderInventory, summarizeInventory, writeFileAtomic } from '../hosts.js';
+import { summarizeInventory } from '../hosts.js';
 import { findNewEnvNameProblem } from '../names.js';
 import type { CommissionOptions } from '../options.js';
 import { ownedOrThrow } from '../ownership.js';
@@ -52,7 +51,7 @@ import { formatDuration } from '../reporter.js';
 import { ensureSecurityGroups, hasEnvironmentSecurityGroups, planSecurityGroups, type SecurityGroupIds, type SecurityGroupsSpec } from '../security.js';
 import { errorCode } from '../wait.js';
 import { findSshConfigProblem, inspectAccess } from './connection.js';
-import { deploySteps, type DeployState } from './deploy.js';
+import { deploySteps, refreshHostsFile, resumeLeftovers, type DeployState } from './deploy.js';
 import { prepareBake } from './prepare-bake.js';
 import { prepareRelease } from './prepare-release.js';
 import { ensureReleaseImage, findLiveImageId, findReleaseImages, type ReleaseImage } from '../release.js';
@@ -514,8 +513,7 @@ function commissionSteps(ctx: Context<CommissionOptions>): Step<CommissionState>
         state.servers = result;
         state.appServersImageId = imageId;
         // A run killed while it had suspended them (the tag says so): resumed before anything else.
-        const leftover = result.group.created ? [] : await resumeLeftoverSuspension(ctx.clients.autoScaling, names.appServers);
-        if (leftover.length > 0) ctx.reporter.warn(`resumed ${leftover.join(', ')} on ${names.appServers}: an argos run that did not finish had left them suspended`);
+        if (!result.group.created) await resumeLeftovers(ctx);
         if (!release && options.deploy) {
           // Without the app they fail the load balancer's check, and once the grace period ends the group would
           // replace them, mid-deploy if the database or the playbooks take longer (Amazon EC2 Auto Scaling,
@@ -627,11 +625,8 @@ function commissionSteps(ctx: Context<CommissionOptions>): Step<CommissionState>
       needs: ['hosts', 'workers', 'release-live'],
       preview: async () => ({ actions: [], none: 'rewritten when the instances changed since the deploy wrote it (workers, release image)' }),
       run: async (state) => {
-        const inventory = await discoverInventory(ctx.clients, names, { user: config.remoteUser, keyFile: ctx.paths.keyFile });
-        const text = renderInventory(inventory);
-        const written = await readFile(ctx.paths.hostsFile, 'utf8').catch(() => undefined);
-        if (text === written) return { skip: 'up to date' };
-        await writeFileAtomic(ctx.paths.hostsFile, text);
+        const { inventory, changed } = await refreshHostsFile(ctx);
+        if (!changed) return { skip: 'up to date' };
         state.inventory = inventory;
         return { changes: [summarizeInventory(inventory)] };
       },

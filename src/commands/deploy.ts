@@ -4,6 +4,7 @@
  * `ansible-playbook`, and close SSH again whatever happens. Its steps are also
  * the last steps of `commission`.
  */
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { putBackInRotation, readNotInService, registerInstances, resumeHealthReplacement, resumeLeftoverSuspension, suspendHealthReplacement, takeOutOfRotation } from '../autoscaling/rotation.js';
 import { DEFAULT_BATCH, type BatchSize } from '../batch-size.js';
@@ -68,9 +69,7 @@ export async function deploy(ctx: Context<DeployOptions>): Promise<void> {
       `--no-release-image: instances launched later (scale-out, replacements) run the previous release${release ? ` ${release.name} (git ref ${release.gitRef})` : ' (none: the base image, without the app)'}, not this deploy`,
     );
   }
-  // A run killed while it had suspended them (the tag says so): resumed before anything else (this run holds the lock).
-  const leftover = await resumeLeftoverSuspension(ctx.clients.autoScaling, ctx.names.appServers);
-  if (leftover.length > 0) ctx.reporter.warn(`resumed ${leftover.join(', ')} on ${ctx.names.appServers}: an argos run that did not finish had left them suspended`);
+  await resumeLeftovers(ctx);
   const state: DeployState = {};
   try {
     await runSteps(deploySteps(ctx, { roles: ctx.options.roles, playbooks: true, releaseImage, rolling }), state, stepHostOf(ctx));
@@ -78,6 +77,25 @@ export async function deploy(ctx: Context<DeployOptions>): Promise<void> {
     // The release build's temporary instance is removed on its own signal; the run ends once it is gone.
     await state.newRelease?.cleanup.catch(() => undefined);
   }
+}
+
+/**
+ * Resumes the app servers' health replacement that a run killed while it had
+ * suspended it left behind (the group's tag says so), with a warning. Call it
+ * holding the environment's lock (the run does), before suspending anything.
+ */
+export async function resumeLeftovers(ctx: Context): Promise<void> {
+  const leftover = await resumeLeftoverSuspension(ctx.clients.autoScaling, ctx.names.appServers);
+  if (leftover.length > 0) ctx.reporter.warn(`resumed ${leftover.join(', ')} on ${ctx.names.appServers}: an argos run that did not finish had left them suspended`);
+}
+
+/** Finds the environment's hosts by tag and writes `hosts/hosts_<env>` (only when its text changes); the inventory, and whether it changed. */
+export async function refreshHostsFile(ctx: Context): Promise<{ inventory: Inventory; changed: boolean }> {
+  const inventory = await discoverInventory(ctx.clients, ctx.names, { user: ctx.config.remoteUser, keyFile: ctx.paths.keyFile });
+  const text = renderInventory(inventory);
+  const changed = text !== (await readFile(ctx.paths.hostsFile, 'utf8').catch(() => undefined));
+  if (changed) await writeFileAtomic(ctx.paths.hostsFile, text);
+  return { inventory, changed };
 }
 
 /** The roles to run: those asked for (each must have hosts), else every role that has hosts. */
@@ -137,8 +155,7 @@ export function deploySteps<S extends DeployState>(ctx: Context, scope: DeploySc
       ...(scope.after ? { needs: scope.after } : {}),
       preview: async () => ({ actions: [`rewrite hosts/hosts_${ctx.env} from the instances found by tag`] }),
       run: async (state, step) => {
-        const inventory = await discoverInventory(clients, ctx.names, { user: ctx.config.remoteUser, keyFile: ctx.paths.keyFile });
-        await writeFileAtomic(ctx.paths.hostsFile, renderInventory(inventory));
+        const { inventory } = await refreshHostsFile(ctx);
         step.note(summarizeInventory(inventory));
         state.inventory = inventory;
         return {};
