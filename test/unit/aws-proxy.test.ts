@@ -4,7 +4,7 @@
  * through unchanged, interceptors see the service from the SigV4 scope and the
  * action, answer instead of the upstream or rewrite its answer.
  */
-import { createServer, type Server } from 'node:http';
+import { Agent, createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DescribeImagesCommand, EC2Client, RebootInstancesCommand } from '@aws-sdk/client-ec2';
@@ -70,6 +70,30 @@ describe('AWS proxy', () => {
     expect(seen.map((r) => [r.service, r.action])).toEqual([['ec2', 'DescribeImages'], ['ec2', 'RebootInstances']]);
     expect(listParam(seen[1]?.params ?? new URLSearchParams(), 'InstanceId')).toEqual(['i-1', 'i-2']);
   });
+
+  it('keeps an idle connection open, so a client reusing it after 6.5 s is not reset', async () => {
+    // The SDK reuses idle keep-alive connections and has no idle timeout of its own. Node's
+    // server closes a connection idle for keepAliveTimeout (5 s by default, + 1 s): a request written
+    // on it as it closes is reset (ECONNRESET, "socket hang up"), which the harness test
+    // met in CI. The proxy keeps idle connections open: the second request, 6.5 s later
+    // (Node would close at 5 s plus a 1 s grace), goes over the same connection.
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const post = (): Promise<{ reused: boolean; status: number }> => new Promise((resolve, reject) => {
+      const req = httpRequest(`${proxy.url}/`, { method: 'POST', agent, headers: { 'content-type': 'application/x-www-form-urlencoded' } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ reused: req.reusedSocket, status: res.statusCode ?? 0 }));
+      });
+      req.on('error', reject);
+      req.end('Action=DescribeImages');
+    });
+    try {
+      expect(await post()).toEqual({ reused: false, status: 200 });
+      await new Promise((r) => setTimeout(r, 6_500));
+      expect(await post()).toEqual({ reused: true, status: 200 });
+    } finally {
+      agent.destroy();
+    }
+  }, 15_000);
 
   it('refuses a moto endpoint that is not on this machine', async () => {
     await expect(startAwsProxy({ motoEndpoint: 'http://10.0.0.1:5000' })).rejects.toThrow(/not on this machine/);
