@@ -12,6 +12,7 @@ import type { RDSClient } from '@aws-sdk/client-rds';
 import { RUNNING_STATES } from './aws/instance-states.js';
 import { findInstances, type InstanceInfo } from './aws/instances.js';
 import { lookupDatabase } from './database.js';
+import { OUT_OF_ROTATION_TAG } from './autoscaling/rotation.js';
 import { toTagFilters, type EnvNames } from './names.js';
 import { classify, ownedOrThrow } from './ownership.js';
 
@@ -28,6 +29,8 @@ export interface InventoryHost {
   privateDnsName: string | undefined;
   privateIpAddress: string | undefined;
   securityGroupIds: string[];
+  /** The load balancer a rolling deploy that did not finish took it out of (its `argos:out-of-rotation` tag). */
+  outOfRotation?: string | undefined;
 }
 
 /** Everything the inventory holds. */
@@ -52,6 +55,7 @@ function toHost(instance: InstanceInfo): InventoryHost {
     privateDnsName: instance.privateDnsName,
     privateIpAddress: instance.privateIpAddress,
     securityGroupIds: instance.securityGroupIds,
+    ...(instance.tags[OUT_OF_ROTATION_TAG] !== undefined ? { outOfRotation: instance.tags[OUT_OF_ROTATION_TAG] } : {}),
   };
 }
 

@@ -7,6 +7,7 @@
  * the load balancer says InService.
  */
 import { CreateOrUpdateTagsCommand, DeleteTagsCommand, ResumeProcessesCommand, SuspendProcessesCommand, type AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import { CreateTagsCommand, DeleteTagsCommand as DeleteEc2TagsCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import {
   DeregisterInstancesFromLoadBalancerCommand,
   DescribeInstanceHealthCommand,
@@ -74,6 +75,48 @@ export function findLeftoverSuspension(group: { Tags?: { Key?: string | undefine
 export async function resumeLeftoverSuspension(autoScaling: AutoScalingClient, groupName: string): Promise<string[]> {
   const leftover = findLeftoverSuspension(await findAutoScalingGroup(autoScaling, groupName));
   await resumeHealthReplacement(autoScaling, groupName, leftover);
+  return leftover;
+}
+
+/**
+ * The instance tag a rolling deploy sets (to the load balancer's name) before it
+ * deregisters an instance, and removes once the instance is registered again. A run
+ * killed in between (SIGKILL, a lost machine) cannot register it: the instance would
+ * stay out of the load balancer for good, serving nothing, while the group counts it
+ * (a Classic Load Balancer routes only to registered instances, and Auto Scaling
+ * registers only the instances it launches:
+ * https://docs.aws.amazon.com/autoscaling/ec2/userguide/attach-load-balancer-asg.html).
+ * The next run reads the tag and registers it ({@link restoreLeftoverRotation}); `status` reports it.
+ */
+export const OUT_OF_ROTATION_TAG = 'argos:out-of-rotation';
+
+/** Tags the instances {@link OUT_OF_ROTATION_TAG} (the load balancer's name): call it before deregistering them. */
+export async function markOutOfRotation(ec2: EC2Client, instanceIds: readonly string[], loadBalancerName: string): Promise<void> {
+  await ec2.send(new CreateTagsCommand({ Resources: [...instanceIds], Tags: [{ Key: OUT_OF_ROTATION_TAG, Value: loadBalancerName }] }));
+}
+
+/** Removes {@link OUT_OF_ROTATION_TAG} from the instances: call it once they are registered again. */
+export async function clearOutOfRotation(ec2: EC2Client, instanceIds: readonly string[]): Promise<void> {
+  if (instanceIds.length === 0) return;
+  await ec2.send(new DeleteEc2TagsCommand({ Resources: [...instanceIds], Tags: [{ Key: OUT_OF_ROTATION_TAG }] }));
+}
+
+/**
+ * Registers again with `loadBalancerName` the instances a run that did not finish
+ * left out of rotation (those among `instances` with `outOfRotation`: their
+ * {@link OUT_OF_ROTATION_TAG}), clears the tag, and returns their ids; empty when
+ * none, without a call. The health check decides whether they serve, as after a
+ * failed batch. Call it holding the environment's lock: no other run is under way.
+ */
+export async function restoreLeftoverRotation(
+  clients: { ec2: EC2Client; elb: ElasticLoadBalancingClient },
+  instances: readonly { instanceId: string; outOfRotation?: string | undefined }[],
+  loadBalancerName: string,
+): Promise<string[]> {
+  const leftover = instances.filter((instance) => instance.outOfRotation !== undefined).map((instance) => instance.instanceId);
+  if (leftover.length === 0) return [];
+  await registerInstances(clients.elb, loadBalancerName, leftover);
+  await clearOutOfRotation(clients.ec2, leftover);
   return leftover;
 }
 

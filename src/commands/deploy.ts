@@ -6,7 +6,18 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { putBackInRotation, readNotInService, registerInstances, resumeHealthReplacement, resumeLeftoverSuspension, suspendHealthReplacement, takeOutOfRotation } from '../autoscaling/rotation.js';
+import {
+  clearOutOfRotation,
+  markOutOfRotation,
+  putBackInRotation,
+  readNotInService,
+  registerInstances,
+  restoreLeftoverRotation,
+  resumeHealthReplacement,
+  resumeLeftoverSuspension,
+  suspendHealthReplacement,
+  takeOutOfRotation,
+} from '../autoscaling/rotation.js';
 import { DEFAULT_BATCH, type BatchSize } from '../batch-size.js';
 import { ROLES, type RoleName } from '../command-names.js';
 import { progressOf, type Context } from '../context.js';
@@ -158,6 +169,10 @@ export function deploySteps<S extends DeployState>(ctx: Context, scope: DeploySc
         const { inventory } = await refreshHostsFile(ctx);
         step.note(summarizeInventory(inventory));
         state.inventory = inventory;
+        const restored = await restoreLeftoverRotation(clients, inventory.groups.appservers, ctx.names.loadBalancer);
+        if (restored.length > 0) {
+          reporter.warn(`registered ${restored.join(', ')} with ${ctx.names.loadBalancer} again: a rolling deploy that did not finish had taken them out (its health check decides when they serve)`);
+        }
         return {};
       },
     },
@@ -254,14 +269,24 @@ export function deploySteps<S extends DeployState>(ctx: Context, scope: DeploySc
               {
                 suspend: () => suspendHealthReplacement(clients.autoScaling, group),
                 resume: (processes) => resumeHealthReplacement(clients.autoScaling, group, processes),
-                takeOut: (ids) => takeOutOfRotation(clients.elb, { loadBalancerName, instanceIds: ids }, settings.drainingTimeoutSeconds, progress),
-                putBack: (ids) =>
-                  putBackInRotation(
-                      clients.elb,
-                      { loadBalancerName, instanceIds: ids, healthCheckTarget: settings.healthCheckTarget, advice: describeHealthAdvice(ids, settings.healthCheckTarget, inspectAccess(ctx)) },
-                      { ...progress, timeoutMs: settings.putBackTimeoutMs },
-                    ),
-                register: (ids) => registerInstances(clients.elb, loadBalancerName, ids),
+                // Tagged before they leave the rotation, untagged once registered: a run killed in between
+                // leaves a trace the next run acts on (the hosts step).
+                takeOut: async (ids) => {
+                  await markOutOfRotation(clients.ec2, ids, loadBalancerName);
+                  await takeOutOfRotation(clients.elb, { loadBalancerName, instanceIds: ids }, settings.drainingTimeoutSeconds, progress);
+                },
+                putBack: async (ids) => {
+                  await putBackInRotation(
+                    clients.elb,
+                    { loadBalancerName, instanceIds: ids, healthCheckTarget: settings.healthCheckTarget, advice: describeHealthAdvice(ids, settings.healthCheckTarget, inspectAccess(ctx)) },
+                    { ...progress, timeoutMs: settings.putBackTimeoutMs },
+                  );
+                  await clearOutOfRotation(clients.ec2, ids);
+                },
+                register: async (ids) => {
+                  await registerInstances(clients.elb, loadBalancerName, ids);
+                  await clearOutOfRotation(clients.ec2, ids);
+                },
                 runPlaybooks: (names, limit) => runPlaybooks(names, limit),
                 note: (line) => step.note(line),
               },

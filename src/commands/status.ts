@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { DescribeInstanceHealthCommand } from '@aws-sdk/client-elastic-load-balancing';
 import { findLaunchTemplates, hasHttpsListener, lookupAutoScalingGroup, lookupLoadBalancer, urlOf } from '../autoscaling.js';
-import { findLeftoverSuspension } from '../autoscaling/rotation.js';
+import { findLeftoverSuspension, OUT_OF_ROTATION_TAG } from '../autoscaling/rotation.js';
 import { ELB_ERRORS } from '../aws/error-codes.js';
 import { LIVE_STATES } from '../aws/instance-states.js';
 import { findInstances } from '../aws/instances.js';
@@ -128,6 +128,9 @@ export async function gatherStatus(ctx: Context): Promise<EnvironmentStatus> {
     const lbState = health.get(id) ?? 'not registered';
     row('app instance', names.appServers, id, `${instance.LifecycleState ?? '?'}/${instance.HealthStatus ?? '?'}`, `load balancer: ${lbState}; launched from ${releaseOf(id)}`);
     if (loadBalancer && lbState !== 'InService') drift.push(`app instance ${id} is ${lbState} behind the load balancer`);
+    if (tagged.some((t) => t.instanceId === id && t.tags[OUT_OF_ROTATION_TAG] !== undefined)) {
+      drift.push(`app instance ${id} was taken out of the load balancer by a rolling deploy that did not finish: argos ${ctx.env} deploy or commission registers it again`);
+    }
   }
   const leftover = findLeftoverSuspension(group);
   if (leftover.length > 0) {

@@ -1,7 +1,7 @@
 /**
  * Faults, end to end, on the local cloud: Ctrl-C during the image bake, a
  * failing role during a rolling deploy, Ctrl-C in the middle of a rolling
- * deploy, a second Ctrl-C during decommission; each followed by a check of
+ * deploy, a rolling deploy killed outright (SIGKILL), a second Ctrl-C during decommission; each followed by a check of
  * what was left (in the account and on the machines) and a re-run that
  * converges, and a final check that nothing leaked.
  *
@@ -140,6 +140,29 @@ describe.skipIf(!capability.ok)(`faults end to end on the local cloud${capabilit
     expect(await answers()).toBe(true);
     expect(await temporarySshRules()).toEqual([]);
   }, 900_000);
+
+  it('a rolling deploy killed (SIGKILL) in its first batch: status names what it left; the next deploy registers the instance again and resumes health replacement', async () => {
+    const killed = await interruptWhen(['staging', 'deploy', '--no-release-image'], /batch 1 of 2 \(i-[0-9a-f]+\): running/, { cwd: project.root, env: project.env, kill: true });
+    const out = /batch 1 of 2 \((i-[0-9a-f]+)\): running/.exec(killed.output)?.[1] ?? '';
+    expect(out, killed.output).toMatch(/^i-/);
+    // What the killed run left: its instance out of the load balancer (a Classic Load Balancer never registers
+    // it by itself), health replacement suspended, temporary SSH open.
+    expect(await inService()).not.toContain(out);
+    expect((await suspendedProcesses()).sort()).toEqual(['HealthCheck', 'ReplaceUnhealthy']);
+    const status = await project.argos(['staging', 'status']);
+    expect(status.stdout).toContain(`app instance ${out} was taken out of the load balancer by a rolling deploy that did not finish: argos staging deploy or commission registers it again`);
+    expect(status.stdout).toMatch(/argos-staging-app has HealthCheck, ReplaceUnhealthy suspended by an argos run that did not finish/);
+    // --all-at-once: a deploy that never touches the load balancer itself (a rolling one registers every
+    // batch again anyway), so only the leftover's repair can bring the instance back.
+    const rerun = await project.argos(['staging', 'deploy', '--no-release-image', '--all-at-once', '--force-unlock']);
+    expect(rerun.exitCode, rerun.stderr).toBe(0);
+    expect(rerun.stdout).toContain(`registered ${out} with ${LB} again: a rolling deploy that did not finish had taken them out`);
+    expect(rerun.stdout).toMatch(/resumed HealthCheck, ReplaceUnhealthy on argos-staging-app/);
+    await waitServing(2);
+    expect(await suspendedProcesses()).toEqual([]);
+    expect(await temporarySshRules()).toEqual([]);
+    expect((await project.argos(['staging', 'status'])).stdout).not.toMatch(/did not finish/);
+  }, 1_200_000);
 
   it('Ctrl-C (twice) during decommission exits 130; the re-run finishes, and nothing leaked', async () => {
     const result = await interrupt(['decommission', '--yes', '--skip-final-snapshot'], /▸ app servers, launch templates and load balancer/, true);

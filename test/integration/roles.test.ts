@@ -14,8 +14,11 @@ import { REPO_ROOT } from '../support/cli.js';
 import { localCloudOrSkip } from '../support/local-cloud.js';
 
 const capability = localCloudOrSkip();
-/** A cloud name of its own, so a developer's ./test.sh run (cloud rt) does not collide with this one. */
-const CLOUD = 'rtv';
+/**
+ * A cloud name of its own, so a developer's ./test.sh run (cloud rt) does not collide with this one;
+ * LOCALCLOUD_ROLES_NAME another, where several worktrees run this test at once (one namespace each).
+ */
+const CLOUD = process.env['LOCALCLOUD_ROLES_NAME'] ?? 'rtv';
 
 /** The roles ./test.sh lists: the indented lines under "Roles:". */
 function listedRoles(text: string): string[] {

@@ -14,9 +14,10 @@ import {
   RegisterInstancesWithLoadBalancerCommand,
   type InstanceState,
 } from '@aws-sdk/client-elastic-load-balancing';
+import { DeleteTagsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { putBackInRotation, takeOutOfRotation } from '../../src/autoscaling/rotation.js';
+import { OUT_OF_ROTATION_TAG, putBackInRotation, restoreLeftoverRotation, takeOutOfRotation } from '../../src/autoscaling/rotation.js';
 import { VirtualClock } from '../support/virtual-clock.js';
 
 const elbMock = mockClient(ElasticLoadBalancingClient);
@@ -98,5 +99,29 @@ describe('putBackInRotation', () => {
     ).catch((e: unknown) => e as Error & { code?: string });
     expect(error?.code).toBe('TIMEOUT');
     expect(error?.message).toMatch(/still does not route to i-1 OutOfService \(Instance has failed at least the UnhealthyThreshold.*\): they fail its health check HTTP:8000\/health\. Look at the app on i-1\./);
+  });
+});
+
+describe('restoreLeftoverRotation', () => {
+  const ec2Mock = mockClient(EC2Client);
+  const ec2 = new EC2Client({ region: 'us-east-1' });
+  beforeEach(() => ec2Mock.reset());
+
+  it('makes no call when no instance carries the tag of a run that did not finish', async () => {
+    const restored = await restoreLeftoverRotation({ ec2, elb }, [{ instanceId: 'i-1' }, { instanceId: 'i-2' }], 'shop-web-elb');
+    expect(restored).toEqual([]);
+    expect(elbMock.calls()).toHaveLength(0);
+    expect(ec2Mock.calls()).toHaveLength(0);
+  });
+
+  it('registers the tagged instances with the load balancer, then removes their tag', async () => {
+    const order: string[] = [];
+    elbMock.on(RegisterInstancesWithLoadBalancerCommand).callsFake(() => { order.push('register'); return {}; });
+    ec2Mock.on(DeleteTagsCommand).callsFake(() => { order.push('untag'); return {}; });
+    const restored = await restoreLeftoverRotation({ ec2, elb }, [{ instanceId: 'i-1' }, { instanceId: 'i-2', outOfRotation: 'shop-web-elb' }], 'shop-web-elb');
+    expect(restored).toEqual(['i-2']);
+    expect(order).toEqual(['register', 'untag']);
+    expect(elbMock.commandCalls(RegisterInstancesWithLoadBalancerCommand)[0]?.args[0].input).toEqual({ LoadBalancerName: 'shop-web-elb', Instances: [{ InstanceId: 'i-2' }] });
+    expect(ec2Mock.commandCalls(DeleteTagsCommand)[0]?.args[0].input).toEqual({ Resources: ['i-2'], Tags: [{ Key: OUT_OF_ROTATION_TAG }] });
   });
 });
