@@ -147,12 +147,11 @@ export async function startAwsProxy(options: AwsProxyOptions): Promise<AwsProxy>
   });
   // The SDK keeps connections alive without an idle timeout of its own (Node's agent ignores
   // the server's Keep-Alive hint when it has none), so it only learns that the server closed
-  // an idle connection from the FIN. Node's server closes one after keepAliveTimeout (5 s, plus
-  // a 1 s grace in Node 20):
-  // a request written on it at that moment is reset (ECONNRESET, "socket hang up"). Pools of
-  // connections that went idle together (10 parallel polls) make that likely; the harness
-  // test lost two requests to it in one CI run. Idle connections stay open until the client
-  // closes them or stop() closes them all.
+  // an idle connection from the FIN. Node's server closes one after keepAliveTimeout (5 s,
+  // plus a 1 s grace in Node 20): a request written on it at that moment is reset
+  // (ECONNRESET, "socket hang up"). Connections that went idle together (10 parallel polls)
+  // make that likely; the harness test lost two requests to it in one CI run. Idle
+  // connections stay open until the client closes them or stop() closes them all.
   server.keepAliveTimeout = 0;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -9,10 +9,10 @@ import { dirname } from 'node:path';
 import { DescribeAutoScalingGroupsCommand, type AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { RDSClient } from '@aws-sdk/client-rds';
+import { OUT_OF_ROTATION_TAG } from './autoscaling/rotation.js';
 import { RUNNING_STATES } from './aws/instance-states.js';
 import { findInstances, type InstanceInfo } from './aws/instances.js';
 import { lookupDatabase } from './database.js';
-import { OUT_OF_ROTATION_TAG } from './autoscaling/rotation.js';
 import { toTagFilters, type EnvNames } from './names.js';
 import { classify, ownedOrThrow } from './ownership.js';
 

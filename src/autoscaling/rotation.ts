@@ -90,33 +90,26 @@ export async function resumeLeftoverSuspension(autoScaling: AutoScalingClient, g
  */
 export const OUT_OF_ROTATION_TAG = 'argos:out-of-rotation';
 
-/** Tags the instances {@link OUT_OF_ROTATION_TAG} (the load balancer's name): call it before deregistering them. */
-export async function markOutOfRotation(ec2: EC2Client, instanceIds: readonly string[], loadBalancerName: string): Promise<void> {
-  await ec2.send(new CreateTagsCommand({ Resources: [...instanceIds], Tags: [{ Key: OUT_OF_ROTATION_TAG, Value: loadBalancerName }] }));
-}
-
-/** Removes {@link OUT_OF_ROTATION_TAG} from the instances: call it once they are registered again. */
-export async function clearOutOfRotation(ec2: EC2Client, instanceIds: readonly string[]): Promise<void> {
-  if (instanceIds.length === 0) return;
-  await ec2.send(new DeleteEc2TagsCommand({ Resources: [...instanceIds], Tags: [{ Key: OUT_OF_ROTATION_TAG }] }));
+/** The clients that take instances out of a load balancer's rotation and back: ELB, and EC2 for the instances' tag. */
+export interface RotationClients {
+  elb: ElasticLoadBalancingClient;
+  ec2: EC2Client;
 }
 
 /**
  * Registers again with `loadBalancerName` the instances a run that did not finish
  * left out of rotation (those among `instances` with `outOfRotation`: their
- * {@link OUT_OF_ROTATION_TAG}), clears the tag, and returns their ids; empty when
- * none, without a call. The health check decides whether they serve, as after a
- * failed batch. Call it holding the environment's lock: no other run is under way.
+ * {@link OUT_OF_ROTATION_TAG}), which clears the tag, and returns their ids; empty
+ * when none, without a call. The health check decides whether they serve, as after
+ * a failed batch. Call it holding the environment's lock: no other run is under way.
  */
 export async function restoreLeftoverRotation(
-  clients: { ec2: EC2Client; elb: ElasticLoadBalancingClient },
+  clients: RotationClients,
   instances: readonly { instanceId: string; outOfRotation?: string | undefined }[],
   loadBalancerName: string,
 ): Promise<string[]> {
   const leftover = instances.filter((instance) => instance.outOfRotation !== undefined).map((instance) => instance.instanceId);
-  if (leftover.length === 0) return [];
-  await registerInstances(clients.elb, loadBalancerName, leftover);
-  await clearOutOfRotation(clients.ec2, leftover);
+  if (leftover.length > 0) await registerInstances(clients, loadBalancerName, leftover);
   return leftover;
 }
 
@@ -129,20 +122,23 @@ export interface RotationTarget {
 const DRAIN_SLACK_MS = 30_000;
 
 /**
- * Deregisters the instances and waits until the load balancer no longer
- * lists them: with connection draining on, a deregistering instance is shown
+ * Tags the instances {@link OUT_OF_ROTATION_TAG}, deregisters them and waits
+ * until the load balancer no longer lists them: with connection draining on, a deregistering instance is shown
  * InService ("Instance deregistration currently in progress") until its
  * in-flight requests finish or the draining timeout passes
  * (https://docs.aws.amazon.com/elasticloadbalancing/latest/classic/config-conn-drain.html).
  * Bounded by `drainingTimeoutSeconds` plus 30 s.
  */
 export async function takeOutOfRotation(
-  elb: ElasticLoadBalancingClient,
+  clients: RotationClients,
   target: RotationTarget,
   drainingTimeoutSeconds: number,
   options: BoundedProgress,
 ): Promise<void> {
+  const { elb } = clients;
   const ids = new Set(target.instanceIds);
+  // Tagged first: a run killed from here on leaves a trace the next run acts on.
+  await clients.ec2.send(new CreateTagsCommand({ Resources: [...target.instanceIds], Tags: [{ Key: OUT_OF_ROTATION_TAG, Value: target.loadBalancerName }] }));
   await elb.send(
     new DeregisterInstancesFromLoadBalancerCommand({
       LoadBalancerName: target.loadBalancerName,
@@ -174,18 +170,18 @@ export async function takeOutOfRotation(
  * check, and where to look.
  */
 export async function putBackInRotation(
-  elb: ElasticLoadBalancingClient,
+  clients: RotationClients,
   target: RotationTarget & { healthCheckTarget: string; /** What to look at, named in the timeout (the journal over SSH, status). */ advice: string },
   options: BoundedProgress,
 ): Promise<void> {
   const clock = options.clock ?? systemClock;
   const started = clock.now();
-  await registerInstances(elb, target.loadBalancerName, target.instanceIds);
+  await registerInstances(clients, target.loadBalancerName, target.instanceIds);
   let lastSeen = '';
   try {
     await waitFor(
       async () => {
-        const states = new Map((await describeHealth(elb, target.loadBalancerName, target.instanceIds)).map((s) => [s.InstanceId ?? '', s]));
+        const states = new Map((await describeHealth(clients.elb, target.loadBalancerName, target.instanceIds)).map((s) => [s.InstanceId ?? '', s]));
         const waiting = target.instanceIds.filter((id) => states.get(id)?.State !== 'InService');
         lastSeen = waiting.map((id) => `${id} ${describeState(states.get(id))}`).join('; ');
         return waiting.length === 0 ? { done: true, value: undefined } : { done: false, state: `waiting for ${lastSeen}` };
@@ -211,9 +207,13 @@ export async function putBackInRotation(
   }
 }
 
-/** Registers the instances with the load balancer, without waiting: it routes to them once they pass its health check. */
-export async function registerInstances(elb: ElasticLoadBalancingClient, loadBalancerName: string, instanceIds: readonly string[]): Promise<void> {
-  await elb.send(new RegisterInstancesWithLoadBalancerCommand({ LoadBalancerName: loadBalancerName, Instances: instanceIds.map((InstanceId) => ({ InstanceId })) }));
+/**
+ * Registers the instances with the load balancer, without waiting (it routes to
+ * them once they pass its health check), then removes their {@link OUT_OF_ROTATION_TAG}.
+ */
+export async function registerInstances(clients: RotationClients, loadBalancerName: string, instanceIds: readonly string[]): Promise<void> {
+  await clients.elb.send(new RegisterInstancesWithLoadBalancerCommand({ LoadBalancerName: loadBalancerName, Instances: instanceIds.map((InstanceId) => ({ InstanceId })) }));
+  await clients.ec2.send(new DeleteEc2TagsCommand({ Resources: [...instanceIds], Tags: [{ Key: OUT_OF_ROTATION_TAG }] }));
 }
 
 /** The registered instances the load balancer does not report InService (one DescribeInstanceHealth call). */

@@ -7,8 +7,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  clearOutOfRotation,
-  markOutOfRotation,
   putBackInRotation,
   readNotInService,
   registerInstances,
@@ -269,24 +267,14 @@ export function deploySteps<S extends DeployState>(ctx: Context, scope: DeploySc
               {
                 suspend: () => suspendHealthReplacement(clients.autoScaling, group),
                 resume: (processes) => resumeHealthReplacement(clients.autoScaling, group, processes),
-                // Tagged before they leave the rotation, untagged once registered: a run killed in between
-                // leaves a trace the next run acts on (the hosts step).
-                takeOut: async (ids) => {
-                  await markOutOfRotation(clients.ec2, ids, loadBalancerName);
-                  await takeOutOfRotation(clients.elb, { loadBalancerName, instanceIds: ids }, settings.drainingTimeoutSeconds, progress);
-                },
-                putBack: async (ids) => {
-                  await putBackInRotation(
-                    clients.elb,
+                takeOut: (ids) => takeOutOfRotation(clients, { loadBalancerName, instanceIds: ids }, settings.drainingTimeoutSeconds, progress),
+                putBack: (ids) =>
+                  putBackInRotation(
+                    clients,
                     { loadBalancerName, instanceIds: ids, healthCheckTarget: settings.healthCheckTarget, advice: describeHealthAdvice(ids, settings.healthCheckTarget, inspectAccess(ctx)) },
                     { ...progress, timeoutMs: settings.putBackTimeoutMs },
-                  );
-                  await clearOutOfRotation(clients.ec2, ids);
-                },
-                register: async (ids) => {
-                  await registerInstances(clients.elb, loadBalancerName, ids);
-                  await clearOutOfRotation(clients.ec2, ids);
-                },
+                  ),
+                register: (ids) => registerInstances(clients, loadBalancerName, ids),
                 runPlaybooks: (names, limit) => runPlaybooks(names, limit),
                 note: (line) => step.note(line),
               },

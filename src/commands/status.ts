@@ -123,12 +123,13 @@ export async function gatherStatus(ctx: Context): Promise<EnvironmentStatus> {
     return `release ${releases.find((release) => release.imageId === imageId)?.name ?? imageId}`;
   };
   const groupInstanceIds = new Set((group?.Instances ?? []).map((instance) => instance.InstanceId ?? ''));
+  const outOfRotation = new Set(tagged.filter((instance) => instance.tags[OUT_OF_ROTATION_TAG] !== undefined).map((instance) => instance.instanceId));
   for (const instance of group?.Instances ?? []) {
     const id = instance.InstanceId ?? '';
     const lbState = health.get(id) ?? 'not registered';
     row('app instance', names.appServers, id, `${instance.LifecycleState ?? '?'}/${instance.HealthStatus ?? '?'}`, `load balancer: ${lbState}; launched from ${releaseOf(id)}`);
     if (loadBalancer && lbState !== 'InService') drift.push(`app instance ${id} is ${lbState} behind the load balancer`);
-    if (tagged.some((t) => t.instanceId === id && t.tags[OUT_OF_ROTATION_TAG] !== undefined)) {
+    if (outOfRotation.has(id)) {
       drift.push(`app instance ${id} was taken out of the load balancer by a rolling deploy that did not finish: argos ${ctx.env} deploy or commission registers it again`);
     }
   }

@@ -10,7 +10,7 @@
  * must leave the app server registered and serving, not just the calls made.
  */
 import { DescribeAutoScalingGroupsCommand, SetDesiredCapacityCommand } from '@aws-sdk/client-auto-scaling';
-import { DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
 import { DescribeInstanceHealthCommand } from '@aws-sdk/client-elastic-load-balancing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseInstanceId } from '../../localcloud/database.js';
@@ -45,6 +45,10 @@ describe.skipIf(!capability.ok)(`faults end to end on the local cloud${capabilit
       throw new Error(`${(error as Error).message}: ${states.map((s) => `${s.InstanceId ?? ''} ${s.State ?? ''} (${s.Description ?? ''})`).join('; ')}`);
     });
   };
+  /** Instances tagged argos:out-of-rotation: taken out of the load balancer by a run and not registered again since. */
+  const taggedOutOfRotation = async (): Promise<string[]> =>
+    ((await project.clients.ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'tag-key', Values: ['argos:out-of-rotation'] }] }))).Reservations ?? [])
+      .flatMap((r) => r.Instances ?? []).map((i) => i.InstanceId ?? '');
   const suspendedProcesses = async (): Promise<string[]> =>
     ((await project.clients.autoScaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [GROUP] }))).AutoScalingGroups?.[0]?.SuspendedProcesses ?? []).map((p) => p.ProcessName ?? '');
   const answers = async (): Promise<boolean> => {
@@ -120,6 +124,7 @@ describe.skipIf(!capability.ok)(`faults end to end on the local cloud${capabilit
     expect(await inService()).toContain(untouched);
     expect(await answers()).toBe(true);
     expect(await suspendedProcesses()).toEqual([]);
+    expect(await taggedOutOfRotation()).toEqual([]);
     await waitServing(2);
 
     const fixed = await project.argos(['staging', 'deploy', '--roles', 'app']);
@@ -127,6 +132,8 @@ describe.skipIf(!capability.ok)(`faults end to end on the local cloud${capabilit
     expect(fixed.exitCode).toBe(0);
     expect(await temporarySshRules()).toEqual([]);
     await waitServing(2);
+    // Both batches were put back: no tag left.
+    expect(await taggedOutOfRotation()).toEqual([]);
     expect(await answers()).toBe(true);
   }, 1_800_000);
 
@@ -135,6 +142,7 @@ describe.skipIf(!capability.ok)(`faults end to end on the local cloud${capabilit
     expect(result.exitCode, result.output).toBe(130);
     expect(result.output).toMatch(/interrupted/);
     expect(await suspendedProcesses()).toEqual([]);
+    expect(await taggedOutOfRotation()).toEqual([]);
     // Registered again: the health check brings it back without any argos command.
     await waitServing(2);
     expect(await answers()).toBe(true);
@@ -148,6 +156,7 @@ describe.skipIf(!capability.ok)(`faults end to end on the local cloud${capabilit
     // What the killed run left: its instance out of the load balancer (a Classic Load Balancer never registers
     // it by itself), health replacement suspended, temporary SSH open.
     expect(await inService()).not.toContain(out);
+    expect(await taggedOutOfRotation()).toEqual([out]);
     expect((await suspendedProcesses()).sort()).toEqual(['HealthCheck', 'ReplaceUnhealthy']);
     const status = await project.argos(['staging', 'status']);
     expect(status.stdout).toContain(`app instance ${out} was taken out of the load balancer by a rolling deploy that did not finish: argos staging deploy or commission registers it again`);
@@ -159,6 +168,7 @@ describe.skipIf(!capability.ok)(`faults end to end on the local cloud${capabilit
     expect(rerun.stdout).toContain(`registered ${out} with ${LB} again: a rolling deploy that did not finish had taken them out`);
     expect(rerun.stdout).toMatch(/resumed HealthCheck, ReplaceUnhealthy on argos-staging-app/);
     await waitServing(2);
+    expect(await taggedOutOfRotation()).toEqual([]);
     expect(await suspendedProcesses()).toEqual([]);
     expect(await temporarySshRules()).toEqual([]);
     expect((await project.argos(['staging', 'status'])).stdout).not.toMatch(/did not finish/);
