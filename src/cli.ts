@@ -6,13 +6,19 @@
  * never loads the AWS SDK (nor zod).
  */
 import { createRequire } from 'node:module';
-import { Command, CommanderError, Option } from 'commander';
+import type * as Commander from 'commander';
 import { ArgosError, ExitCode, usageError } from './errors.js';
 import { checkEnvName } from './names.js';
 import { COMMANDS, isCommandName, type CommandName } from './command-names.js';
 import { COMMAND_OPTIONS, COMMON_OPTIONS, type OptionTable } from './command-options.js';
 
-const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
+const require = createRequire(import.meta.url);
+const { version } = require('../package.json') as { version: string };
+// Loaded with require, not import: commander is CommonJS, and Node's ESM loader
+// parses a CommonJS module's source for its exports first, which took ~10 of the
+// ~45 ms `argos --help` spends beyond a bare Node start (BENCHMARKS.md, startup).
+const { Command, CommanderError, Option } = require('commander') as typeof Commander;
+type Command = Commander.Command;
 
 const DESCRIPTIONS: Record<CommandName, string> = {
   commission: 'create the environment: base image (baked or reused), database, optional broker, load balancer, app servers (deployed to), and the release image later instances launch from',
