@@ -7,6 +7,7 @@
  * (migrations, once, from the first app server, after its new code is there).
  */
 import { DescribeLoadBalancerAttributesCommand, type ElasticLoadBalancingClient } from '@aws-sdk/client-elastic-load-balancing';
+import { IN_SERVICE_TIMEOUT_MS } from '../autoscaling/in-service.js';
 import { findLoadBalancer } from '../autoscaling/load-balancer.js';
 import { ArgosError } from '../errors.js';
 import type { BatchSize } from '../batch-size.js';
@@ -109,7 +110,11 @@ export async function runRollingDeploy(plan: RollingPlan, actions: RollingAction
 /** The load balancer's settings a rolling deploy paces itself by. */
 export interface RotationSettings {
   healthCheckTarget: string;
-  /** How long a registered instance may take to be InService: twice HealthyThreshold checks, plus a minute. */
+  /**
+   * How long a registered instance may take to be InService: the 15 minutes every InService wait
+   * allows (docs/safety: a slow first check is not a failure), longer when twice HealthyThreshold
+   * checks plus a minute take longer.
+   */
   putBackTimeoutMs: number;
   drainingTimeoutSeconds: number;
 }
@@ -124,7 +129,7 @@ export async function readRotationSettings(elb: ElasticLoadBalancingClient, name
   const perCheck = (check?.Interval ?? 30) + (check?.Timeout ?? 5);
   return {
     healthCheckTarget: check?.Target ?? 'unknown',
-    putBackTimeoutMs: (2 * (check?.HealthyThreshold ?? 10) * perCheck + 60) * 1000,
+    putBackTimeoutMs: Math.max(IN_SERVICE_TIMEOUT_MS, (2 * (check?.HealthyThreshold ?? 10) * perCheck + 60) * 1000),
     drainingTimeoutSeconds: draining,
   };
 }

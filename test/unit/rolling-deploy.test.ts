@@ -1,6 +1,13 @@
+import {
+  DescribeLoadBalancerAttributesCommand,
+  DescribeLoadBalancersCommand,
+  ElasticLoadBalancingClient,
+  type HealthCheck,
+} from '@aws-sdk/client-elastic-load-balancing';
+import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it } from 'vitest';
 import { parseBatchSize } from '../../src/batch-size.js';
-import { planBatches, runRollingDeploy, type RollingActions, type RollingPlan } from '../../src/commands/rolling-deploy.js';
+import { planBatches, readRotationSettings, runRollingDeploy, type RollingActions, type RollingPlan } from '../../src/commands/rolling-deploy.js';
 import type { InventoryHost } from '../../src/hosts.js';
 
 const host = (n: number): InventoryHost => ({
@@ -108,5 +115,27 @@ describe('runRollingDeploy', () => {
     } };
     await expect(runRollingDeploy(plan(2, { batch: { percent: 100 } }), interrupted)).rejects.toThrow('interrupted');
     expect(log.slice(-2)).toEqual(['register i-1,i-2', 'resume HealthCheck,ReplaceUnhealthy']);
+  });
+});
+
+describe('readRotationSettings', () => {
+  const elbMock = mockClient(ElasticLoadBalancingClient);
+  const elb = new ElasticLoadBalancingClient({ region: 'us-east-1' });
+  const settingsWith = async (check: HealthCheck, draining: { Enabled: boolean; Timeout?: number }) => {
+    elbMock.reset();
+    elbMock.on(DescribeLoadBalancersCommand).resolves({ LoadBalancerDescriptions: [{ LoadBalancerName: 'argos-staging-elb', HealthCheck: check }] });
+    elbMock.on(DescribeLoadBalancerAttributesCommand).resolves({ LoadBalancerAttributes: { ConnectionDraining: draining } });
+    return readRotationSettings(elb, 'argos-staging-elb');
+  };
+
+  it('waits the 15 minutes every InService wait allows (docs/safety), even when the checks would pass far sooner', async () => {
+    const settings = await settingsWith({ Target: 'HTTP:8000/health', Interval: 10, Timeout: 5, HealthyThreshold: 2, UnhealthyThreshold: 3 }, { Enabled: true, Timeout: 60 });
+    expect(settings).toEqual({ healthCheckTarget: 'HTTP:8000/health', putBackTimeoutMs: 15 * 60_000, drainingTimeoutSeconds: 60 });
+  });
+
+  it('waits longer when twice HealthyThreshold checks take longer than that', async () => {
+    // 2 × 10 × (300 + 60) s + 60 s = 7,260 s.
+    const settings = await settingsWith({ Target: 'TCP:8000', Interval: 300, Timeout: 60, HealthyThreshold: 10, UnhealthyThreshold: 2 }, { Enabled: false });
+    expect(settings).toEqual({ healthCheckTarget: 'TCP:8000', putBackTimeoutMs: 7_260_000, drainingTimeoutSeconds: 0 });
   });
 });
