@@ -8,6 +8,7 @@ export default defineConfig({
           name: 'unit',
           env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
           include: ['test/unit/**/*.test.ts'],
+          globalSetup: ['test/support/run-tmpdir.ts'],
         },
       },
       {
@@ -15,7 +16,7 @@ export default defineConfig({
           name: 'integration',
           env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
           include: ['test/integration/**/*.test.ts'],
-          globalSetup: ['test/support/global-setup.ts'],
+          globalSetup: ['test/support/run-tmpdir.ts', 'test/support/global-setup.ts'],
           setupFiles: ['test/support/aws-env.ts'],
           // One moto server holds all state and each file resets it: run files one at a time.
           fileParallelism: false,

@@ -18,7 +18,17 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `node dist/cli.js ...args` in `cwd` with exactly `env` (plus PATH and HOME). */
+/**
+ * The environment a spawned CLI starts from: PATH, HOME (the project) and the
+ * test run's TMPDIR (test/support/run-tmpdir.ts), so what the CLI leaves in its
+ * temporary directory when a test kills it goes with the run's.
+ */
+export function baseCliEnv(home: string): Record<string, string> {
+  const tmp = process.env['TMPDIR'];
+  return { PATH: process.env['PATH'] ?? '', HOME: home, ...(tmp ? { TMPDIR: tmp } : {}) };
+}
+
+/** Runs `node dist/cli.js ...args` in `cwd` with exactly `env` (plus {@link baseCliEnv}). */
 export async function runCli(
   args: string[],
   options: { cwd: string; env?: Record<string, string>; nodeArgs?: string[]; timeout?: number },
@@ -26,7 +36,7 @@ export async function runCli(
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`);
   const result = await execa('node', [...(options.nodeArgs ?? []), CLI, ...args], {
     cwd: options.cwd,
-    env: { PATH: process.env['PATH'] ?? '', HOME: options.cwd, ...options.env },
+    env: { ...baseCliEnv(options.cwd), ...options.env },
     extendEnv: false,
     reject: false,
     stdin: 'ignore',

@@ -5,7 +5,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { execa } from 'execa';
-import { CLI } from './cli.js';
+import { baseCliEnv, CLI } from './cli.js';
 
 /** The PIDs of `pid`'s descendants (children, their children, …), from /proc. */
 function descendantsOf(pid: number): number[] {
@@ -53,7 +53,7 @@ export async function interruptWhen(
 ): Promise<InterruptedRun> {
   const child = execa('node', [CLI, ...args], {
     cwd: options.cwd,
-    env: { PATH: process.env['PATH'] ?? '', HOME: options.cwd, ...options.env },
+    env: { ...baseCliEnv(options.cwd), ...options.env },
     extendEnv: false,
     reject: false,
     all: true,
