@@ -45,4 +45,15 @@ describe('cloudSummaryRows', () => {
     expect(text).toContain('rolling 0 failed of 1500 (versions 1 → 2)');
     expect(text).toContain('all at once 12 failed of 1000 (versions 2 → 3)');
   });
+
+  it('explains a missed rolling goal with its floor estimated from the same run: servers one after another plus the checks per batch', () => {
+    const missed = report({ argos50: 22_000, failed: 0, rollingMs: 98_000 });
+    missed.cells.push({ hosts: 1, rttMs: 0, kind: 'code change', argosMs: summarize([22_000]), originalMs: summarize([33_000]), ratio: 0.667 });
+    const text = renderCloudSection(missed, '## 3');
+    // 3 × 22 s + 3 × (2 − 1) × 10 s = 96 s: 4.8× the 20 s all at once; 98 s is 1.02× that.
+    expect(text).toContain('= 96.0 s, 4.8× all at once; the measured rolling deploy took 1.02× that estimate. No faster polling');
+    // Without the one-server row there is no estimate, only the cause; a met goal needs no explanation.
+    expect(renderCloudSection(report({ argos50: 22_000, failed: 0, rollingMs: 98_000 }), '## 3')).not.toContain('estimate of its floor');
+    expect(renderCloudSection(report({ argos50: 22_000, failed: 0, rollingMs: 39_000 }), '## 3')).not.toContain('Why the time goal is missed');
+  });
 });
