@@ -85,6 +85,8 @@ interface CommissionState extends DeployState {
    * once they serve (or the run ends). Undefined: nothing suspended.
    */
   suspendedUntilServing?: string[] | undefined;
+  /** The image the app servers' launch template named when the run began (`undefined`: no group, or its template gone). */
+  liveImageId?: string | undefined;
   /** The image the app servers' launch template names after this run's app-servers step (or release-live). */
   appServersImageId?: string;
   /** The bake's (and the release build's) own cleanup (its instance and group), still under way while the next steps run. */
@@ -276,7 +278,10 @@ async function findStartingState(ctx: Context<CommissionOptions>): Promise<Commi
   const workerSubnets = workerSettings
     ? await findOfferedSubnets(ec2, vpc, workerSettings.instanceType, ctx.region, ctx.options.workerInstanceType ? '--worker-instance-type' : 'worker_instance_type')
     : undefined;
-  return { bakeCleanup: [], vpc, appServers, appSubnets, brokerSubnets, workerSettings, workerSubnets };
+  // Read once, before any step: the release-image step runs at the same time as the app-servers step, which
+  // may create the group or point it at another image, so a read there would depend on which came first.
+  const liveImageId = await findLiveImageId(ctx.clients, ctx.names);
+  return { bakeCleanup: [], vpc, appServers, appSubnets, brokerSubnets, workerSettings, workerSubnets, liveImageId };
 }
 
 /**
@@ -284,10 +289,10 @@ async function findStartingState(ctx: Context<CommissionOptions>): Promise<Commi
  * launches from it), else the newest available; with workers, only one that
  * holds the worker too. `undefined`: none yet.
  */
-async function findReusableRelease(ctx: Context<CommissionOptions>, wantWorkers: boolean): Promise<ReleaseImage | undefined> {
-  const [all, live] = await Promise.all([findReleaseImages(ctx.clients.ec2, ctx.names), findLiveImageId(ctx.clients, ctx.names)]);
+async function findReusableRelease(ctx: Context<CommissionOptions>, wantWorkers: boolean, liveImageId: string | undefined): Promise<ReleaseImage | undefined> {
+  const all = await findReleaseImages(ctx.clients.ec2, ctx.names);
   const releases = all.filter((release) => release.state === 'available' && (!wantWorkers || release.hasWorker));
-  return releases.find((release) => release.imageId === live) ?? releases[0];
+  return releases.find((release) => release.imageId === liveImageId) ?? releases[0];
 }
 
 /** A value an earlier step set; steps run in order, so a missing one is a bug in the list. */
@@ -465,8 +470,8 @@ function commissionSteps(ctx: Context<CommissionOptions>): Step<CommissionState>
       id: 'release-image',
       title: 'release image',
       needs: ['image', 'broker', 'database'],
-      preview: async () => {
-        const reuse = await findReusableRelease(ctx, wantWorkers);
+      preview: async (state) => {
+        const reuse = await findReusableRelease(ctx, wantWorkers, state.liveImageId);
         if (reuse) return { actions: [], none: `exists (${reuse.name}, ${reuse.imageId}), reused` };
         if (!options.deploy) return { actions: [], none: 'none yet (--no-deploy): the app servers launch from the base image until argos deploy makes one' };
         return { actions: [`build ${names.releasePrefix}<UTC time> on a temporary ${config.imageInstanceType} from the base image (site.yml as an app server) while the app servers are deployed to, then remove the instance`] };
@@ -480,7 +485,7 @@ function commissionSteps(ctx: Context<CommissionOptions>): Step<CommissionState>
           ec2,
           names,
           {
-            liveImageId: await findLiveImageId(ctx.clients, names),
+            liveImageId: state.liveImageId,
             // Workers launch from it too: a release made before workers existed lacks their service.
             needsWorker: wantWorkers,
             build: options.deploy ? () => prepareRelease(releaseCtx, { baseImageId: need(state.image).imageId, appSecurityGroupId: groupIds.app }) : undefined,
@@ -500,14 +505,14 @@ function commissionSteps(ctx: Context<CommissionOptions>): Step<CommissionState>
       needs: ['image', 'load-balancer'],
       preview: async (state) => {
         // Without an image yet, the launch template cannot be compared: it will be new.
-        const [image, release] = await Promise.all([findImage(ec2, names), findReusableRelease(ctx, wantWorkers)]);
+        const [image, release] = await Promise.all([findImage(ec2, names), findReusableRelease(ctx, wantWorkers, state.liveImageId)]);
         const actions = await planAppServers(ctx.clients, appServersSpec(ctx, state, release?.imageId ?? image?.imageId ?? ''));
         if (!release && options.deploy && actions.length > 0) actions.push('launch from the base image, health replacement suspended until the deploy has put the app on the instances');
         return { actions, none: 'exist, unchanged' };
       },
       run: async (state, step) => {
         // An existing release: its instances serve from boot. None yet: the base image, and the deploy configures them.
-        const release = await findReusableRelease(ctx, wantWorkers);
+        const release = await findReusableRelease(ctx, wantWorkers, state.liveImageId);
         const imageId = release?.imageId ?? need(state.image).imageId;
         const result = await ensureAppServers(ctx.clients, appServersSpec(ctx, state, imageId), { ...progressOf(ctx, step), appOnInstances: release !== undefined });
         state.servers = result;
