@@ -10,7 +10,6 @@ import { checkEnvName } from './names.js';
 import { COMMAND_OPTIONS } from './command-options.js';
 import { parseOptions, type CommonOptions, type OptionsByCommand } from './options.js';
 import type { Context } from './context.js';
-import { isProcessAlive } from './processes.js';
 import { TerminalReporter, type Reporter } from './reporter.js';
 import { NEEDS_DATABASE_PASSWORD, type CommandName } from './command-names.js';
 
@@ -112,6 +111,15 @@ export async function runCommand<C extends CommandName>(name: C, env: string, ra
   }
 }
 
+/** Whether a process of this host runs with `pid` (signal 0 only checks; EPERM: it runs as someone else). */
+function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 /** The exit code of an interruption: the signal's (130, 143, 129). */
 function exitCodeOf(reason: unknown): ExitCodeValue {

@@ -9,7 +9,6 @@ import { join, relative } from 'node:path';
 import { DEFAULT_CONFIG_PATH } from '../config.js';
 import type { Context } from '../context.js';
 import type { InspectAccess } from '../autoscaling.js';
-import { isProcessAlive } from '../processes.js';
 import type { SshSettings } from '../ssh.js';
 
 /** SSH settings for the environment's hosts (or the bake's, with its own known_hosts). */
@@ -49,6 +48,16 @@ export async function findSshConfigProblem(ctx: Context): Promise<string | undef
 /** The vars directories of argos runs: `argos-vars-<pid>-<random>` in the temporary directory. */
 const VARS_DIR = /^argos-vars-(\d+)-/;
 
+/** Whether process `pid` runs (EPERM: it does, as another user). */
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /**
  * Removes the vars directories of this user's runs that died without removing
  * theirs (SIGKILL, a crash, a lost machine): each holds the database password.
@@ -60,7 +69,7 @@ export async function removeStaleVarsDirs(dir = tmpdir()): Promise<string[]> {
   const uid = process.getuid?.();
   for (const name of await readdir(dir).catch(() => [] as string[])) {
     const pid = Number(VARS_DIR.exec(name)?.[1] ?? NaN);
-    if (!Number.isInteger(pid) || pid === process.pid || isProcessAlive(pid)) continue;
+    if (!Number.isInteger(pid) || pid === process.pid || isRunning(pid)) continue;
     const path = join(dir, name);
     const info = await stat(path).catch(() => undefined);
     // Only this user's: another user's run, even a dead one, is not ours to touch.
