@@ -3,7 +3,7 @@
  * key, known_hosts file and ssh_config of the run, and the config file when
  * Ansible would not find it by itself.
  */
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { DEFAULT_CONFIG_PATH } from '../config.js';
@@ -45,53 +45,15 @@ export async function findSshConfigProblem(ctx: Context): Promise<string | undef
   }
 }
 
-/** The vars directories of argos runs: `argos-vars-<pid>-<random>` in the temporary directory. */
-const VARS_DIR = /^argos-vars-(\d+)-/;
-
-/** Whether process `pid` runs (EPERM: it does, as another user). */
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/**
- * Removes the vars directories of this user's runs that died without removing
- * theirs (SIGKILL, a crash, a lost machine): each holds the database password.
- * A directory whose process still runs (or whose PID was reused) is kept.
- * Returns the directories removed.
- */
-export async function removeStaleVarsDirs(dir = tmpdir()): Promise<string[]> {
-  const removed: string[] = [];
-  const uid = process.getuid?.();
-  for (const name of await readdir(dir).catch(() => [] as string[])) {
-    const pid = Number(VARS_DIR.exec(name)?.[1] ?? NaN);
-    if (!Number.isInteger(pid) || pid === process.pid || isRunning(pid)) continue;
-    const path = join(dir, name);
-    const info = await stat(path).catch(() => undefined);
-    // Only this user's: another user's run, even a dead one, is not ours to touch.
-    if (!info?.isDirectory() || (uid !== undefined && info.uid !== uid)) continue;
-    await rm(path, { recursive: true, force: true });
-    removed.push(path);
-  }
-  return removed;
-}
-
 /**
  * Runs `run` with the extra-vars files the playbooks need: the config (when not
  * group_vars/all.yml) and a private file holding `db_pass`, removed afterwards.
  * The password may come from ARGOS_DB_PASSWORD rather than the config file, and
  * Ansible reads neither argos's environment nor its argv for it (by design: a
  * secret there is visible to every process of the user), so it gets a 0600 file.
- * Its directory is named by this process's PID, so a run killed before its
- * `finally` leaves one the next run removes ({@link removeStaleVarsDirs}).
  */
 export async function withPlaybookVars<T>(ctx: Context, run: (varsFiles: string[]) => Promise<T>): Promise<T> {
-  await removeStaleVarsDirs();
-  const dir = await mkdtemp(join(tmpdir(), `argos-vars-${process.pid}-`));
+  const dir = await mkdtemp(join(tmpdir(), 'argos-vars-'));
   try {
     const secrets = join(dir, 'secrets.json');
     // JSON is YAML, and JSON.stringify quotes any character the password may hold.

@@ -3,13 +3,12 @@
  * file: it may come from ARGOS_DB_PASSWORD instead of group_vars/all.yml, and
  * it must never be in ansible-playbook's argv or environment.
  */
-import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { findSshConfigProblem, removeStaleVarsDirs, withPlaybookVars } from '../../src/commands/connection.js';
+import { findSshConfigProblem, withPlaybookVars } from '../../src/commands/connection.js';
 import type { Context } from '../../src/context.js';
 import { Secret } from '../../src/secret.js';
 
@@ -43,35 +42,6 @@ describe('withPlaybookVars', () => {
     expect(files[0]).toBe('/project/other.yml');
     expect(files[1]).toMatch(new RegExp(`argos-vars-[^/]+${join('/', 'secrets.json')}$`));
     expect(existsSync(files[1] ?? '')).toBe(false);
-  });
-});
-
-describe('removeStaleVarsDirs', () => {
-  it('removes the vars directories of runs that no longer run, and keeps those of running ones and anything else', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'argos-sweep-'));
-    const dead = spawnSync('true').pid; // exited: its vars directory is a leftover
-    const running = spawn('sleep', ['30']);
-    try {
-      const names = [`argos-vars-${dead}-aB3dE5`, `argos-vars-${running.pid}-fG7hI9`, `argos-vars-${process.pid}-jK1lM2`, 'argos-vars-xyz', 'argos-test-123-abc'];
-      for (const name of names) {
-        await mkdir(join(dir, name));
-        await writeFile(join(dir, name, 'secrets.json'), '{"db_pass": "canary"}', { mode: 0o600 });
-      }
-      expect(await removeStaleVarsDirs(dir)).toEqual([join(dir, names[0] ?? '')]);
-      expect((await readdir(dir)).sort()).toEqual(names.slice(1).sort());
-    } finally {
-      running.kill();
-    }
-  });
-
-  it('runs before each playbook run: a run killed before its cleanup leaves the password on disk only until the next', async () => {
-    const dead = spawnSync('true').pid;
-    const leftover = join(tmpdir(), `argos-vars-${dead}-nO4pQ6`);
-    await mkdir(leftover);
-    await writeFile(join(leftover, 'secrets.json'), '{"db_pass": "canary"}', { mode: 0o600 });
-    await withPlaybookVars(contextWith('a-Password-123'), async () => {
-      expect(existsSync(leftover)).toBe(false);
-    });
   });
 });
 
