@@ -29,6 +29,7 @@ import { status } from '../src/commands/status.js';
 import { createContext, type Context } from '../src/context.js';
 import { parseOptions, type OptionsByCommand } from '../src/options.js';
 import { TerminalReporter, type Reporter } from '../src/reporter.js';
+import { localProcesses } from '../src/run.js';
 import { MOTO_AMI } from '../test/support/aws-fixtures.js';
 import { makeProject } from '../test/support/cli.js';
 import type { BenchAccount } from './aws-account.js';
@@ -106,6 +107,7 @@ async function runCounted<C extends CommandName>(
     environment: { AWS_REGION: process.env['AWS_REGION'] },
     root,
     signal: new AbortController().signal,
+    processes: localProcesses,
     createReporter: (logFile, secrets) => (reporter = new TerminalReporter({ stream: discard(), interactive: false, verbose: false, logFile, secrets })),
   });
   // Ansible and SSH are not what is counted: deploy's playbook run and SSH wait do nothing.

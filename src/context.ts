@@ -12,7 +12,7 @@ import { checkDerivedNames, makeNames, type EnvNames } from './names.js';
 import { parseSshCidr } from './cidr.js';
 import type { CommonOptions, SshOptions } from './options.js';
 import type { Reporter, StepHandle } from './reporter.js';
-import { defaultRuntime, type Runtime } from './runtime.js';
+import { createRuntime, type LocalProcesses, type Runtime } from './runtime.js';
 import type { Progress } from './wait.js';
 
 /** Files argos reads and writes for one environment. */
@@ -48,7 +48,7 @@ export interface Context<O extends CommonOptions = CommonOptions> {
   readonly clients: AwsClients;
   /** Aborted by the first Ctrl-C: every wait and subprocess honours it. */
   readonly signal: AbortSignal;
-  /** Clock, SSH, Ansible and address lookup (replaced in tests and benchmarks). */
+  /** Clock, SSH, Ansible, address lookup and local processes (replaced in tests and benchmarks). */
   readonly runtime: Runtime;
 }
 
@@ -76,6 +76,8 @@ export interface ContextInputs<O extends CommonOptions> {
   environment: Environment;
   root: string;
   signal: AbortSignal;
+  /** This run's process and its host's others (from run.ts, the one module that touches the process). */
+  processes: LocalProcesses;
   /** Built once the config is known, so it can mask the database password. */
   createReporter: (logFile: string, secrets: string[]) => Reporter;
 }
@@ -124,7 +126,7 @@ export async function createContext<O extends CommonOptions>(inputs: ContextInpu
     reporter,
     clients: createClients({ region, credentials: createCredentialProvider(legacy), requestTimeoutMs }),
     signal: inputs.signal,
-    runtime: defaultRuntime,
+    runtime: createRuntime(inputs.processes),
   };
 }
 

@@ -10,6 +10,7 @@ import { checkEnvName } from './names.js';
 import { COMMAND_OPTIONS } from './command-options.js';
 import { parseOptions, type CommonOptions, type OptionsByCommand } from './options.js';
 import type { Context } from './context.js';
+import type { LocalProcesses } from './runtime.js';
 import { TerminalReporter, type Reporter } from './reporter.js';
 import { NEEDS_DATABASE_PASSWORD, type CommandName } from './command-names.js';
 
@@ -72,6 +73,7 @@ export async function runCommand<C extends CommandName>(name: C, env: string, ra
       },
       root: process.cwd(),
       signal: controller.signal,
+      processes: localProcesses,
       createReporter: (logFile, secrets) => {
         reporter = new TerminalReporter({
           stream: process.stdout,
@@ -92,7 +94,7 @@ export async function runCommand<C extends CommandName>(name: C, env: string, ra
     const command = await COMMAND_MODULES[name]();
     // One run at a time per environment (and per shared image): see lock.ts.
     const { runLocked } = await import('./lock.js');
-    await runLocked(commandCtx, name, { pid: process.pid, isAlive: isProcessAlive }, () => command(commandCtx));
+    await runLocked(commandCtx, name, localProcesses, () => command(commandCtx));
     return ExitCode.ok;
   } catch (error) {
     return reportFailure(error, {
@@ -110,6 +112,13 @@ export async function runCommand<C extends CommandName>(name: C, env: string, ra
     reporter?.close();
   }
 }
+
+/**
+ * This process and its host's others, handed to the Context (the vars
+ * directories' sweep) and the lock, since only this module touches the process.
+ * Exported for the tests and benchmarks that build a Context as the CLI does.
+ */
+export const localProcesses: LocalProcesses = { pid: process.pid, uid: process.getuid?.(), isAlive: isProcessAlive };
 
 /** Whether a process of this host runs with `pid` (signal 0 only checks; EPERM: it runs as someone else). */
 function isProcessAlive(pid: number): boolean {

@@ -1,12 +1,27 @@
 /**
- * What a run does outside AWS: time, SSH, Ansible, the caller's address.
- * Commands reach these through `ctx.runtime`, so tests and benchmarks can run
- * the real command code on a virtual clock with modelled SSH and Ansible.
+ * What a run does outside AWS: time, SSH, Ansible, the caller's address, the
+ * local processes. Commands reach these through `ctx.runtime`, so tests and
+ * benchmarks can run the real command code on a virtual clock with modelled
+ * SSH and Ansible.
  */
 import { findAnsiblePlaybook, runPlaybook } from './ansible.js';
 import { resolveSshCidr } from './caller.js';
 import { waitForSsh } from './ssh.js';
 import { systemClock, type Clock } from './wait.js';
+
+/**
+ * This run's process and the other processes of its host, as run.ts sees them:
+ * only run.ts touches the process (test/unit/architecture.test.ts), so it hands
+ * them in.
+ */
+export interface LocalProcesses {
+  /** This run's process id. */
+  pid: number;
+  /** The user id this run runs as; `undefined` where there is none (Windows). */
+  uid: number | undefined;
+  /** Whether a process of this host runs with `pid` (a file left by a killed run is not its run's any more). */
+  isAlive: (pid: number) => boolean;
+}
 
 /** The process-level dependencies of a run. */
 export interface Runtime {
@@ -15,13 +30,10 @@ export interface Runtime {
   findAnsiblePlaybook: typeof findAnsiblePlaybook;
   waitForSsh: typeof waitForSsh;
   resolveSshCidr: typeof resolveSshCidr;
+  processes: LocalProcesses;
 }
 
-/** The real ones. */
-export const defaultRuntime: Runtime = {
-  clock: systemClock,
-  runPlaybook,
-  findAnsiblePlaybook,
-  waitForSsh,
-  resolveSshCidr,
-};
+/** The real ones, with the process run.ts gives. */
+export function createRuntime(processes: LocalProcesses): Runtime {
+  return { clock: systemClock, runPlaybook, findAnsiblePlaybook, waitForSsh, resolveSshCidr, processes };
+}

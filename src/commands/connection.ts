@@ -3,12 +3,13 @@
  * key, known_hosts file and ssh_config of the run, and the config file when
  * Ansible would not find it by itself.
  */
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { DEFAULT_CONFIG_PATH } from '../config.js';
 import type { Context } from '../context.js';
 import type { InspectAccess } from '../autoscaling.js';
+import type { LocalProcesses } from '../runtime.js';
 import type { SshSettings } from '../ssh.js';
 
 /** SSH settings for the environment's hosts (or the bake's, with its own known_hosts). */
@@ -45,15 +46,43 @@ export async function findSshConfigProblem(ctx: Context): Promise<string | undef
   }
 }
 
+/** The vars directories of argos runs: `argos-vars-<pid>-<random>` in the temporary directory. */
+const VARS_DIR = /^argos-vars-(\d+)-/;
+
+/**
+ * Removes the vars directories of this user's runs that died without removing
+ * theirs (SIGKILL, a crash, a lost machine): each holds the database password.
+ * A directory whose process still runs (or whose PID was reused) is kept.
+ * Returns the directories removed.
+ */
+export async function removeStaleVarsDirs(processes: LocalProcesses, dir = tmpdir()): Promise<string[]> {
+  const removed: string[] = [];
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const pid = Number(VARS_DIR.exec(name)?.[1] ?? NaN);
+    if (!Number.isInteger(pid) || pid === processes.pid || processes.isAlive(pid)) continue;
+    const path = join(dir, name);
+    const info = await stat(path).catch(() => undefined);
+    // Only this user's: another user's run, even a dead one, is not ours to touch.
+    if (!info?.isDirectory() || (processes.uid !== undefined && info.uid !== processes.uid)) continue;
+    await rm(path, { recursive: true, force: true });
+    removed.push(path);
+  }
+  return removed;
+}
+
 /**
  * Runs `run` with the extra-vars files the playbooks need: the config (when not
  * group_vars/all.yml) and a private file holding `db_pass`, removed afterwards.
  * The password may come from ARGOS_DB_PASSWORD rather than the config file, and
  * Ansible reads neither argos's environment nor its argv for it (by design: a
  * secret there is visible to every process of the user), so it gets a 0600 file.
+ * Its directory is named by this process's PID, so a run killed before its
+ * `finally` leaves one the next run removes ({@link removeStaleVarsDirs}).
  */
 export async function withPlaybookVars<T>(ctx: Context, run: (varsFiles: string[]) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(join(tmpdir(), 'argos-vars-'));
+  const { processes } = ctx.runtime;
+  await removeStaleVarsDirs(processes);
+  const dir = await mkdtemp(join(tmpdir(), `argos-vars-${processes.pid}-`));
   try {
     const secrets = join(dir, 'secrets.json');
     // JSON is YAML, and JSON.stringify quotes any character the password may hold.

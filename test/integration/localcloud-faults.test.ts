@@ -12,6 +12,8 @@
 import { DescribeAutoScalingGroupsCommand, SetDesiredCapacityCommand } from '@aws-sdk/client-auto-scaling';
 import { DescribeInstancesCommand, DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
 import { DescribeInstanceHealthCommand } from '@aws-sdk/client-elastic-load-balancing';
+import { readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseInstanceId } from '../../localcloud/database.js';
 import { waitFor } from '../../localcloud/proc.js';
@@ -34,6 +36,8 @@ describe.skipIf(!capability.ok)(`faults end to end on the local cloud${capabilit
     const response = await project.clients.ec2.send(new DescribeSecurityGroupsCommand({}));
     return (response.SecurityGroups ?? []).flatMap((g) => (g.IpPermissions ?? []).filter((p) => p.FromPort === 22).map(() => g.GroupName ?? ''));
   };
+  /** The argos-vars directories (each a run's database password file) in the temporary directory the CLIs use. */
+  const varsDirectories = async (): Promise<string[]> => (await readdir(tmpdir())).filter((name) => name.startsWith('argos-vars-'));
   const inService = async (): Promise<string[]> =>
     ((await project.clients.elb.send(new DescribeInstanceHealthCommand({ LoadBalancerName: LB }))).InstanceStates ?? [])
       .filter((s) => s.State === 'InService')
@@ -158,6 +162,9 @@ describe.skipIf(!capability.ok)(`faults end to end on the local cloud${capabilit
     expect(await inService()).not.toContain(out);
     expect(await taggedOutOfRotation()).toEqual([out]);
     expect((await suspendedProcesses()).sort()).toEqual(['HealthCheck', 'ReplaceUnhealthy']);
+    // Killed inside its playbooks: the vars directory holding the database password is left (the CLIs of
+    // this test run share the run's TMPDIR, test/support/run-tmpdir.ts).
+    expect(await varsDirectories()).toHaveLength(1);
     const status = await project.argos(['staging', 'status']);
     expect(status.stdout).toContain(`app instance ${out} was taken out of the load balancer by a rolling deploy that did not finish: argos staging deploy or commission registers it again`);
     expect(status.stdout).toMatch(/argos-staging-app has HealthCheck, ReplaceUnhealthy suspended by an argos run that did not finish/);
@@ -171,6 +178,8 @@ describe.skipIf(!capability.ok)(`faults end to end on the local cloud${capabilit
     expect(await taggedOutOfRotation()).toEqual([]);
     expect(await suspendedProcesses()).toEqual([]);
     expect(await temporarySshRules()).toEqual([]);
+    // The re-run removed the killed run's vars directory (and its own).
+    expect(await varsDirectories()).toEqual([]);
     expect((await project.argos(['staging', 'status'])).stdout).not.toMatch(/did not finish/);
   }, 1_200_000);
 

@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { createContext, type Context } from '../../src/context.js';
 import { parseOptions } from '../../src/options.js';
+import { localProcesses } from '../../src/run.js';
 import { RecordingReporter } from './recording-reporter.js';
 import { fakeAwsEnvironment } from './aws-env.js';
 
@@ -32,6 +33,7 @@ export async function runInProcess<C extends 'commission' | 'deploy'>(
     environment: { AWS_ENDPOINT_URL: fakeAwsEnvironment['AWS_ENDPOINT_URL'] },
     root: project,
     signal: new AbortController().signal,
+    processes: localProcesses,
     createReporter: () => reporter,
   });
   const stubbed = {

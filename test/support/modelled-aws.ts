@@ -97,6 +97,7 @@ import type { Context, Paths } from '../../src/context.js';
 import { ArgosError } from '../../src/errors.js';
 import { makeNames, type Tag } from '../../src/names.js';
 import type { CommissionOptions } from '../../src/options.js';
+import { localProcesses } from '../../src/run.js';
 import type { Runtime } from '../../src/runtime.js';
 import { TEMPORARY_SSH_DESCRIPTION } from '../../src/security.js';
 import { SSH_TIMEOUT_MS } from '../../src/ssh.js';
@@ -506,10 +507,15 @@ export class ModelledAws {
 
   // ---- the process side: SSH and Ansible ----
 
-  /** The Runtime of a modelled run: this clock, modelled SSH and Ansible, a fixed caller address. */
+  /**
+   * The Runtime of a modelled run: this clock, modelled SSH and Ansible, a fixed caller address,
+   * and this process (the vars directories are real files: a made-up PID would let another
+   * test's sweep take a live run's for a dead one's).
+   */
   runtime(): Runtime {
     return {
       clock: this.clock,
+      processes: localProcesses,
       findAnsiblePlaybook: async () => 'ansible-playbook [core 2.17.0] (modelled)',
       resolveSshCidr: async (given) => given ?? CALLER_CIDR,
       waitForSsh: async (host, _settings, wait) => {

@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createContext } from '../../src/context.js';
+import { localProcesses } from '../../src/run.js';
 import { makeProject } from '../support/cli.js';
 import { RecordingReporter } from '../support/recording-reporter.js';
 
@@ -17,6 +18,7 @@ async function contextFor(opensSsh: boolean, ARGOS_SSH_CIDR: string) {
     environment: { ARGOS_SSH_CIDR },
     root,
     signal: new AbortController().signal,
+    processes: localProcesses,
     createReporter: () => new RecordingReporter(),
   });
   ctx.clients.destroy();
