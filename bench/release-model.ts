@@ -22,7 +22,7 @@ export interface ModelledReleaseCost {
 function deployContext(run: ModelledRun, releaseImage: boolean): Context<DeployOptions> {
   return {
     ...run.ctx,
-    options: { config: run.ctx.options.config, verbose: false, yes: true, forceUnlock: false, sshCidr: undefined, sshConfig: undefined, roles: undefined, releaseImage, batch: undefined, allAtOnce: true },
+    options: { config: run.ctx.options.config, verbose: false, yes: true, forceUnlock: false, sshCidr: undefined, sshConfig: undefined, roles: undefined, releaseImage, batch: undefined, allAtOnce: true, full: false },
   };
 }
 

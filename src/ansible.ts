@@ -17,6 +17,8 @@ export interface PlaybookRun {
   ssh: SshSettings;
   /** Extra variables files (`-e @file`), e.g. a --config file that is not group_vars/all.yml. */
   varsFiles?: string[] | undefined;
+  /** Extra variables given on the command line (`-e` JSON): never secrets, argv is visible to every user. */
+  extraVars?: Record<string, string | number | boolean> | undefined;
   /** `--limit` pattern. */
   limit?: string | undefined;
   /** Parallel hosts; at least the number of hosts so no host waits for another. */
@@ -56,6 +58,7 @@ export function playbookArgs(run: PlaybookRun): string[] {
     '--forks', String(Math.max(run.forks ?? 5, 1)),
     ...(run.limit ? ['--limit', run.limit] : []),
     ...(run.varsFiles ?? []).flatMap((file) => ['-e', `@${file}`]),
+    ...(run.extraVars && Object.keys(run.extraVars).length > 0 ? ['-e', JSON.stringify(run.extraVars)] : []),
     ...(run.verbose ? ['-v'] : []),
     ...run.playbooks,
   ];

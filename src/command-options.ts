@@ -157,6 +157,7 @@ export const COMMAND_OPTIONS = {
     },
     allAtOnce: toggle('--all-at-once', 'update every app server at the same time, in service (requests fail while uWSGI restarts): for a single-server staging'),
     releaseImage: toggle('--no-release-image', 'deploy in place only, without a new release image: instances launched later run the previous release'),
+    full: toggle('--full', "run every task on every app server, even one that one check found already as wanted (by default such a server is skipped, and one whose code alone differs gets only the code tasks)"),
     ...SSH_OPTIONS,
     ...IGNORED_YES,
     forceUnlock,

@@ -81,7 +81,7 @@ export async function deploy(ctx: Context<DeployOptions>): Promise<void> {
   await resumeLeftovers(ctx);
   const state: DeployState = {};
   try {
-    await runSteps(deploySteps(ctx, { roles: ctx.options.roles, playbooks: true, releaseImage, rolling }), state, stepHostOf(ctx));
+    await runSteps(deploySteps(ctx, { roles: ctx.options.roles, playbooks: true, releaseImage, rolling, full: ctx.options.full }), state, stepHostOf(ctx));
   } finally {
     // The release build's temporary instance is removed on its own signal; the run ends once it is gone.
     await state.newRelease?.cleanup.catch(() => undefined);
@@ -137,6 +137,8 @@ export interface DeployScope {
   releaseImage: boolean;
   /** Update the app servers batch after batch out of the load balancer; undefined: all at once, in service. */
   rolling?: { batch: BatchSize } | undefined;
+  /** Run every task on every app server, even those the converged check finds as wanted (`deploy --full`). */
+  full?: boolean;
 }
 
 /**
@@ -239,6 +241,8 @@ export function deploySteps<S extends DeployState>(ctx: Context, scope: DeploySc
                 inventory: ctx.paths.hostsFile,
                 ssh,
                 varsFiles,
+                // playbooks/roles/converged: false runs every task on every app server.
+                extraVars: scope.full ? { converged_enabled: false } : undefined,
                 limit: limit?.join(','),
                 forks: Math.max(5, allHosts(inventory).length),
                 verbose: ctx.options.verbose,

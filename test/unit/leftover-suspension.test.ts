@@ -53,7 +53,7 @@ describe('health replacement left suspended by a killed run', () => {
     // GIVEN the user had suspended ReplaceUnhealthy; the killed run suspended (and tagged) HealthCheck only
     run = await killedRunLeftovers(['ReplaceUnhealthy']);
     expect(groupOf(run)).toEqual({ suspended: ['HealthCheck', 'ReplaceUnhealthy'], tagged: true });
-    const options: DeployOptions = { config: run.ctx.options.config, verbose: false, yes: true, forceUnlock: false, sshCidr: undefined, sshConfig: undefined, roles: undefined, releaseImage: false, batch: undefined, allAtOnce: true };
+    const options: DeployOptions = { config: run.ctx.options.config, verbose: false, yes: true, forceUnlock: false, sshCidr: undefined, sshConfig: undefined, roles: undefined, releaseImage: false, batch: undefined, allAtOnce: true, full: false };
     await deploy({ ...run.ctx, options, signal: new AbortController().signal });
     expect(groupOf(run)).toEqual({ suspended: ['ReplaceUnhealthy'], tagged: false });
   });

@@ -33,7 +33,7 @@ function deployCtx(current: ModelledRun, options: Partial<DeployOptions> = {}, s
   return {
     ...current.ctx,
     signal,
-    options: { config: current.ctx.options.config, verbose: false, yes: true, forceUnlock: false, sshCidr: undefined, sshConfig: undefined, roles: undefined, releaseImage: true, batch: undefined, allAtOnce: false, ...options },
+    options: { config: current.ctx.options.config, verbose: false, yes: true, forceUnlock: false, sshCidr: undefined, sshConfig: undefined, roles: undefined, releaseImage: true, batch: undefined, allAtOnce: false, full: false, ...options },
   };
 }
 
