@@ -4,7 +4,8 @@
  * back once the load balancer says it serves again; the others keep serving
  * the previous release meanwhile. The first batch also carries the roles that
  * are not behind the load balancer (broker, workers) and the database role
- * (migrations, once, from the first app server, after its new code is there).
+ * (migrations, once, from the batch's first app server, after its new code is
+ * there: database.yml runs on the first app server of its run's --limit).
  */
 import { DescribeLoadBalancerAttributesCommand, type ElasticLoadBalancingClient } from '@aws-sdk/client-elastic-load-balancing';
 import { IN_SERVICE_TIMEOUT_MS } from '../autoscaling/in-service.js';
@@ -14,8 +15,7 @@ import type { BatchSize } from '../batch-size.js';
 import type { InventoryHost } from '../hosts.js';
 
 /**
- * Splits the app servers into batches of `size`, in inventory order, so the
- * first batch holds the first app server (where the database role runs).
+ * Splits the app servers into batches of `size`, in the order given.
  */
 export function planBatches<T>(hosts: readonly T[], size: BatchSize): T[][] {
   const per = 'count' in size ? size.count : Math.ceil((hosts.length * size.percent) / 100);

@@ -18,6 +18,12 @@ describe('playbookArgs and playbookEnvironment', () => {
     ]);
   });
 
+  it('passes extra variables as one JSON -e, after the files, and nothing when there are none', () => {
+    const args = playbookArgs({ ...run, varsFiles: ['/p/secrets.json'], extraVars: { converged_enabled: false } });
+    expect(args.slice(-5)).toEqual(['-e', '@/p/secrets.json', '-e', '{"converged_enabled":false}', '/p/playbooks/site.yml']);
+    expect(playbookArgs({ ...run, extraVars: {} })).not.toContain('-e');
+  });
+
   it('checks host keys against the environment file, keeps master connections and pipelines', () => {
     const env = playbookEnvironment(run);
     expect(env['ANSIBLE_PIPELINING']).toBe('True');
