@@ -122,5 +122,13 @@ function explainRollingMiss(cloud: CloudDeployReport): string {
       ` An estimate of its floor with these settings: ${servers} × one server's code-change deploy at 0 ms (${seconds(oneServer)}, the table above; it also counts the run's AWS and SSH steps, which rolling pays once) + ${servers} × (HealthyThreshold ${threshold} − 1) × Interval ${interval} s (a newly registered instance is checked at once, then every interval) = ${seconds(floorMs)}, ${floorRatio}× all at once; the measured rolling deploy took ${round(rolling.rollingMs / floorMs, 2)}× that estimate.` +
       (floorRatio > CLOUD_GOALS.rollingRatio ? ' No faster polling or overlap of argos\'s own steps can bring it under the goal.' : '');
   }
+  const checksMs = servers * (threshold - 1) * interval * 1000;
+  const checksRatio = round(checksMs / rolling.allAtOnceMs, 2);
+  if (checksRatio > CLOUD_GOALS.rollingRatio) {
+    return (
+      `${cause}${estimate} The healthy checks alone, ${servers} × (${threshold} − 1) × ${interval} s = ${seconds(checksMs)}, are ${checksRatio}× the all-at-once deploy: ` +
+      'with these health check settings no one-at-a-time deploy can meet the goal, however short its playbook (the faster the deploy, the larger this share). Only fewer batches (`--batch 2` or 50%, while one server keeps serving) or a shorter Interval would; argos keeps an existing load balancer\'s health check as its default makes it, so a new default would rewrite every environment\'s on its next commission.'
+    );
+  }
   return `${cause}${estimate} Meeting it needs the playbook's work off the per-batch path: every server prepared while it serves (the next release in its own directory and virtualenv, nginx's and uWSGI's files staged), then per batch only the switch, a restart and the checks; \`--batch 2\` (or 50%) already halves the batches while one server keeps serving.`;
 }

@@ -4,7 +4,8 @@
  * `ansible-playbook`, and close SSH again whatever happens. Its steps are also
  * the last steps of `commission`.
  */
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   putBackInRotation,
@@ -235,14 +236,14 @@ export function deploySteps<S extends DeployState>(ctx: Context, scope: DeploySc
         const appServers = roles.includes('app') ? inventory.groups.appservers : [];
         await stoppingReleaseOnFailure(state, () =>
           withPlaybookVars(ctx, async (varsFiles) => {
-            const runPlaybooks = (names: readonly string[], limit?: readonly string[]) =>
+            const runPlaybooks = (names: readonly string[], limit?: readonly string[], extraVars: Record<string, string> = {}) =>
               ctx.runtime.runPlaybook({
                 playbooks: names.map((name) => join(ctx.paths.playbooks, name)),
                 inventory: ctx.paths.hostsFile,
                 ssh,
                 varsFiles,
                 // playbooks/roles/converged: false runs every task on every app server.
-                extraVars: scope.full ? { converged_enabled: false } : undefined,
+                extraVars: { ...extraVars, ...(scope.full ? { converged_enabled: false } : {}) },
                 limit: limit?.join(','),
                 forks: Math.max(5, allHosts(inventory).length),
                 verbose: ctx.options.verbose,
@@ -280,6 +281,7 @@ export function deploySteps<S extends DeployState>(ctx: Context, scope: DeploySc
                   ),
                 register: (ids) => registerInstances(clients, loadBalancerName, ids),
                 runPlaybooks: (names, limit) => runPlaybooks(names, limit),
+                ...(scope.full ? {} : { findUpToDate: (hosts: readonly InventoryHost[]) => findUpToDate(hosts, (limit, report) => runPlaybooks(['check.yml'], limit, { converged_report: report }), (line) => step.note(line)) }),
                 note: (line) => step.note(line),
               },
             );
@@ -365,4 +367,27 @@ function releaseSteps<S extends DeployState>(ctx: Context, enabled: () => boolea
       },
     },
   ];
+}
+/**
+ * The app servers a deploy would not change, by instance id: playbooks/check.yml runs the
+ * converged check alone on `hosts` and writes what it found to a file. A check that fails
+ * (an unreachable server, say) finds none: every server is then updated, as without it.
+ */
+export async function findUpToDate(
+  hosts: readonly InventoryHost[],
+  runCheck: (limit: readonly string[], reportFile: string) => Promise<void>,
+  note: (line: string) => void,
+): Promise<ReadonlySet<string>> {
+  const dir = await mkdtemp(join(tmpdir(), 'argos-check-'));
+  try {
+    const report = join(dir, 'converged.json');
+    await runCheck(hosts.map((host) => host.address), report);
+    const paths = JSON.parse(await readFile(report, 'utf8')) as Record<string, unknown>;
+    return new Set(hosts.filter((host) => paths[host.address] === 'none').map((host) => host.instanceId));
+  } catch (error) {
+    note(`could not tell which app servers are already up to date (${(error as Error).message.split('\n')[0]}): updating every one`);
+    return new Set();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }

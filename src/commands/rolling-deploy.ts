@@ -38,6 +38,11 @@ export interface RollingActions {
   register(instanceIds: readonly string[]): Promise<void>;
   /** One ansible-playbook: the playbooks, limited to `limit` hosts. */
   runPlaybooks(playbooks: readonly string[], limit: readonly string[]): Promise<void>;
+  /**
+   * The instance ids of the app servers a deploy would not change (playbooks/check.yml: the
+   * converged check alone); none when the check cannot tell.
+   */
+  findUpToDate?(hosts: readonly InventoryHost[]): Promise<ReadonlySet<string>>;
   /** A line for the user: "batch 2 of 3: …". */
   note(line: string): void;
 }
@@ -72,8 +77,22 @@ export interface RollingPlan {
  */
 export async function runRollingDeploy(plan: RollingPlan, actions: RollingActions): Promise<void> {
   const notServing = plan.notServing ?? new Set<string>();
+  // A server already as this deploy wants it stays in service: taking it out would cost its
+  // draining and health checks for a play that ends after one check. One out of service is
+  // updated anyway (the health check, not the check of its files, says whether it serves).
+  const upToDate = (await actions.findUpToDate?.(plan.appServers)) ?? new Set<string>();
+  const left = plan.appServers.filter((host) => upToDate.has(host.instanceId) && !notServing.has(host.instanceId));
+  const toUpdate = plan.appServers.filter((host) => !left.includes(host));
+  if (left.length > 0) actions.note(`${left.map((host) => host.instanceId).join(', ')}: already as this deploy wants ${left.length === 1 ? 'it' : 'them'}, left in service`);
+  const [firstAppServer] = plan.appServers;
+  if (toUpdate.length === 0) {
+    // The other roles and the database play (on the first app server, whose app play ends after its check) still run.
+    actions.note(`running ${plan.firstPlaybooks.join(' ')}`);
+    await actions.runPlaybooks(plan.firstPlaybooks, [...plan.otherHosts, ...(firstAppServer ? [firstAppServer] : [])].map((host) => host.address));
+    return;
+  }
   // Stable: otherwise inventory order.
-  const ordered = [...plan.appServers].sort((a, b) => Number(notServing.has(b.instanceId)) - Number(notServing.has(a.instanceId)));
+  const ordered = [...toUpdate].sort((a, b) => Number(notServing.has(b.instanceId)) - Number(notServing.has(a.instanceId)));
   const batches = planBatches(ordered, plan.batch);
   const suspended = await actions.suspend();
   const out = new Set<string>();

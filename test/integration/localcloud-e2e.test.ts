@@ -164,6 +164,12 @@ describe.skipIf(!capability.ok)(`argos on the local cloud${capability.ok ? '' : 
     expect(deployed.versions.at(-1)).toBe('2');
     expect(deployed.versions[0]).toBe('1');
 
+    // Deployed again with nothing changed: the check finds every server as wanted, none is taken out.
+    const again = await project.argos(['staging', 'deploy', '--no-release-image']);
+    expect(again.exitCode).toBe(0);
+    expect(again.stdout).toMatch(/(i-[0-9a-f]+, ){2}i-[0-9a-f]+: already as this deploy wants them, left in service/);
+    expect(again.stdout).not.toMatch(/out of the load balancer/);
+
     const rolledBack = await requestLoop(() => project.argos(['staging', 'rollback', '--yes']));
     expect(rolledBack.result.stderr).toBe('');
     expect(rolledBack.result.exitCode).toBe(0);

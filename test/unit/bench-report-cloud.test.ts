@@ -55,5 +55,15 @@ describe('cloudSummaryRows', () => {
     // Without the one-server row there is no estimate, only the cause; a met goal needs no explanation.
     expect(renderCloudSection(report({ argos50: 22_000, failed: 0, rollingMs: 98_000 }), '## 3')).not.toContain('estimate of its floor');
     expect(renderCloudSection(report({ argos50: 22_000, failed: 0, rollingMs: 39_000 }), '## 3')).not.toContain('Why the time goal is missed');
+    // 30 s of checks is 1.5× the 20 s all at once: the goal is not out of reach by the checks alone.
+    expect(text).toContain('Meeting it needs the playbook');
+  });
+
+  it('says when the healthy checks alone exceed the goal: 3 × (2 − 1) × 10 s against a fast all-at-once deploy', () => {
+    const fast = report({ argos50: 22_000, failed: 0, rollingMs: 60_000 });
+    fast.rolling = { ...fast.rolling, allAtOnceMs: 12_000, ratio: 5 };
+    const text = renderCloudSection(fast, '## 3');
+    expect(text).toContain('The healthy checks alone, 3 × (2 − 1) × 10 s = 30.0 s, are 2.5× the all-at-once deploy');
+    expect(text).not.toContain('Meeting it needs the playbook');
   });
 });

@@ -4,9 +4,11 @@ import {
   ElasticLoadBalancingClient,
   type HealthCheck,
 } from '@aws-sdk/client-elastic-load-balancing';
+import { writeFile } from 'node:fs/promises';
 import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it } from 'vitest';
 import { parseBatchSize } from '../../src/batch-size.js';
+import { findUpToDate } from '../../src/commands/deploy.js';
 import { planBatches, readRotationSettings, runRollingDeploy, type RollingActions, type RollingPlan } from '../../src/commands/rolling-deploy.js';
 import type { InventoryHost } from '../../src/hosts.js';
 
@@ -95,6 +97,30 @@ describe('runRollingDeploy', () => {
     expect(log[2]).toBe('run site.yml on ec2-54-0-0-9,ec2-54-0-0-3');
   });
 
+  it('leaves the servers the check finds up to date in service; the first batch to update still carries the other roles', async () => {
+    const { log, actions } = recorder();
+    const notes: string[] = [];
+    actions.note = (line) => void notes.push(line);
+    actions.findUpToDate = async (hosts) => (log.push(`check ${hosts.map((h) => h.instanceId).join(',')}`), new Set(['i-1', 'i-3']));
+    await runRollingDeploy(plan(3), actions);
+    expect(log).toEqual(['check i-1,i-2,i-3', 'suspend', 'out i-2', 'run site.yml on ec2-54-0-0-9,ec2-54-0-0-2', 'back i-2', 'resume HealthCheck,ReplaceUnhealthy']);
+    expect(notes[0]).toBe('i-1, i-3: already as this deploy wants them, left in service');
+  });
+
+  it('takes no server out when every one is up to date, and still runs the other roles and the database play on the first', async () => {
+    const { log, actions } = recorder();
+    actions.findUpToDate = async () => new Set(['i-1', 'i-2', 'i-3']);
+    await runRollingDeploy(plan(3), actions);
+    expect(log).toEqual(['run site.yml on ec2-54-0-0-9,ec2-54-0-0-1']);
+  });
+
+  it('updates a server out of service even when its files are up to date: the health check says whether it serves', async () => {
+    const { log, actions } = recorder();
+    actions.findUpToDate = async () => new Set(['i-1', 'i-2', 'i-3']);
+    await runRollingDeploy(plan(3, { notServing: new Set(['i-2']) }), actions);
+    expect(log).toEqual(['suspend', 'out i-2', 'run site.yml on ec2-54-0-0-9,ec2-54-0-0-2', 'back i-2', 'resume HealthCheck,ReplaceUnhealthy']);
+  });
+
   it('stops at the first failed batch, leaves the rest untouched, registers the failed batch again and resumes', async () => {
     const { log, actions } = recorder(2);
     const error = await runRollingDeploy(plan(3), actions).catch((e: unknown) => e as Error & { code?: string });
@@ -137,5 +163,27 @@ describe('readRotationSettings', () => {
     // 2 × 10 × (300 + 60) s + 60 s = 7,260 s.
     const settings = await settingsWith({ Target: 'TCP:8000', Interval: 300, Timeout: 60, HealthyThreshold: 10, UnhealthyThreshold: 2 }, { Enabled: false });
     expect(settings).toEqual({ healthCheckTarget: 'TCP:8000', putBackTimeoutMs: 7_260_000, drainingTimeoutSeconds: 0 });
+  });
+});
+
+describe('findUpToDate', () => {
+  const hosts = [host(1), host(2), host(3)];
+
+  it("reads the check's report: only the servers where nothing differs", async () => {
+    const notes: string[] = [];
+    const found = await findUpToDate(hosts, async (limit, report) => {
+      expect(limit).toEqual(hosts.map((h) => h.address));
+      await writeFile(report, JSON.stringify({ [host(1).address]: 'none', [host(2).address]: 'code', [host(3).address]: 'full' }));
+    }, (line) => notes.push(line));
+    expect([...found]).toEqual(['i-1']);
+    expect(notes).toEqual([]);
+  });
+
+  it('finds none, and says so, when the check fails or writes no report', async () => {
+    const notes: string[] = [];
+    expect([...(await findUpToDate(hosts, async () => { throw new Error('UNREACHABLE! ec2-54-0-0-2\nmore'); }, (line) => notes.push(line)))]).toEqual([]);
+    expect([...(await findUpToDate(hosts, async () => undefined, (line) => notes.push(line)))]).toEqual([]);
+    expect(notes[0]).toBe('could not tell which app servers are already up to date (UNREACHABLE! ec2-54-0-0-2): updating every one');
+    expect(notes).toHaveLength(2);
   });
 });

@@ -21,6 +21,8 @@ import re
 import stat
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 
 TIMEOUT_S = 60
 
@@ -150,6 +152,20 @@ def check_commands(commands, found):
             found.append(f"{' '.join(argv)}: exit status {status}")
 
 
+def check_answers(url, found):
+    """The app answers its health check here, as app.yml's last task checks after a deploy."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            status = response.status
+    except urllib.error.HTTPError as error:
+        status = error.code
+    except (OSError, ValueError) as error:
+        found.append(f"{url}: no answer ({error})")
+        return
+    if status != 200:
+        found.append(f"{url}: HTTP {status}, wanted 200")
+
+
 def check_cloud_init(found):
     if not os.path.exists("/usr/bin/cloud-init"):
         return
@@ -223,6 +239,7 @@ def main():
     check_absent(want["absent"], drift)
     check_units(want["units"], drift)
     check_commands(want["commands"], drift)
+    check_answers(want["health_check"], drift)
     check_code(want["git"], want["venv"], code)
     print(json.dumps({"drift": drift, "code": code}))
 
