@@ -85,21 +85,23 @@ export function playbookEnvironment(run: PlaybookRun): Record<string, string> {
 export interface PlaybookFailure {
   hosts: string[];
   tasks: string[];
+  /** Handlers that failed (a restart after a change, say), apart: they run after the tasks. */
+  handlers: string[];
 }
 
-/** Reads failing hosts (PLAY RECAP) and the tasks that failed on them from the output. */
+/** Reads failing hosts (PLAY RECAP) and the tasks and handlers that failed on them from the output. */
 export function parseFailure(lines: readonly string[]): PlaybookFailure {
   const hosts = new Set<string>();
-  const tasks = new Set<string>();
-  let task = '';
+  const failed = { TASK: new Set<string>(), 'RUNNING HANDLER': new Set<string>() };
+  let current: { kind: keyof typeof failed; name: string } | undefined;
   for (const line of lines) {
-    const heading = /^TASK \[(.+)\]/.exec(line);
-    if (heading?.[1]) task = heading[1];
-    if (/^(fatal|failed):/.test(line) && task) tasks.add(task);
+    const heading = /^(TASK|RUNNING HANDLER) \[(.+)\]/.exec(line);
+    if (heading?.[1] && heading[2]) current = { kind: heading[1] as keyof typeof failed, name: heading[2] };
+    if (/^(fatal|failed):/.test(line) && current) failed[current.kind].add(current.name);
     const recap = /^(\S+)\s+:\s+ok=\d+\s+changed=\d+\s+unreachable=(\d+)\s+failed=(\d+)/.exec(line);
     if (recap?.[1] && (Number(recap[2]) > 0 || Number(recap[3]) > 0)) hosts.add(recap[1]);
   }
-  return { hosts: [...hosts], tasks: [...tasks] };
+  return { hosts: [...hosts], tasks: [...failed.TASK], handlers: [...failed['RUNNING HANDLER']] };
 }
 
 /** Runs the playbook; resolves on success, throws a FAILED (or INTERRUPTED) ArgosError otherwise. */
@@ -131,6 +133,7 @@ export async function runPlaybook(run: PlaybookRun): Promise<void> {
     const failure = parseFailure(all);
     const where = [
       failure.tasks.length > 0 ? `failed task ${failure.tasks.map((t) => `[${t}]`).join(', ')}` : '',
+      failure.handlers.length > 0 ? `failed handler ${failure.handlers.map((t) => `[${t}]`).join(', ')}` : '',
       failure.hosts.length > 0 ? `on ${failure.hosts.join(', ')}` : '',
     ].filter(Boolean).join(' ');
     throw new ArgosError(

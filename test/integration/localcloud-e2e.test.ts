@@ -190,8 +190,8 @@ describe.skipIf(!capability.ok)(`argos on the local cloud${capability.ok ? '' : 
     const deployed = await requestLoop(() => project.argos(['staging', 'deploy']));
     expect(deployed.result.exitCode).toBe(1);
     expect(deployed.result.stderr).toMatch(/the rolling deploy stopped at batch 1 of 3 \(i-[0-9a-f]+\); i-[0-9a-f]+, i-[0-9a-f]+ were not touched and still serve the previous release/);
-    // The app role's task that failed (uWSGI's restart, or the local check of the app's answer) is named.
-    expect(deployed.result.stderr).toMatch(/failed task \[app : /);
+    // What failed is named: uWSGI's restart after the code changed (a handler), or the local check of the app's answer.
+    expect(deployed.result.stderr).toMatch(/failed (handler \[(app : )?Restart uWSGI|task \[Check the app answers)/);
     log.push(`broken deploy: ${deployed.requests} requests, versions ${deployed.versions.join(' → ')}`);
     expect(deployed.failures).toEqual([]);
     expect(deployed.versions).toEqual(['1']);

@@ -50,6 +50,19 @@ describe('parseFailure', () => {
     expect(parseFailure(output)).toEqual({
       hosts: ['ec2-b.compute-1.amazonaws.com', 'ec2-c.compute-1.amazonaws.com'],
       tasks: ['app : Render app_config.py'],
+      handlers: [],
     });
+  });
+
+  it('names a failed handler as a handler, not as the last task before it', () => {
+    const output = [
+      'TASK [image : Stamp the installed requirements] ***',
+      'skipping: [ec2-a.compute-1.amazonaws.com]',
+      'RUNNING HANDLER [Restart uWSGI for the new code] ***',
+      'fatal: [ec2-a.compute-1.amazonaws.com]: FAILED! => {"msg": "Unable to restart service argos-uwsgi"}',
+      'PLAY RECAP ***',
+      'ec2-a.compute-1.amazonaws.com : ok=5    changed=1    unreachable=0    failed=1    skipped=3',
+    ];
+    expect(parseFailure(output)).toEqual({ hosts: ['ec2-a.compute-1.amazonaws.com'], tasks: [], handlers: ['Restart uWSGI for the new code'] });
   });
 });

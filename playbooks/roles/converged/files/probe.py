@@ -180,7 +180,8 @@ def resolve_ref(want):
     if re.fullmatch(r"[0-9a-f]{40}", ref):
         return ref
     # As the app user, with its home (its SSH keys), as the git task runs.
-    status, out = run(["runuser", "-u", want["user"], "--", "env", f"HOME={want['home']}",
+    # No prompt for credentials: it would wait for an answer that never comes.
+    status, out = run(["runuser", "-u", want["user"], "--", "env", f"HOME={want['home']}", "GIT_TERMINAL_PROMPT=0",
                        "git", "ls-remote", want["repo"], ref])
     if status != 0:
         return None
