@@ -104,6 +104,17 @@ export function parseFailure(lines: readonly string[]): PlaybookFailure {
   return { hosts: [...hosts], tasks: [...failed.TASK], handlers: [...failed['RUNNING HANDLER']] };
 }
 
+/** "failed task [t] and handler [h] on host": what an error says of a {@link PlaybookFailure} ('' when nothing is known). */
+export function describeFailure(failure: PlaybookFailure): string {
+  const list = (names: readonly string[]) => names.map((name) => `[${name}]`).join(', ');
+  return [
+    failure.tasks.length > 0 ? `failed task ${list(failure.tasks)}` : '',
+    // Handlers run even after a failed task (force_handlers): one failing then is named after it.
+    failure.handlers.length > 0 ? `${failure.tasks.length > 0 ? 'and' : 'failed'} handler ${list(failure.handlers)}` : '',
+    failure.hosts.length > 0 ? `on ${failure.hosts.join(', ')}` : '',
+  ].filter(Boolean).join(' ');
+}
+
 /** Runs the playbook; resolves on success, throws a FAILED (or INTERRUPTED) ArgosError otherwise. */
 export async function runPlaybook(run: PlaybookRun): Promise<void> {
   const tail: string[] = [];
@@ -131,11 +142,7 @@ export async function runPlaybook(run: PlaybookRun): Promise<void> {
   if (result.failed || result.exitCode !== 0) {
     if ((result as { code?: string }).code === 'ENOENT') await findAnsiblePlaybook();
     const failure = parseFailure(all);
-    const where = [
-      failure.tasks.length > 0 ? `failed task ${failure.tasks.map((t) => `[${t}]`).join(', ')}` : '',
-      failure.handlers.length > 0 ? `failed handler ${failure.handlers.map((t) => `[${t}]`).join(', ')}` : '',
-      failure.hosts.length > 0 ? `on ${failure.hosts.join(', ')}` : '',
-    ].filter(Boolean).join(' ');
+    const where = describeFailure(failure);
     throw new ArgosError(
       'FAILED',
       `ansible-playbook ${names} failed (exit ${result.exitCode ?? 'signal'})${where ? `: ${where}` : ''}. Last lines:\n${tail.join('\n')}`,

@@ -89,7 +89,7 @@ describe.skipIf(!capability.ok)(`deploy to a real target${capability.ok ? '' : `
     try {
       const result = await runCli(['staging', 'deploy', '--roles', 'app', '--no-release-image'], { cwd: project.root, env, timeout: 600_000 });
       expect(result.exitCode).toBe(1);
-      expect(result.stderr).toMatch(/ansible-playbook playbooks\/app\.yml failed \(exit 2\): failed task \[app : [^\]]+\] on ec2-\S+\.amazonaws\.com/);
+      expect(result.stderr).toMatch(/ansible-playbook playbooks\/app\.yml failed \(exit 2\): failed task \[app : [^\]]+\]( and handler \[app : Reload nginx\])? on ec2-\S+\.amazonaws\.com/);
       expect(await sshRules()).toEqual([]);
       const log = await readFile(join(project.root, 'logs', 'argos-staging.log'), 'utf8');
       expect(log).toContain('PLAY RECAP');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseFailure, playbookArgs, playbookEnvironment, type PlaybookRun } from '../../src/ansible.js';
+import { describeFailure, parseFailure, playbookArgs, playbookEnvironment, type PlaybookRun } from '../../src/ansible.js';
 
 const run: PlaybookRun = {
   playbooks: ['/p/playbooks/site.yml'],
@@ -64,5 +64,13 @@ describe('parseFailure', () => {
       'ec2-a.compute-1.amazonaws.com : ok=5    changed=1    unreachable=0    failed=1    skipped=3',
     ];
     expect(parseFailure(output)).toEqual({ hosts: ['ec2-a.compute-1.amazonaws.com'], tasks: [], handlers: ['Restart uWSGI for the new code'] });
+  });
+
+  it('says what failed: tasks, then handlers that failed after them, then the hosts', () => {
+    expect(describeFailure({ tasks: ['app : Check the nginx configuration'], handlers: ['app : Reload nginx'], hosts: ['h1'] })).toBe(
+      'failed task [app : Check the nginx configuration] and handler [app : Reload nginx] on h1',
+    );
+    expect(describeFailure({ tasks: [], handlers: ['Restart uWSGI for the new code'], hosts: ['h1', 'h2'] })).toBe('failed handler [Restart uWSGI for the new code] on h1, h2');
+    expect(describeFailure({ tasks: [], handlers: [], hosts: [] })).toBe('');
   });
 });
