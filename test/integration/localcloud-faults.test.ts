@@ -142,7 +142,8 @@ describe.skipIf(!capability.ok)(`faults end to end on the local cloud${capabilit
   }, 1_800_000);
 
   it('Ctrl-C in the middle of a rolling deploy registers the instance again and resumes the processes it suspended', async () => {
-    const result = await interrupt(['deploy', '--no-release-image'], /batch 1 of 2 \(i-[0-9a-f]+\): running/);
+    // --full: nothing changed since the last deploy, and without it the check would leave both servers in service.
+    const result = await interrupt(['deploy', '--no-release-image', '--full'], /batch 1 of 2 \(i-[0-9a-f]+\): running/);
     expect(result.exitCode, result.output).toBe(130);
     expect(result.output).toMatch(/interrupted/);
     expect(await suspendedProcesses()).toEqual([]);
@@ -154,7 +155,8 @@ describe.skipIf(!capability.ok)(`faults end to end on the local cloud${capabilit
   }, 900_000);
 
   it('a rolling deploy killed (SIGKILL) in its first batch: status names what it left; the next deploy registers the instance again and resumes health replacement', async () => {
-    const killed = await interruptWhen(['staging', 'deploy', '--no-release-image'], /batch 1 of 2 \(i-[0-9a-f]+\): running/, { cwd: project.root, env: project.env, kill: true });
+    // --full: as above, so that a batch is taken out at all.
+    const killed = await interruptWhen(['staging', 'deploy', '--no-release-image', '--full'], /batch 1 of 2 \(i-[0-9a-f]+\): running/, { cwd: project.root, env: project.env, kill: true });
     const out = /batch 1 of 2 \((i-[0-9a-f]+)\): running/.exec(killed.output)?.[1] ?? '';
     expect(out, killed.output).toMatch(/^i-/);
     // What the killed run left: its instance out of the load balancer (a Classic Load Balancer never registers

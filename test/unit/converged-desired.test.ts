@@ -83,6 +83,16 @@ function listModuleTasks(role: string): string[] {
   return names;
 }
 
+describe('the converged check renders app_common as the app role runs it', () => {
+  it("passes app_common the same variables as the app role's dependency does", () => {
+    const meta = parse(readFileSync(join(ROLES, 'app', 'meta', 'main.yml'), 'utf8')) as { dependencies: { role: string; vars: Record<string, string> }[] };
+    const tasks = parse(readFileSync(join(ROLES, 'converged', 'tasks', 'main.yml'), 'utf8')) as Task[];
+    const block = tasks.find((task) => task.block)?.block ?? [];
+    const include = block.find((task) => (task['ansible.builtin.include_role'] as { name?: string } | undefined)?.name === 'app_common');
+    expect(include?.['vars']).toEqual(meta.dependencies.find((dependency) => dependency.role === 'app_common')?.vars);
+  });
+});
+
 describe('the converged check covers every task of the roles it stands in for', () => {
   const tasks = ['image', 'app_common', 'app'].flatMap(listModuleTasks);
 
