@@ -368,10 +368,12 @@ function releaseSteps<S extends DeployState>(ctx: Context, enabled: () => boolea
     },
   ];
 }
+
 /**
  * The app servers a deploy would not change, by instance id: playbooks/check.yml runs the
  * converged check alone on `hosts` and writes what it found to a file. A check that fails
- * (an unreachable server, say) finds none: every server is then updated, as without it.
+ * (an unreachable server, say) finds none: every server is then updated, as without it. An
+ * interruption is rethrown.
  */
 export async function findUpToDate(
   hosts: readonly InventoryHost[],
@@ -385,6 +387,8 @@ export async function findUpToDate(
     const paths = JSON.parse(await readFile(report, 'utf8')) as Record<string, unknown>;
     return new Set(hosts.filter((host) => paths[host.address] === 'none').map((host) => host.instanceId));
   } catch (error) {
+    // Ctrl-C during the check ends the deploy, as anywhere else; only a failed check falls back.
+    if (error instanceof ArgosError && error.code === 'INTERRUPTED') throw error;
     note(`could not tell which app servers are already up to date (${(error as Error).message.split('\n')[0]}): updating every one`);
     return new Set();
   } finally {

@@ -9,6 +9,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it } from 'vitest';
 import { parseBatchSize } from '../../src/batch-size.js';
 import { findUpToDate } from '../../src/commands/deploy.js';
+import { ArgosError } from '../../src/errors.js';
 import { planBatches, readRotationSettings, runRollingDeploy, type RollingActions, type RollingPlan } from '../../src/commands/rolling-deploy.js';
 import type { InventoryHost } from '../../src/hosts.js';
 
@@ -185,5 +186,10 @@ describe('findUpToDate', () => {
     expect([...(await findUpToDate(hosts, async () => undefined, (line) => notes.push(line)))]).toEqual([]);
     expect(notes[0]).toBe('could not tell which app servers are already up to date (UNREACHABLE! ec2-54-0-0-2): updating every one');
     expect(notes).toHaveLength(2);
+  });
+
+  it('rethrows an interruption (Ctrl-C during the check) instead of going on with every server', async () => {
+    const interrupted = new ArgosError('INTERRUPTED', 'interrupted while running playbooks/check.yml');
+    await expect(findUpToDate(hosts, async () => { throw interrupted; }, () => undefined)).rejects.toBe(interrupted);
   });
 });
