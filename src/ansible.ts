@@ -6,7 +6,7 @@
  */
 import { execa } from 'execa';
 import { ArgosError } from './errors.js';
-import { sshOptions, type SshSettings } from './ssh.js';
+import { prepareControlDir, sshOptions, type SshSettings } from './ssh.js';
 
 /** One `ansible-playbook` run. */
 export interface PlaybookRun {
@@ -119,6 +119,7 @@ export function describeFailure(failure: PlaybookFailure): string {
 export async function runPlaybook(run: PlaybookRun): Promise<void> {
   const tail: string[] = [];
   const all: string[] = [];
+  await prepareControlDir(run.ssh);
   const child = execa('ansible-playbook', playbookArgs(run), {
     env: playbookEnvironment(run),
     all: true,

@@ -43,6 +43,8 @@ export interface Context<O extends CommonOptions = CommonOptions> {
   readonly sshCidr: string | undefined;
   /** OpenSSH client config for Ansible: `--ssh-config`, else `ssh_config`. */
   readonly sshConfig: string | undefined;
+  /** Where argos's SSH wait and Ansible share master connections: Ansible's control_path_dir. */
+  readonly sshControlDir: string | undefined;
   /** The one I/O host: progress, messages, results and questions. */
   readonly reporter: Reporter;
   readonly clients: AwsClients;
@@ -63,6 +65,9 @@ export interface Environment {
   AWS_ENDPOINT_URL?: string | undefined;
   /** Bound of one AWS call attempt in ms, for slow links (default: the clients' own). */
   ARGOS_AWS_TIMEOUT_MS?: string | undefined;
+  /** Ansible's control_path_dir (default ~/.ansible/cp): argos's SSH wait puts its master connections there too. */
+  ANSIBLE_SSH_CONTROL_PATH_DIR?: string | undefined;
+  HOME?: string | undefined;
 }
 
 /** Inputs to {@link createContext}. */
@@ -123,11 +128,27 @@ export async function createContext<O extends CommonOptions>(inputs: ContextInpu
     // Only a command that opens SSH checks where from: status need not fail on an ARGOS_SSH_CIDR it never uses.
     sshCidr: ssh ? resolveSshCidr(ssh.sshCidr, environment.ARGOS_SSH_CIDR, config) : undefined,
     sshConfig: sshConfig === undefined ? undefined : resolve(root, sshConfig),
+    sshControlDir: ssh ? resolveControlDir(environment, root) : undefined,
     reporter,
     clients: createClients({ region, credentials: createCredentialProvider(legacy), requestTimeoutMs }),
     signal: inputs.signal,
     runtime: createRuntime(inputs.processes),
   };
+}
+
+/**
+ * The folder Ansible keeps its master connections in (its ssh connection's
+ * control_path_dir: ANSIBLE_SSH_CONTROL_PATH_DIR, default ~/.ansible/cp), so that
+ * argos's SSH wait leaves its login there for Ansible's first task. Undefined, and
+ * nothing shared, when it cannot be known here (no HOME, a $VARIABLE in it).
+ */
+export function resolveControlDir(environment: Pick<Environment, 'ANSIBLE_SSH_CONTROL_PATH_DIR' | 'HOME'>, root: string): string | undefined {
+  const configured = environment.ANSIBLE_SSH_CONTROL_PATH_DIR || '~/.ansible/cp';
+  const home = environment.HOME;
+  if (configured.startsWith('~') && !home) return undefined;
+  const expanded = configured === '~' || configured.startsWith('~/') ? `${home ?? ''}${configured.slice(1)}` : configured;
+  if (expanded.includes('$') || expanded.startsWith('~')) return undefined;
+  return resolve(root, expanded);
 }
 
 /** AWS_ENDPOINT_URL must be an http(s) URL: the SDK would fail later with a bare "Invalid URL". */

@@ -70,6 +70,8 @@ export async function runCommand<C extends CommandName>(name: C, env: string, ra
         AWS_SECRET_KEY: process.env['AWS_SECRET_KEY'],
         AWS_ENDPOINT_URL: process.env['AWS_ENDPOINT_URL'],
         ARGOS_AWS_TIMEOUT_MS: process.env['ARGOS_AWS_TIMEOUT_MS'],
+        ANSIBLE_SSH_CONTROL_PATH_DIR: process.env['ANSIBLE_SSH_CONTROL_PATH_DIR'],
+        HOME: process.env['HOME'],
       },
       root: process.cwd(),
       signal: controller.signal,

@@ -3,6 +3,7 @@
  * known_hosts file (accept-new, never "no checking"), the user's ssh_config
  * for bastions, and a bounded wait until a new instance answers.
  */
+import { mkdir } from 'node:fs/promises';
 import { execa } from 'execa';
 import { ArgosError } from './errors.js';
 import { formatDuration } from './reporter.js';
@@ -15,6 +16,30 @@ export interface SshSettings {
   knownHostsFile: string;
   /** An OpenSSH client config (bastions, ProxyJump; the tests' local-target mapping). */
   sshConfig?: string | undefined;
+  /**
+   * Where master connections' sockets go, shared by argos's SSH wait and Ansible
+   * (see {@link sshControlPath}); unset, Ansible picks its own and the wait makes none.
+   */
+  controlDir?: string | undefined;
+}
+
+/**
+ * The longest socket path OpenSSH can bind: sun_path is 108 bytes on Linux, 104 on
+ * the BSDs and macOS; ssh also appends a random suffix of up to 17 characters
+ * while it creates the socket.
+ */
+const MAX_CONTROL_PATH = 104 - 17;
+
+/**
+ * `<dir>/%C` (ssh's hash of the local host, remote host, port and user), or
+ * undefined when the path would be too long for a socket: then Ansible uses
+ * its own shorter name and the wait shares nothing.
+ */
+export function sshControlPath(controlDir: string | undefined): string | undefined {
+  if (controlDir === undefined) return undefined;
+  const path = `${controlDir.replace(/\/+$/, '')}/%C`;
+  // %C expands to 40 hexadecimal characters.
+  return path.length - 2 + 40 <= MAX_CONTROL_PATH ? path : undefined;
 }
 
 /** Bound for a new instance's SSH to answer. */
@@ -62,11 +87,20 @@ async function usesProxy(host: string, settings: SshSettings, run: SshRunner, si
   return /^(proxyjump|proxycommand) (?!none$)\S/im.test(result.stdout);
 }
 
+/** Makes the control directory (private: the sockets log in as the user) when there is one to share. */
+export async function prepareControlDir(settings: SshSettings): Promise<void> {
+  if (sshControlPath(settings.controlDir) && settings.controlDir) await mkdir(settings.controlDir, { recursive: true, mode: 0o700 });
+}
+
 /**
  * The `-o` options every SSH connection of argos uses, Ansible's included:
  * host keys recorded on first sight and checked after, a kept master connection.
+ * With a control directory, one socket path for the wait and Ansible: the wait's
+ * successful login stays up as the master Ansible's first task reuses, which
+ * saves each host a second handshake (about 8 round trips: 0.4 s at 50 ms).
  */
 export function sshOptions(settings: SshSettings): string[] {
+  const controlPath = sshControlPath(settings.controlDir);
   return [
     ...(settings.sshConfig ? ['-F', settings.sshConfig] : []),
     '-o', `UserKnownHostsFile=${settings.knownHostsFile}`,
@@ -74,6 +108,7 @@ export function sshOptions(settings: SshSettings): string[] {
     '-o', 'IdentitiesOnly=yes',
     '-o', 'ControlMaster=auto',
     '-o', 'ControlPersist=60s',
+    ...(controlPath ? ['-o', `ControlPath=${controlPath}`] : []),
     '-o', 'ServerAliveInterval=15',
   ];
 }
@@ -93,6 +128,7 @@ export async function waitForSsh(
   target: SshTarget = {},
 ): Promise<void> {
   const run = target.run ?? runSsh;
+  await prepareControlDir(settings);
   const clock = wait.clock ?? systemClock;
   // Through a bastion, the bastion reaches the host, not the caller's address: a timeout says nothing about it.
   const watchDrops = target.openedFrom !== undefined && !(await usesProxy(host, settings, run, wait.signal));
@@ -104,8 +140,6 @@ export async function waitForSsh(
           ...sshOptions(settings),
           '-o', 'BatchMode=yes',
           '-o', 'ConnectTimeout=10',
-          // A probe must not leave a master connection that outlives the run.
-          '-o', 'ControlMaster=no',
           // The same alias as the inventory's, so the key recorded here is the one Ansible checks.
           '-o', `HostKeyAlias=${target.hostKeyAlias ?? host}`,
           '-i', settings.keyFile,

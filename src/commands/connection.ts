@@ -14,7 +14,7 @@ import type { SshSettings } from '../ssh.js';
 
 /** SSH settings for the environment's hosts (or the bake's, with its own known_hosts). */
 export function sshSettings(ctx: Context, knownHostsFile = ctx.paths.knownHostsFile): SshSettings {
-  return { user: ctx.config.remoteUser, keyFile: ctx.paths.keyFile, knownHostsFile, sshConfig: ctx.sshConfig };
+  return { user: ctx.config.remoteUser, keyFile: ctx.paths.keyFile, knownHostsFile, sshConfig: ctx.sshConfig, controlDir: ctx.sshControlDir };
 }
 
 /** How the health advice tells a person to reach an instance: the hosts file's user and key. */

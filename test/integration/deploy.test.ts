@@ -8,10 +8,11 @@
  * release build's temporary instance would be the app server itself, provisioned twice at
  * once. Release images: release-cli.test.ts (moto) and release-image.test.ts (the model).
  */
-import { chmod, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClients, type AwsClients } from '../../src/aws/clients.js';
 import { createCredentialProvider } from '../../src/aws/credentials.js';
@@ -26,6 +27,8 @@ let clients: AwsClients;
 let project: TargetProject;
 let spyLog: string;
 let env: Record<string, string>;
+/** Ansible's control_path_dir for these runs: argos's SSH wait leaves its master connection there. */
+let controlDir: string;
 
 /** Every temporary SSH rule in the account (there must be none after a run). */
 async function sshRules(): Promise<string[]> {
@@ -46,14 +49,25 @@ describe.skipIf(!capability.ok)(`deploy to a real target${capability.ok ? '' : `
     const bin = await mkdtemp(join(tmpdir(), 'argos-spy-'));
     spyLog = join(bin, 'calls.log');
     const real = (await import('execa')).execaSync('sh', ['-c', 'command -v ansible-playbook']).stdout.trim();
-    await writeFile(join(bin, 'ansible-playbook'), `#!/bin/sh\n{ printf 'ARGV:'; printf ' %s' "$@"; printf '\\n'; env; } >> '${spyLog}'\nexec '${real}' "$@"\n`);
+    // It also lists the master connections' sockets as ansible-playbook starts.
+    await writeFile(join(bin, 'ansible-playbook'), [
+      '#!/bin/sh',
+      `{ printf 'ARGV:'; printf ' %s' "$@"; printf '\\n'; printf 'SOCKETS: %s\\n' "$(ls -A "$ANSIBLE_SSH_CONTROL_PATH_DIR" | tr '\\n' ' ')"; env; } >> '${spyLog}'`,
+      `exec '${real}' "$@"`,
+      '',
+    ].join('\n'));
     await chmod(join(bin, 'ansible-playbook'), 0o755);
-    env = { ...fakeAwsEnvironment, PATH: `${bin}:${process.env['PATH'] ?? ''}` };
+    controlDir = await mkdtemp(join(tmpdir(), 'cp-'));
+    env = { ...fakeAwsEnvironment, PATH: `${bin}:${process.env['PATH'] ?? ''}`, ANSIBLE_SSH_CONTROL_PATH_DIR: controlDir };
     const commissioned = await runCli(['staging', 'commission', '--no-deploy', '--yes'], { cwd: project.root, env, timeout: 120_000 });
     expect(commissioned.stderr).toBe('');
   }, 300_000);
 
   afterAll(async () => {
+    // The master connections these runs left (ControlPersist): closed through their sockets.
+    for (const socket of controlDir ? await readdir(controlDir).catch(() => []) : []) {
+      await execa('ssh', ['-O', 'exit', '-o', `ControlPath=${join(controlDir, socket)}`, 'master'], { reject: false, timeout: 10_000 });
+    }
     await project?.stop();
     clients?.destroy();
   });
@@ -77,6 +91,16 @@ describe.skipIf(!capability.ok)(`deploy to a real target${capability.ok ? '' : `
     const known = await readFile(knownHosts, 'utf8');
     expect(known).toMatch(new RegExp(`^${current} `, 'm'));
     expect(known).not.toContain('ec2-203-0-113-99');
+    // and Ansible reused the login of argos's SSH wait: its master socket was there (one, ssh's %C hash)
+    // when ansible-playbook started, Ansible was given its path, and made no other.
+    const calls = await readFile(spyLog, 'utf8');
+    expect(calls).toContain(`ControlPath=${controlDir}/%C`);
+    // (Runs of playbooks only: preflight's `ansible-playbook --version` opens no SSH.)
+    const sockets = [...calls.matchAll(/^ARGV:.*\.yml\nSOCKETS: (.*)$/gm)].map((match) => (match[1] ?? '').trim());
+    expect(sockets.length).toBeGreaterThan(0);
+    for (const listed of sockets) expect(listed).toMatch(/^[0-9a-f]{40}$/);
+    expect(new Set(sockets).size).toBe(1);
+    expect(await readdir(controlDir)).toEqual([sockets[0]]);
   }, 600_000);
 
   it('closed the temporary SSH rule after the successful run', async () => {

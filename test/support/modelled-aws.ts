@@ -1579,6 +1579,7 @@ export async function createModelledRun(options: ModelledRunOptions = {}): Promi
     paths,
     sshCidr: commission.sshCidr,
     sshConfig: undefined,
+    sshControlDir: undefined,
     reporter,
     clients: aws.clients,
     signal: controller.signal,

@@ -1,6 +1,11 @@
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { playbookEnvironment, type PlaybookRun } from '../../src/ansible.js';
+import { resolveControlDir } from '../../src/context.js';
 import { ArgosError } from '../../src/errors.js';
-import { DROPPED_SSH_BOUND_MS, SSH_TIMEOUT_MS, waitForSsh, type SshRunner } from '../../src/ssh.js';
+import { DROPPED_SSH_BOUND_MS, SSH_TIMEOUT_MS, sshControlPath, sshOptions, waitForSsh, type SshRunner } from '../../src/ssh.js';
 import { VirtualClock } from '../support/virtual-clock.js';
 
 const settings = { user: 'ubuntu', keyFile: '/p/keys/k.pem', knownHostsFile: '/p/hosts/known_hosts_staging' };
@@ -63,5 +68,47 @@ describe('waitForSsh when SSH comes from elsewhere than the address opened', () 
     expect(error.code).toBe('TIMEOUT');
     expect(error.message).not.toContain('198.51.100.7/32');
     expect(clock.now() - started).toBeGreaterThanOrEqual(SSH_TIMEOUT_MS);
+  });
+});
+
+describe('one master connection per host for the SSH wait and Ansible', () => {
+  it("gives the wait and Ansible the same ControlPath, in Ansible's folder, made private", async () => {
+    const dir = join(await mkdtemp(join(tmpdir(), 'cp-')), 'c');
+    try {
+      const shared = { ...settings, controlDir: dir };
+      const calls: string[][] = [];
+      const run: SshRunner = async (args) => {
+        calls.push(args);
+        return { exitCode: 0, stdout: args.includes('-G') ? 'hostname 203.0.113.9\n' : '', stderr: '' };
+      };
+      await waitForSsh('203.0.113.9', shared, { signal: new AbortController().signal }, { hostKeyAlias: 'i-1', run });
+      const login = calls.find((args) => args.includes('true')) ?? [];
+      // ssh takes the first value of an option: ControlMaster=auto, so the wait's login stays up as the master.
+      expect(login.filter((arg) => arg.startsWith('ControlMaster='))).toEqual(['ControlMaster=auto']);
+      expect(login).toContain(`ControlPath=${dir}/%C`);
+      expect(playbookEnvironment({ ssh: shared } as PlaybookRun)['ANSIBLE_SSH_ARGS']).toContain(`-o ControlPath=${dir}/%C`);
+      expect((await stat(dir)).mode & 0o777).toBe(0o700);
+    } finally {
+      await rm(dirname(dir), { recursive: true, force: true });
+    }
+  });
+
+  it('shares nothing when the socket path would be too long for OpenSSH (Ansible then names its own)', () => {
+    expect(sshControlPath('/home/u/.ansible/cp')).toBe('/home/u/.ansible/cp/%C');
+    const long = `/home/${'u'.repeat(60)}/.ansible/cp`;
+    expect(sshControlPath(long)).toBeUndefined();
+    expect(sshOptions({ ...settings, controlDir: long }).some((arg) => arg.startsWith('ControlPath='))).toBe(false);
+    expect(sshOptions(settings).some((arg) => arg.startsWith('ControlPath='))).toBe(false);
+  });
+
+  it("finds Ansible's control_path_dir as Ansible does: ANSIBLE_SSH_CONTROL_PATH_DIR, else ~/.ansible/cp", () => {
+    expect(resolveControlDir({ HOME: '/home/u' }, '/p')).toBe('/home/u/.ansible/cp');
+    expect(resolveControlDir({ HOME: '/home/u', ANSIBLE_SSH_CONTROL_PATH_DIR: '/tmp/cp' }, '/p')).toBe('/tmp/cp');
+    expect(resolveControlDir({ HOME: '/home/u', ANSIBLE_SSH_CONTROL_PATH_DIR: '~/cp' }, '/p')).toBe('/home/u/cp');
+    expect(resolveControlDir({ HOME: '/home/u', ANSIBLE_SSH_CONTROL_PATH_DIR: 'cp' }, '/p')).toBe('/p/cp');
+    // What argos cannot expand as Ansible would: nothing shared, rather than a folder Ansible does not use.
+    expect(resolveControlDir({ HOME: '/home/u', ANSIBLE_SSH_CONTROL_PATH_DIR: '$XDG_RUNTIME_DIR/cp' }, '/p')).toBeUndefined();
+    expect(resolveControlDir({ ANSIBLE_SSH_CONTROL_PATH_DIR: '~other/cp', HOME: '/home/u' }, '/p')).toBeUndefined();
+    expect(resolveControlDir({}, '/p')).toBeUndefined();
   });
 });
