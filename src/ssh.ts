@@ -116,7 +116,8 @@ export function sshOptions(settings: SshSettings): string[] {
 /**
  * Waits until `host` accepts an SSH login (and so records its host key under
  * `target.hostKeyAlias`, the instance id: the alias the inventory gives Ansible
- * too). A fresh instance refuses connections for a while: polled, bounded,
+ * too); with `settings.controlDir`, that login stays up for 60 s as the master
+ * connection Ansible then reuses. A fresh instance refuses connections for a while: polled, bounded,
  * abortable. When every attempt times out for {@link DROPPED_SSH_BOUND_MS}
  * and no bastion is in the way, it fails at once saying that SSH comes from
  * elsewhere than `target.openedFrom`, and what to set.
