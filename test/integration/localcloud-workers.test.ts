@@ -10,7 +10,9 @@
  * argos command, no Ansible run on it: the worker is what the release image
  * and the worker's user data make of a fresh instance — and that worker must
  * run the task within its boot + 60 s, as the app's /result says (with the
- * worker's host name). decommission leaves no machine.
+ * worker's host name). A deploy then finds it as wanted and skips it after one
+ * check (roles/converged), and a new commit updates only its code and restarts
+ * it. decommission leaves no machine.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -101,6 +103,39 @@ describe.skipIf(!capability.ok)(`worker servers on the local cloud${capability.o
     expect(done.answer.result).toEqual({ sum: 5, host: machine.hostname });
     // boot-finished has whole seconds: up to 1 s early.
     expect(done.at - bootedAt).toBeLessThanOrEqual(61_000);
+  }, 900_000);
+
+  it('a deploy skips the worker after one check; a new commit updates only its code and restarts it', async () => {
+    const logFile = join(project.root, 'logs', 'argos-staging.log');
+    /** The worker play's part of what the deploy logged. */
+    const deployWorkers = async (): Promise<string> => {
+      const seen = (await readFile(logFile, 'utf8')).length;
+      const result = await project.argos(['staging', 'deploy', '--no-release-image']);
+      expect(result.stderr).toBe('');
+      expect(result.exitCode).toBe(0);
+      // The log's lines start with a timestamp.
+      const added = (await readFile(logFile, 'utf8')).slice(seen);
+      const start = added.indexOf('PLAY [Configure the workers]');
+      expect(start).toBeGreaterThanOrEqual(0);
+      return added.slice(start, added.indexOf('PLAY RECAP', start));
+    };
+    // The worker the group launched from the release image is as a deploy would make it.
+    const unchanged = await deployWorkers();
+    expect(unchanged).toContain('Nothing differs: this server is skipped.');
+    expect(unchanged).not.toMatch(/TASK \[worker : [^\]]+\][^\n]*\n[^\n]*(ok|changed): \[/);
+    // A new commit: the code tasks and the worker's restart only, and the restarted worker runs tasks.
+    const commit = await project.releaseSampleApp('2');
+    const updated = await deployWorkers();
+    expect(updated).toContain('Only the code differs: updating the code.');
+    expect(updated).toContain(`wanted main (${commit.slice(0, 12)})`);
+    expect(updated).toMatch(/RUNNING HANDLER \[Restart the Celery worker for the new code\][^\n]*\n[^\n]*changed: \[/);
+    expect(updated).not.toMatch(/TASK \[worker : [^\]]+\][^\n]*\n[^\n]*(ok|changed): \[/);
+    const id = (await get<{ task_id: string }>('/enqueue?x=4&y=5')).task_id;
+    const answer = await waitFor('the restarted worker to run a task', async () => {
+      const found = await get<TaskAnswer>(`/result/${id}`).catch(() => undefined);
+      return found?.state === 'SUCCESS' ? found : undefined;
+    }, 120_000, 1_000);
+    expect(answer.result?.sum).toBe(9);
   }, 900_000);
 
   it('status shows the worker, and decommission leaves no machine', async () => {

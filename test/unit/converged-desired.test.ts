@@ -1,9 +1,9 @@
 /**
  * The converged check (playbooks/roles/converged) skips a server when what the
- * image, app_common and app roles would make of it is already there. It knows
+ * image, app_common and app (or worker) roles would make of it is already there. It knows
  * that from each role's tasks/desired.yml, written by hand beside the tasks: a
  * task added to a role without its state described there would go unchecked,
- * and drift in it unrepaired. This test lists every task of the three roles and
+ * and drift in it unrepaired. This test lists every task of the four roles and
  * how the check covers it; a task it does not know fails it, as does a listed
  * state that desired.yml (or the probe) no longer names.
  */
@@ -54,6 +54,13 @@ const COVERAGE: Record<string, Coverage> = {
   "app/Write nginx's restart drop-in": { desired: ['/etc/systemd/system/nginx.service.d/argos-restart.conf', "'/nginx-restart.conf.j2'"] },
   'app/Start nginx and enable it at boot': { noState: 'only without systemd, where the check always runs every task' },
   'app/Start nginx under systemd and enable it at boot': { desired: ['{name: nginx.service, state: running}'] },
+  // worker (worker.yml: image, app_common, worker)
+  'worker/Create the log directory': { noState: 'only without systemd, where the check always runs every task' },
+  "worker/Write the worker's systemd unit": { desired: ['/etc/systemd/system/{{ worker_service_name }}.service', "'/worker.service.j2'"] },
+  'worker/Make systemd read the changed worker unit': { probe: ['NeedDaemonReload'] },
+  "worker/Write the worker's init script": { noState: 'only without systemd, where the check always runs every task' },
+  'worker/Start the worker and enable it at boot': { desired: [`state: "{{ 'running' if worker_start | bool else 'stopped' }}"`] },
+  'worker/Leave the worker stopped and disabled': { desired: [`state: "{{ 'running' if worker_start | bool else 'stopped' }}"`] },
 };
 
 interface Task {
@@ -83,18 +90,20 @@ function listModuleTasks(role: string): string[] {
   return names;
 }
 
-describe('the converged check renders app_common as the app role runs it', () => {
-  it("passes app_common the same variables as the app role's dependency does", () => {
-    const meta = parse(readFileSync(join(ROLES, 'app', 'meta', 'main.yml'), 'utf8')) as { dependencies: { role: string; vars: Record<string, string> }[] };
+describe('the converged check renders app_common as the app and worker roles run it', () => {
+  it.each(['app', 'worker'])("passes app_common the same variables as the %s role's dependency does", (role) => {
+    const meta = parse(readFileSync(join(ROLES, role, 'meta', 'main.yml'), 'utf8')) as { dependencies: { role: string; vars: Record<string, string> }[] };
     const tasks = parse(readFileSync(join(ROLES, 'converged', 'tasks', 'main.yml'), 'utf8')) as Task[];
     const block = tasks.find((task) => task.block)?.block ?? [];
-    const include = block.find((task) => (task['ansible.builtin.include_role'] as { name?: string } | undefined)?.name === 'app_common');
+    const include = block.find((task) =>
+      (task['ansible.builtin.include_role'] as { name?: string } | undefined)?.name === 'app_common' && task['when'] === `converged_role == '${role}'`);
+    expect(include?.['vars']).toBeDefined();
     expect(include?.['vars']).toEqual(meta.dependencies.find((dependency) => dependency.role === 'app_common')?.vars);
   });
 });
 
 describe('the converged check covers every task of the roles it stands in for', () => {
-  const tasks = ['image', 'app_common', 'app'].flatMap(listModuleTasks);
+  const tasks = ['image', 'app_common', 'app', 'worker'].flatMap(listModuleTasks);
 
   it('knows every task that runs a module, and no task that is gone', () => {
     expect(tasks.length).toBeGreaterThan(20);

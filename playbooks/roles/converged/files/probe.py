@@ -1,7 +1,7 @@
-"""Compares an app server with what a deploy would make of it, in one remote run.
+"""Compares an app server or worker with what a deploy would make of it, in one remote run.
 
 Reads the wanted state as JSON on stdin (built on the controller by the converged
-role from the image, app_common and app roles: rendered templates' checksums,
+role from the image, app_common and app (or worker) roles: rendered templates' checksums,
 modes, owners, links, units, packages, the code's commit) and prints a JSON object:
 
   {"drift": [...], "code": [...]}
@@ -138,6 +138,14 @@ def check_units(units, found):
                 "active", "activating", "reloading"
             ):
                 found.append(f"{name}: {active}, {props.get('UnitFileState')}, wanted stopped and masked")
+        elif want["state"] == "stopped":
+            # A release build's worker: installed, neither running nor enabled.
+            if active in ("active", "activating", "reloading") or props.get("UnitFileState") != "disabled" \
+                    or props.get("NeedDaemonReload") != "no":
+                found.append(
+                    f"{name}: {active}, {props.get('UnitFileState')}, daemon reload needed "
+                    f"{props.get('NeedDaemonReload')}, wanted stopped and disabled"
+                )
         elif active != "active" or props.get("UnitFileState") != "enabled" or props.get("NeedDaemonReload") != "no":
             found.append(
                 f"{name}: {active}, {props.get('UnitFileState')}, daemon reload needed "
@@ -236,11 +244,13 @@ def main():
     check_user(want["user"], drift)
     check_dirs(want["dirs"], drift)
     check_files(want["files"], drift)
-    check_links(want["links"], drift)
-    check_absent(want["absent"], drift)
+    # A worker has no links, absent paths, commands or health check.
+    check_links(want.get("links", []), drift)
+    check_absent(want.get("absent", []), drift)
     check_units(want["units"], drift)
-    check_commands(want["commands"], drift)
-    check_answers(want["health_check"], drift)
+    check_commands(want.get("commands", []), drift)
+    if want.get("health_check"):
+        check_answers(want["health_check"], drift)
     check_code(want["git"], want["venv"], code)
     print(json.dumps({"drift": drift, "code": code}))
 
