@@ -67,6 +67,7 @@ export interface Environment {
   ARGOS_AWS_TIMEOUT_MS?: string | undefined;
   /** Ansible's control_path_dir (default ~/.ansible/cp): argos's SSH wait puts its master connections there too. */
   ANSIBLE_SSH_CONTROL_PATH_DIR?: string | undefined;
+  /** Expands that folder's `~` (as Ansible does); unset, the wait and Ansible share no master. */
   HOME?: string | undefined;
 }
 
