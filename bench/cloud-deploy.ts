@@ -30,6 +30,7 @@ import { waitFor } from '../localcloud/proc.js';
 import { runCli } from '../test/support/cli.js';
 import { makeCloudProject, type CloudProject } from '../test/support/cloud-project.js';
 import { runOriginalPlaybooks, withFreshControlPath } from './deploy-speed.js';
+import { stopOnInterrupt } from './interrupt.js';
 import { ratioOfMedians, round, summarize, timeMs, type Summary } from './stats.js';
 
 const ENV = 'staging';
@@ -257,6 +258,7 @@ export async function measureCloudDeploys(settings: CloudDeploySettings, log: (l
       if (up?.[1]) upTimes.set(up[1], performance.now());
     },
   });
+  const unregister = stopOnInterrupt(`the local cloud ${settings.name}`, () => project.stop());
   try {
     await mkdir(join(project.root, 'hosts'), { recursive: true });
     log('cloud deploys: commission (1 app server) on the local cloud');
@@ -368,6 +370,7 @@ export async function measureCloudDeploys(settings: CloudDeploySettings, log: (l
       skippedCells,
     };
   } finally {
+    unregister();
     await project.stop();
   }
 }

@@ -29,7 +29,9 @@ import { measureDeploySpeed } from './deploy-speed.js';
 import { measureCloudDeploys } from './cloud-deploy.js';
 import { canRunLocalCloud } from '../localcloud/cloud.js';
 import { describeMachine } from './machine.js';
+import { installInterruptHandler, stopOnInterrupt } from './interrupt.js';
 import { renderReport, type BenchResults, type Skipped } from './report.js';
+import setUpRunTmpdir from '../test/support/run-tmpdir.js';
 import { measureStartup } from './startup.js';
 
 /** Run by default; 'loopback' (issue 10's deploy on local targets over loopback) only when asked. */
@@ -126,17 +128,35 @@ async function main(): Promise<void> {
   const log = logger(started);
   const settings = readSettings();
   process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+  installInterruptHandler(log);
+  // Every temporary project goes under one directory of this run, removed at its end, interrupted or not.
+  const removeRunTmpdir = setUpRunTmpdir();
+  const keepRunTmpdir = stopOnInterrupt('the run\'s temporary directory', () => removeRunTmpdir?.());
+  try {
+    await measure(settings, started, log);
+  } finally {
+    keepRunTmpdir();
+    removeRunTmpdir?.();
+  }
+}
+
+/** Runs the asked sections and writes the report. */
+async function measure(settings: Settings, started: number, log: (line: string) => void): Promise<void> {
   const wants = (section: Section) => settings.sections.includes(section);
   log(`sections: ${settings.sections.join(', ')}${settings.quick ? ' (quick)' : ''}`);
   const machine = await describeMachine();
 
   let account: BenchAccount | undefined;
+  let unregister = () => {};
   const results: Omit<BenchResults, 'totalMs'> = { machine, options: { quick: settings.quick, sections: settings.sections }, startup: notAsked, commission: notAsked, deploy: notAsked, loopback: notAsked, apiCalls: notAsked };
   try {
     if (wants('startup') || wants('api')) account = await startBenchAccount();
+    const bench = account;
+    if (bench) unregister = stopOnInterrupt('the bench account (moto)', () => bench.stop());
     if (account && wants('startup')) results.startup = await measureStartup(account, settings.startupRuns, log);
     if (account && wants('api')) results.apiCalls = await measureApiCalls(account, log);
   } finally {
+    unregister();
     await account?.stop();
   }
   if (wants('commission')) results.commission = await commissionSection(settings.modelRuns, log);
