@@ -6,7 +6,7 @@
  */
 import { findAnsiblePlaybook, runPlaybook } from './ansible.js';
 import { resolveSshCidr } from './caller.js';
-import { waitForSsh } from './ssh.js';
+import { closeSshMasters, waitForSsh } from './ssh.js';
 import { systemClock, type Clock } from './wait.js';
 
 /**
@@ -29,11 +29,12 @@ export interface Runtime {
   runPlaybook: typeof runPlaybook;
   findAnsiblePlaybook: typeof findAnsiblePlaybook;
   waitForSsh: typeof waitForSsh;
+  closeSshMasters: typeof closeSshMasters;
   resolveSshCidr: typeof resolveSshCidr;
   processes: LocalProcesses;
 }
 
 /** The real ones, with the process run.ts gives. */
 export function createRuntime(processes: LocalProcesses): Runtime {
-  return { clock: systemClock, runPlaybook, findAnsiblePlaybook, waitForSsh, resolveSshCidr, processes };
+  return { clock: systemClock, runPlaybook, findAnsiblePlaybook, waitForSsh, closeSshMasters, resolveSshCidr, processes };
 }

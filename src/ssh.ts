@@ -113,11 +113,32 @@ export function sshOptions(settings: SshSettings): string[] {
   ];
 }
 
+/** Bound for one `ssh -O exit`: it only talks to the local master's socket. */
+const CLOSE_MASTER_TIMEOUT_MS = 10_000;
+
+/**
+ * Closes the master connections argos's wait and Ansible kept to `hosts`
+ * (ControlPersist would keep each up 60 s after the run). Security groups are
+ * stateful: revoking the temporary SSH rule does not cut a connection already
+ * made, so the run closes its own before it revokes the rule, and nothing it
+ * opened outlives it. No control directory, or no master: nothing to do.
+ * Never throws and ignores any abort: it runs on the way out, Ctrl-C included.
+ */
+export async function closeSshMasters(hosts: readonly string[], settings: SshSettings, run: SshRunner = runSsh): Promise<void> {
+  if (!sshControlPath(settings.controlDir)) return;
+  await Promise.all(
+    hosts.map(async (host) => {
+      // The wait's user and host: ssh's %C (local host, remote host, port, user) names the same socket.
+      await run([...sshOptions(settings), '-l', settings.user, '-O', 'exit', host], AbortSignal.timeout(CLOSE_MASTER_TIMEOUT_MS)).catch(() => undefined);
+    }),
+  );
+}
+
 /**
  * Waits until `host` accepts an SSH login (and so records its host key under
  * `target.hostKeyAlias`, the instance id: the alias the inventory gives Ansible
- * too); with `settings.controlDir`, that login stays up for 60 s as the master
- * connection Ansible then reuses. A fresh instance refuses connections for a while: polled, bounded,
+ * too); with `settings.controlDir`, that login stays up as the master
+ * connection Ansible then reuses (until {@link closeSshMasters}, or 60 s idle). A fresh instance refuses connections for a while: polled, bounded,
  * abortable. When every attempt times out for {@link DROPPED_SSH_BOUND_MS}
  * and no bastion is in the way, it fails at once saying that SSH comes from
  * elsewhere than `target.openedFrom`, and what to set.

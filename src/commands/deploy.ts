@@ -297,8 +297,10 @@ export function deploySteps<S extends DeployState>(ctx: Context, scope: DeploySc
       // Closed even when the run failed or was interrupted: the rule must not outlive the run.
       needs: ['open-ssh', 'wait-ssh', 'playbooks'],
       always: true,
-      preview: async () => ({ actions: ['revoke the temporary SSH rules'] }),
+      preview: async () => ({ actions: ['close the SSH connections kept open to the hosts', 'revoke the temporary SSH rules'] }),
       run: async (state) => {
+        // First the kept connections: the rule's revocation would not cut them (security groups are stateful).
+        await ctx.runtime.closeSshMasters((state.targets ?? []).map((host) => host.address), ssh);
         const groupIds = state.sshGroupIds ?? [];
         if (groupIds.length === 0) return { skip: 'nothing was opened' };
         for (const groupId of groupIds) await closeSsh(clients.ec2, groupId);

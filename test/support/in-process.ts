@@ -42,6 +42,7 @@ export async function runInProcess<C extends 'commission' | 'deploy'>(
       ...ctx.runtime,
       findAnsiblePlaybook: async () => 'ansible-playbook (stubbed)',
       waitForSsh: async () => undefined,
+      closeSshMasters: async () => undefined,
       runPlaybook: async (run: RecordedPlaybookRun) => {
         playbookRuns.push({ playbooks: run.playbooks, inventory: run.inventory, inventoryText: await readFile(run.inventory, 'utf8') });
       },

@@ -518,6 +518,8 @@ export class ModelledAws {
       processes: localProcesses,
       findAnsiblePlaybook: async () => 'ansible-playbook [core 2.17.0] (modelled)',
       resolveSshCidr: async (given) => given ?? CALLER_CIDR,
+      // A request to the local master's socket: no time on the modelled clock.
+      closeSshMasters: async () => undefined,
       waitForSsh: async (host, _settings, wait) => {
         const record: SshWaitRecord = { host, start: this.t(), end: undefined };
         this.sshWaits.push(record);

@@ -35,7 +35,8 @@ async function interrupt(signal: 'SIGINT' | 'SIGTERM', times = 1): Promise<{ exi
     `process.stdout.write('ready\\n');`,
     `setInterval(() => {}, 1000);`,
   ].join('\n'));
-  const child = execa(join(REPO_ROOT, 'node_modules', '.bin', 'tsx'), [script], { reject: false, cwd: dir });
+  // One process (node with tsx's loader), as the signals reach the bench: no tsx parent in between to relay them.
+  const child = execa(process.execPath, ['--import', 'tsx', script], { reject: false, cwd: REPO_ROOT });
   await new Promise<void>((resolve) => {
     child.stdout?.on('data', (chunk: Buffer) => {
       if (chunk.toString().includes('ready')) resolve();

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { playbookEnvironment, type PlaybookRun } from '../../src/ansible.js';
 import { resolveControlDir } from '../../src/context.js';
 import { ArgosError } from '../../src/errors.js';
-import { DROPPED_SSH_BOUND_MS, SSH_TIMEOUT_MS, sshControlPath, sshOptions, waitForSsh, type SshRunner } from '../../src/ssh.js';
+import { closeSshMasters, DROPPED_SSH_BOUND_MS, SSH_TIMEOUT_MS, sshControlPath, sshOptions, waitForSsh, type SshRunner } from '../../src/ssh.js';
 import { VirtualClock } from '../support/virtual-clock.js';
 
 const settings = { user: 'ubuntu', keyFile: '/p/keys/k.pem', knownHostsFile: '/p/hosts/known_hosts_staging' };
@@ -91,6 +91,35 @@ describe('one master connection per host for the SSH wait and Ansible', () => {
     } finally {
       await rm(dirname(dir), { recursive: true, force: true });
     }
+  });
+
+  it("closes each host's master through the wait's socket (same options, user and host), whatever ssh answers", async () => {
+    const shared = { ...settings, controlDir: '/home/u/.ansible/cp' };
+    const calls: string[][] = [];
+    const run: SshRunner = async (args, signal) => {
+      calls.push(args);
+      expect(signal.aborted).toBe(false);
+      if (args.at(-1) === '203.0.113.8') throw new Error('ssh vanished');
+      // No master for this host (the run failed before the wait reached it): ssh says so and exits 255.
+      return args.at(-1) === '203.0.113.9' ? { exitCode: 255, stdout: '', stderr: 'Control socket connect(/home/u/.ansible/cp/x): No such file or directory' } : { exitCode: 0, stdout: '', stderr: 'Exit request sent.' };
+    };
+    await closeSshMasters(['203.0.113.7', '203.0.113.8', '203.0.113.9'], shared, run);
+    expect(calls).toHaveLength(3);
+    for (const [index, args] of calls.entries()) {
+      expect(args.slice(0, sshOptions(shared).length)).toEqual(sshOptions(shared));
+      expect(args.slice(sshOptions(shared).length)).toEqual(['-l', 'ubuntu', '-O', 'exit', `203.0.113.${String(7 + index)}`]);
+    }
+  });
+
+  it('closes nothing where no socket is shared (Ansible named its own, which it keeps as it always did)', async () => {
+    const calls: string[][] = [];
+    const run: SshRunner = async (args) => {
+      calls.push(args);
+      return { exitCode: 0, stdout: '', stderr: '' };
+    };
+    await closeSshMasters(['203.0.113.7'], settings, run);
+    await closeSshMasters(['203.0.113.7'], { ...settings, controlDir: `/home/${'u'.repeat(60)}/.ansible/cp` }, run);
+    expect(calls).toEqual([]);
   });
 
   it('shares nothing when the socket path would be too long for OpenSSH (Ansible then names its own)', () => {
