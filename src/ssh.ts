@@ -120,8 +120,10 @@ const CLOSE_MASTER_TIMEOUT_MS = 10_000;
  * Closes the master connections argos's wait and Ansible kept to `hosts`
  * (ControlPersist would keep each up 60 s after the run). Security groups are
  * stateful: revoking the temporary SSH rule does not cut a connection already
- * made, so the run closes its own before it revokes the rule, and nothing it
- * opened outlives it. No control directory, or no master: nothing to do.
+ * made ("When you change a security group rule, its tracked connections are not
+ * immediately interrupted", EC2 User Guide, "Security group connection tracking",
+ * https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/security-group-connection-tracking.html),
+ * so the run closes its own before it revokes the rule, and nothing it opened outlives it. No control directory, or no master: nothing to do.
  * Never throws and ignores any abort: it runs on the way out, Ctrl-C included.
  */
 export async function closeSshMasters(hosts: readonly string[], settings: SshSettings, run: SshRunner = runSsh): Promise<void> {
