@@ -50,6 +50,7 @@ export async function prepareBake(ctx: Context, options: { fetch?: Fetch } = {})
         inventory: `[image]\n${host} ansible_ssh_extra_args="-o HostKeyAlias=${hostKeyAlias({ instanceId })}"\n`,
         ssh,
         varsFiles: configVarsFiles(ctx),
+        host,
       }),
   };
 }
@@ -63,12 +64,15 @@ export interface TemporaryHostRun {
   ssh: SshSettings;
   varsFiles: string[];
   limit?: string | undefined;
+  /** The instance's address: its kept SSH connection is closed after the run. */
+  host: string;
 }
 
 /**
- * Runs one playbook on a temporary instance, then removes the inventory and
- * the instance's known_hosts file: the instance is about to be terminated,
- * its host key must not linger.
+ * Runs one playbook on a temporary instance, then closes the kept SSH
+ * connection to it and removes the inventory and the instance's known_hosts
+ * file: the instance is about to be imaged (a reboot) and terminated, so
+ * neither its connection nor its host key may linger.
  */
 export async function runOnTemporaryHost(ctx: Context, run: TemporaryHostRun): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'argos-temporary-'));
@@ -87,6 +91,7 @@ export async function runOnTemporaryHost(ctx: Context, run: TemporaryHostRun): P
       onLine: (line) => ctx.reporter.detail(line),
     });
   } finally {
+    await ctx.runtime.closeSshMasters([run.host], run.ssh);
     await rm(dir, { recursive: true, force: true });
     await rm(run.ssh.knownHostsFile, { force: true });
   }

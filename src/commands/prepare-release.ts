@@ -43,7 +43,7 @@ export async function prepareRelease(ctx: Context, target: { baseImageId: string
         const discovered = await discoverInventory(ctx.clients, ctx.names, { user: ctx.config.remoteUser, keyFile: ctx.paths.keyFile });
         const releaseHost = { address: host, instanceId, privateDnsName: undefined, privateIpAddress: undefined, securityGroupIds: [] };
         const inventory = `${renderInventory({ groups: { appservers: [releaseHost], brokers: [], workers: [releaseHost] }, vars: discovered.vars })}\n[workers:vars]\nworker_start=false\n`;
-        await withPlaybookVars(ctx, (varsFiles) => runOnTemporaryHost(ctx, { playbook: 'site.yml', inventory, ssh, varsFiles, limit: host }));
+        await withPlaybookVars(ctx, (varsFiles) => runOnTemporaryHost(ctx, { playbook: 'site.yml', inventory, ssh, varsFiles, limit: host, host }));
       },
     },
   };
