@@ -99,7 +99,10 @@ export interface CloudDeployReport {
   cells: CloudDeployCell[];
   /** argos at 50 ms / argos at 0 ms, per host count and kind. */
   latencyCost: { hosts: number; kind: string; ratio: number }[];
+  /** Per-task times of the converged deploy of 3 app servers. */
   tasks: TaskTiming[];
+  /** Per-task times of the code-change deploy of 1 app server (the row latency costs most). */
+  codeTasks: TaskTiming[];
   scaleOut: ScaleOutResult;
   /** A converged deploy with the release image against one without (3 hosts, 0 ms). */
   releaseImage: { withMs: number; withoutMs: number; addedMs: number };
@@ -229,6 +232,19 @@ async function readTaskTimes(path: string): Promise<Map<string, number>> {
   return times;
 }
 
+/** The rows whose argos deploy is timed task by task (its first run at each latency): `<hosts>-<kind>`. */
+const TIMED_ROWS = ['3-converged', '1-code change'];
+
+/** Each task's time at 0 ms and at 50 ms (one run each), and the round trips the difference makes. */
+async function compareTaskTimes(file0: string | undefined, file50: string | undefined): Promise<TaskTiming[]> {
+  const tasks0 = await readTaskTimes(file0 ?? '');
+  const tasks50 = await readTaskTimes(file50 ?? '');
+  return [...tasks0].map(([task, seconds0]) => {
+    const seconds50 = tasks50.get(task) ?? Number.NaN;
+    return { task, seconds0: round(seconds0, 2), seconds50: round(seconds50, 2), roundTrips: round((seconds50 - seconds0) / 0.05, 0) };
+  });
+}
+
 /** The bench's settings for this section. */
 export interface CloudDeploySettings {
   /** Cloud name (1–4 characters), distinct from other engineers' clouds. */
@@ -271,14 +287,15 @@ export async function measureCloudDeploys(settings: CloudDeploySettings, log: (l
     log(`cloud deploys: commissioned in ${(commissionMs / 1000).toFixed(0)} s`);
     let version = 1;
     const cells: CloudDeployCell[] = [];
-    const taskFiles = new Map<number, string>();
+    /** The task-times files of the timed deploys, by `<hosts>-<kind>-<rtt>`: see {@link TIMED_ROWS}. */
+    const taskFiles = new Map<string, string>();
     // The order alternates run by run across the rows too (AB, BA, …): with one run per side a row is AB or BA,
     // and consecutive rows make ABBA blocks, so a drift in the machine's load falls on both sides alike.
     let turn = 0;
 
     const skippedCells: string[] = [];
     const measureCells = async (hosts: number) => {
-      // Converged first at every latency: the task timings come from the converged rows.
+      // Converged first at every latency, then the code change (TIMED_ROWS are timed task by task).
       for (const kind of ['converged', 'code change'] as const) {
         for (const rttMs of settings.rttsMs) {
           if (performance.now() > settings.deadline) {
@@ -295,8 +312,9 @@ export async function measureCloudDeploys(settings: CloudDeploySettings, log: (l
               }
               // Rewritten before each run: the cloud's ssh_config follows its machines.
               const sshConfig = await sshConfigFor(project, rttMs);
-              const timed = hosts === 3 && kind === 'converged' && side === 'argos' && !taskFiles.has(rttMs) ? join(project.root, `tasks-${rttMs}.jsonl`) : undefined;
-              if (timed) taskFiles.set(rttMs, timed);
+              const key = `${hosts}-${kind}-${rttMs}`;
+              const timed = TIMED_ROWS.includes(`${hosts}-${kind}`) && side === 'argos' && !taskFiles.has(key) ? join(project.root, `tasks-${key.replaceAll(' ', '-')}.jsonl`) : undefined;
+              if (timed) taskFiles.set(key, timed);
               const ms = await timeMs(() => (side === 'argos' ? argosDeploy(project, sshConfig, timed) : originalDeploy(project, sshConfig)));
               times[side].push(ms);
               log(`cloud deploys: ${hosts} host(s), ${rttMs} ms, ${kind}, ${side}: ${(ms / 1000).toFixed(1)} s`);
@@ -344,12 +362,8 @@ export async function measureCloudDeploys(settings: CloudDeploySettings, log: (l
     await settle(project, 3, log);
     await measureCells(3);
 
-    const tasks0 = await readTaskTimes(taskFiles.get(0) ?? '');
-    const tasks50 = await readTaskTimes(taskFiles.get(50) ?? '');
-    const tasks: TaskTiming[] = [...tasks0].map(([task, seconds0]) => {
-      const seconds50 = tasks50.get(task) ?? Number.NaN;
-      return { task, seconds0: round(seconds0, 2), seconds50: round(seconds50, 2), roundTrips: round((seconds50 - seconds0) / 0.05, 0) };
-    });
+    const tasks = await compareTaskTimes(taskFiles.get('3-converged-0'), taskFiles.get('3-converged-50'));
+    const codeTasks = await compareTaskTimes(taskFiles.get('1-code change-0'), taskFiles.get('1-code change-50'));
 
     const latencyCost = cells
       .filter((cell) => cell.rttMs !== 0)
@@ -363,6 +377,7 @@ export async function measureCloudDeploys(settings: CloudDeploySettings, log: (l
       cells,
       latencyCost,
       tasks,
+      codeTasks,
       scaleOut,
       releaseImage: { withMs, withoutMs, addedMs: withMs - withoutMs },
       rolling: { rollingMs: rolling.ms, allAtOnceMs: allAtOnce.ms, ratio: round(rolling.ms / allAtOnce.ms, 3), rolling: rolling.count, allAtOnce: allAtOnce.count },

@@ -55,6 +55,32 @@ function whereTimeGoes(cloud: CloudDeployReport): string {
   ].join('');
 }
 
+/**
+ * The code-change deploy of 1 app server, task by task: the row where latency
+ * costs most. Its tasks' added time against the deploy's says how much of the
+ * latency is in Ansible's tasks and how much around them (argos's SSH login,
+ * ansible-playbook's start and end). Nothing when the row was not timed.
+ */
+function codeChangeTasks(cloud: CloudDeployReport): string[] {
+  const measured = cloud.codeTasks.filter((task) => Number.isFinite(task.seconds0) && Number.isFinite(task.seconds50));
+  if (measured.length === 0) return [];
+  const sum0 = round(measured.reduce((sum, task) => sum + task.seconds0, 0), 1);
+  const sum50 = round(measured.reduce((sum, task) => sum + task.seconds50, 0), 1);
+  const at = (rttMs: number) => cloud.cells.find((cell) => cell.hosts === 1 && cell.rttMs === rttMs && cell.kind === 'code change')?.argosMs.median;
+  const [deploy0, deploy50] = [at(0), at(50)];
+  const whole =
+    deploy0 !== undefined && deploy50 !== undefined
+      ? ` The deploy's medians were ${seconds(deploy0)} and ${seconds(deploy50)} (${seconds(deploy50 - deploy0)} added): ${round(sum50 - sum0, 1)} s of it in the tasks, the rest around them (argos's SSH login, ansible-playbook's start and end).`
+      : '';
+  const slowest = [...measured].sort((a, b) => b.seconds50 - a.seconds50).slice(0, 12);
+  return [
+    `**The code-change deploy of 1 app server**, task by task (the row where latency costs most; one run at 0 ms and one at 50 ms, as above): ${measured.length} tasks took ${sum0} s at 0 ms and ${sum50} s at 50 ms.${whole} The 12 slowest at 50 ms:`,
+    '',
+    table(['task', '0 ms', '50 ms', 'round trips'], slowest.map((task) => [task.task, `${task.seconds0} s`, `${task.seconds50} s`, String(task.roundTrips)])),
+    '',
+  ];
+}
+
 /** Section 3 of BENCHMARKS.md. */
 export function renderCloudSection(cloud: CloudDeployReport, heading: string): string {
   const deployRows = cloud.cells.map((cell) => [
@@ -93,6 +119,7 @@ export function renderCloudSection(cloud: CloudDeployReport, heading: string): s
     '',
     whereTimeGoes(cloud),
     '',
+    ...codeChangeTasks(cloud),
     `**Scale-out time to serve** (item 3): desired capacity 1 → 3 with no argos command, until both new instances are InService behind the load balancer: ${seconds(scaleOut.inServiceMs)}, against boot + 3 health-check intervals = ${seconds(scaleOut.bootMs)} + 3 × 10 s = ${seconds(scaleOut.boundMs)} (boot: from the change until the last new machine answered SSH, which includes the group's reaction to the change) → ${scaleOut.ratio}×.`,
     '',
     `**Release image** (item 3): a converged deploy of 3 app servers that makes the next release image took ${seconds(releaseImage.withMs)}, without it ${seconds(releaseImage.withoutMs)}: the image adds ${seconds(releaseImage.addedMs)} on the local cloud (a temporary machine boots from the base image, site.yml runs on it, the harness records its root as the image).`,

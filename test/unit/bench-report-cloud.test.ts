@@ -16,6 +16,7 @@ function report(options: { argos50: number; failed: number; rollingMs: number })
     cells: [cell(0, 20_000), cell(50, options.argos50)],
     latencyCost: [{ hosts: 3, kind: 'converged', ratio: options.argos50 / 20_000 }],
     tasks: [{ task: 'app : Write the nginx site', seconds0: 1, seconds50: 1.5, roundTrips: 10 }],
+    codeTasks: [],
     scaleOut: { inServiceMs: 20_000, bootMs: 5_000, boundMs: 35_000, ratio: 0.571 },
     releaseImage: { withMs: 60_000, withoutMs: 20_000, addedMs: 40_000 },
     rolling: { rollingMs: options.rollingMs, allAtOnceMs: 20_000, ratio: options.rollingMs / 20_000, rolling: { requests: 1500, failed: options.failed, versions: ['1', '2'] }, allAtOnce: { requests: 1000, failed: 12, versions: ['2', '3'] } },
@@ -65,5 +66,24 @@ describe('cloudSummaryRows', () => {
     const text = renderCloudSection(fast, '## 3');
     expect(text).toContain('The healthy checks alone, 3 × (2 − 1) × 10 s = 30.0 s, are 2.5× the all-at-once deploy');
     expect(text).not.toContain('Meeting it needs the playbook');
+  });
+
+  it('shows the code-change deploy of one server task by task, and how much of its added time is around the tasks', () => {
+    const timed = report({ argos50: 22_000, failed: 0, rollingMs: 39_000 });
+    expect(renderCloudSection(timed, '## 3')).not.toContain('The code-change deploy of 1 app server');
+    timed.cells.push(
+      { hosts: 1, rttMs: 0, kind: 'code change', argosMs: summarize([6_000]), originalMs: summarize([20_000]), ratio: 0.3 },
+      { hosts: 1, rttMs: 50, kind: 'code change', argosMs: summarize([8_000]), originalMs: summarize([60_000]), ratio: 0.133 },
+    );
+    timed.codeTasks = [
+      { task: 'image : Check out the app', seconds0: 0.5, seconds50: 0.8, roundTrips: 6 },
+      { task: 'converged : Ask the server what differs', seconds0: 0.6, seconds50: 0.8, roundTrips: 4 },
+      { task: 'Restart uWSGI', seconds0: 0.4, seconds50: Number.NaN, roundTrips: Number.NaN },
+    ];
+    const text = renderCloudSection(timed, '## 3');
+    // 2 measured tasks: 1.1 s → 1.6 s (0.5 s added) of the deploy's 2 s added.
+    expect(text).toContain('2 tasks took 1.1 s at 0 ms and 1.6 s at 50 ms. The deploy\'s medians were 6.0 s and 8.0 s (2.0 s added): 0.5 s of it in the tasks');
+    expect(text).toMatch(/\| image : Check out the app \| 0.5 s \| 0.8 s \| 6 \|\n\| converged : Ask the server what differs \|/);
+    expect(text).not.toContain('Restart uWSGI');
   });
 });
