@@ -101,7 +101,7 @@ export interface CloudDeployReport {
   latencyCost: { hosts: number; kind: string; ratio: number }[];
   /** Per-task times of the converged deploy of 3 app servers. */
   tasks: TaskTiming[];
-  /** Per-task times of the code-change deploy of 1 app server (the row latency costs most). */
+  /** Per-task times of the code-change deploy of 1 app server (the code path: the most remote tasks per server). */
   codeTasks: TaskTiming[];
   scaleOut: ScaleOutResult;
   /** A converged deploy with the release image against one without (3 hosts, 0 ms). */

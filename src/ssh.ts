@@ -123,8 +123,9 @@ const CLOSE_MASTER_TIMEOUT_MS = 10_000;
  * made ("When you change a security group rule, its tracked connections are not
  * immediately interrupted", EC2 User Guide, "Security group connection tracking",
  * https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/security-group-connection-tracking.html),
- * so the run closes its own before it revokes the rule, and nothing it opened outlives it. No control directory, or no master: nothing to do.
- * Never throws and ignores any abort: it runs on the way out, Ctrl-C included.
+ * so the run closes its own before it revokes the rule, and nothing it opened
+ * outlives it. No control directory, or no master: nothing to do. Never throws
+ * and ignores any abort: it runs on the way out, Ctrl-C included.
  */
 export async function closeSshMasters(hosts: readonly string[], settings: SshSettings, run: SshRunner = runSsh): Promise<void> {
   if (!sshControlPath(settings.controlDir)) return;
@@ -140,8 +141,8 @@ export async function closeSshMasters(hosts: readonly string[], settings: SshSet
  * Waits until `host` accepts an SSH login (and so records its host key under
  * `target.hostKeyAlias`, the instance id: the alias the inventory gives Ansible
  * too); with `settings.controlDir`, that login stays up as the master
- * connection Ansible then reuses (until {@link closeSshMasters}, or 60 s idle). A fresh instance refuses connections for a while: polled, bounded,
- * abortable. When every attempt times out for {@link DROPPED_SSH_BOUND_MS}
+ * connection Ansible then reuses (until {@link closeSshMasters}, or 60 s idle).
+ * A fresh instance refuses connections for a while: polled, bounded, abortable. When every attempt times out for {@link DROPPED_SSH_BOUND_MS}
  * and no bastion is in the way, it fails at once saying that SSH comes from
  * elsewhere than `target.openedFrom`, and what to set.
  */
