@@ -28,8 +28,7 @@ const COVERAGE: Record<string, Coverage> = {
   'image/Create the app directory': { desired: ['{path: "{{ image_app_path }}", owner: "{{ image_app_user }}", group: "{{ image_app_user }}", mode: "0755"}'] },
   'image/Check out the app': { desired: ['repo: "{{ image_git_repo }}"', 'ref: "{{ image_git_ref }}"'] },
   'image/Create the virtualenv': { probe: ['no virtualenv'] },
-  'image/Look for the requirements file': { noState: 'a lookup' },
-  'image/Look for the stamp of these requirements': { noState: 'a lookup' },
+  'image/Describe the virtualenv and the requirements': { noState: 'a lookup' },
   "image/Install the app's requirements": { probe: ['.argos-requirements-', 'requirements not installed'] },
   'image/Stamp the installed requirements': { probe: ['.argos-requirements-'] },
   // app_common
