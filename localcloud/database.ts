@@ -77,6 +77,8 @@ export async function ensurePostgresLayer(options: { cacheDir?: string; user?: s
 
 /** What CreateDBInstance asked for (only the proxy sees the password). */
 interface Credentials {
+  /** When CreateDBInstance was answered (Date.now()). */
+  requestedAt: number;
   user: string;
   password: string;
   dbName?: string;
@@ -94,6 +96,13 @@ export interface DatabaseOptions {
   /** The harness's own key (authorised on database machines) and its public key line. */
   readonly harnessKey: readonly [string, string];
   readonly intervalMs?: number;
+  /**
+   * The least time from CreateDBInstance until the database is `available`.
+   * RDS takes minutes (a db.t3.micro PostgreSQL typically 5 to 10); the local one
+   * answers in seconds, which would hide what argos does while it waits. Default 0:
+   * available as soon as PostgreSQL answers.
+   */
+  readonly createMs?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -175,6 +184,10 @@ export function startDatabases(options: DatabaseOptions): Databases {
       'LOCALCLOUD_SQL',
     ].join('\n') + '\n';
     await sshIn(cloud, keyFile, endpoint, 'sudo sh -s', script);
+    const until = c.requestedAt + (options.createMs ?? 0);
+    if (until > Date.now()) log(`database ${id}: PostgreSQL answers; \`creating\` for ${((until - Date.now()) / 1000).toFixed(1)} s more (createMs)`);
+    // Polled, so that stopping the harness does not wait out the rest.
+    while (Date.now() < until && !stopped) await new Promise((resolve) => setTimeout(resolve, 200));
     ready.set(id, endpoint);
     log(`database ${id}: PostgreSQL answers at ${endpoint}:${String(c.port)} (${address}) after ${((Date.now() - began) / 1000).toFixed(1)} s`);
   };
@@ -204,6 +217,7 @@ export function startDatabases(options: DatabaseOptions): Databases {
       const engine = request.params.get('Engine') ?? '';
       if (!engine.includes('postgres')) { log(`database ${idOf(request)}: engine ${engine}: only PostgreSQL gets a data plane`); return undefined; }
       credentials.set(idOf(request), {
+        requestedAt: Date.now(),
         user: request.params.get('MasterUsername') ?? 'postgres',
         password: request.params.get('MasterUserPassword') ?? '',
         ...(request.params.get('DBName') ? { dbName: request.params.get('DBName') as string } : {}),

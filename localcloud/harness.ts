@@ -63,6 +63,8 @@ export interface HarnessOptions {
   readonly delayMs?: number;
   /** Host directories every machine sees read-only (see {@link CloudOptions.binds}). */
   readonly binds?: CloudOptions['binds'];
+  /** The least time a new database takes to become available (the databases' `createMs`, localcloud/database.ts). Default 0. */
+  readonly databaseCreateMs?: number;
   /** Region of the SDK clients the harness points at moto. Default `us-east-1`. */
   readonly region?: string;
   readonly cacheDir?: string;
@@ -153,6 +155,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     sync = startSync({ cloud, proxy, ec2: new EC2Client(clientConfig), log });
     databases = startDatabases({
       cloud, proxy, rds: new RDSClient(clientConfig), layer, harnessKey: await makeHarnessKey(cloud.stateDir), log,
+      ...(options.databaseCreateMs !== undefined ? { createMs: options.databaseCreateMs } : {}),
     });
     // The load balancers' data plane and the groups' health replacement (issue 14, points 5–6),
     // then any further planes: each registers its interceptors on `proxy` and is stopped first.

@@ -54,6 +54,7 @@ import { findSshConfigProblem, inspectAccess } from './connection.js';
 import { deploySteps, refreshHostsFile, resumeLeftovers, type DeployState } from './deploy.js';
 import { prepareBake } from './prepare-bake.js';
 import { prepareRelease } from './prepare-release.js';
+import { PREPARE_SERVERS_STEP, prepareServersStep } from './prepare-servers.js';
 import { ensureReleaseImage, findLiveImageId, findReleaseImages, type ReleaseImage } from '../release.js';
 import { previewSteps, renderPreview, runSteps, StepRun, type Step, stepHostOf } from './steps.js';
 
@@ -557,7 +558,10 @@ function commissionSteps(ctx: Context<CommissionOptions>): Step<CommissionState>
     // The deploy's playbooks need the database and the broker as well as the app servers (workers launch
     // from the release image and serve from boot). The release image is made at the same time by the
     // step above: the deploy does not make another.
-    ...deploySteps<CommissionState>(ctx, { roles: undefined, playbooks: options.deploy, after: ['app-servers', 'database', 'broker'], releaseImage: false }),
+    // While a new database is created: what the deploy can do without it (prepare-servers.ts).
+    prepareServersStep<CommissionState>(ctx, { deploy: options.deploy }),
+    // After it: its temporary SSH is closed before the deploy opens its own.
+    ...deploySteps<CommissionState>(ctx, { roles: undefined, playbooks: options.deploy, after: ['app-servers', 'database', 'broker', PREPARE_SERVERS_STEP], releaseImage: false }),
     {
       id: 'in-service',
       title: 'wait for the app servers to serve',

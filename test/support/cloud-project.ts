@@ -74,7 +74,7 @@ async function buildFixtureRepo(dir: string): Promise<{ bare: string; work: stri
 }
 
 /** Starts moto and the harness (cloud `name`, 1–4 characters) and makes the project around them. */
-export async function makeCloudProject(options: { name: string; log?: (line: string) => void; delayMs?: number }): Promise<CloudProject> {
+export async function makeCloudProject(options: { name: string; log?: (line: string) => void; delayMs?: number; databaseCreateMs?: number }): Promise<CloudProject> {
   const root = await mkdtemp(join(tmpdir(), 'argos-cloud-'));
   // The fixtures' directory must be readable by the machines' users (mkdtemp makes 0700).
   await chmod(root, 0o755);
@@ -97,6 +97,7 @@ export async function makeCloudProject(options: { name: string; log?: (line: str
       ],
       ...(options.log ? { log: options.log } : {}),
       ...(options.delayMs !== undefined ? { delayMs: options.delayMs } : {}),
+      ...(options.databaseCreateMs !== undefined ? { databaseCreateMs: options.databaseCreateMs } : {}),
     });
     const env = emulatorEnvironment(harness.endpoint);
     const config = { endpoint: harness.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } };
