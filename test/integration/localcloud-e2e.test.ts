@@ -86,7 +86,9 @@ describe.skipIf(!capability.ok)(`argos on the local cloud${capability.ok ? '' : 
   }
 
   beforeAll(async () => {
-    project = await makeCloudProject({ name: process.env['LOCALCLOUD_E2E_NAME'] ?? 'ee', log: (line) => log.push(line) });
+    // The database stays `creating` for 100 s, as RDS does for minutes (the local one answers in seconds): the
+    // first commission configures its app server meanwhile, once the image bake (about 45 s here) is done.
+    project = await makeCloudProject({ name: process.env['LOCALCLOUD_E2E_NAME'] ?? 'ee', log: (line) => log.push(line), databaseCreateMs: 100_000 });
   }, 600_000);
 
   afterAll(async () => {
@@ -120,6 +122,10 @@ describe.skipIf(!capability.ok)(`argos on the local cloud${capability.ok ? '' : 
     // the app on its instance (the load balancer's real checks passed only then), and resumed
     expect(result.stdout).toMatch(/launched from the base image: health replacement suspended until the deploy has put the app on them/);
     expect(result.stdout).toMatch(/i-[0-9a-f]+ in service; health replacement resumed/);
+    // While the database was being created, its app server got what needs no database (playbooks/prepare.yml);
+    // the deploy after it (site.yml) did the rest, and the app answered.
+    expect(result.stdout).toMatch(/configure the app servers while the database is created: i-[0-9a-f]+: playbooks\/prepare\.yml/);
+    expect(result.stdout).toMatch(/✓ configure the app servers while the database is created \(/);
     const group = (await project.clients.autoScaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [GROUP] }))).AutoScalingGroups?.[0];
     expect(group?.SuspendedProcesses ?? []).toEqual([]);
   }, 1_800_000);

@@ -130,6 +130,10 @@ const MINUTE = 60 * SECOND;
  *   Without the app it is never InService, and its group (health check type
  *   ELB) terminates and replaces it once its grace period has passed, as AWS does.
  * - deployPlaybookMs: playbooks/site.yml on the app servers → 2 min.
+ * - preparePlaybookMs, preparedDeployPlaybookMs: the same first deploy in two
+ *   parts, playbooks/prepare.yml (what needs no database, run while it is
+ *   created) then site.yml on the prepared servers: deployPlaybookMs split in
+ *   the proportions measured on the local cloud (see their values).
  * - instanceTerminatedMs: shutting-down → terminated (not in the brief's list;
  *   an assumption, typically tens of seconds) → 30 s.
  * - callMs: any other API call's round trip → 0.2 s.
@@ -147,6 +151,8 @@ export interface ModelParameters {
   loadBalancerCreateMs: number;
   appInServiceMs: number;
   deployPlaybookMs: number;
+  preparePlaybookMs: number;
+  preparedDeployPlaybookMs: number;
   instanceTerminatedMs: number;
   callMs: number;
   /** Per-operation latency overrides, e.g. `{ CreateDBInstance: 2_000 }`. */
@@ -165,6 +171,9 @@ export const DEFAULT_PARAMETERS: Readonly<ModelParameters> = Object.freeze({
   loadBalancerCreateMs: 5 * SECOND,
   appInServiceMs: 3 * MINUTE,
   deployPlaybookMs: 2 * MINUTE,
+  // PREPARE_SPLIT_PLACEHOLDER
+  preparePlaybookMs: 60 * SECOND,
+  preparedDeployPlaybookMs: 60 * SECOND,
   instanceTerminatedMs: 30 * SECOND,
   callMs: 200,
   latencyMs: {},
@@ -255,6 +264,8 @@ interface ModelInstance {
   groupName: string | undefined;
   /** When the app answered on it (from its release image at boot, or a deploy's end); undefined: no app. */
   appAt: number | undefined;
+  /** When playbooks/prepare.yml finished on it; undefined: it did not run. */
+  preparedAt: number | undefined;
   /** Terminated by its group for failing the load balancer's health check. */
   unhealthy: boolean;
 }
@@ -555,7 +566,7 @@ export class ModelledAws {
         if (unreachable.length > 0) {
           throw new ArgosError('FAILED', `ansible-playbook ${playbooks.join(' ')} failed (modelled): unreachable ${unreachable.join(', ')}`);
         }
-        const ms = playbooks.includes('image.yml') ? this.parameters.imagePlaybookMs : this.parameters.deployPlaybookMs;
+        const ms = this.#playbookMs(playbooks, hosts);
         run.onLine(`PLAY [${playbooks.join(' ')}] on ${hosts.join(', ')} (modelled: ${ms / SECOND} s)`);
         const failing = playbooks.find((name) => this.#playbookFaults.get(name) === 0);
         for (const name of playbooks) {
@@ -568,6 +579,12 @@ export class ModelledAws {
           throw new ArgosError('INTERRUPTED', `interrupted while running ${playbooks.join(' ')}`);
         }
         record.end = this.t();
+        if (!failing && playbooks.includes('prepare.yml')) {
+          for (const host of hosts) {
+            const instance = this.#instanceAt(host);
+            if (instance) instance.preparedAt ??= this.t();
+          }
+        }
         if (!failing && playbooks.some((name) => name === 'site.yml' || name === 'app.yml')) {
           for (const host of hosts) {
             const instance = this.#instanceAt(host);
@@ -580,6 +597,20 @@ export class ModelledAws {
         }
       },
     };
+  }
+
+  /**
+   * How long a run of `playbooks` on `hosts` takes: image.yml the bake's time,
+   * prepare.yml the first part of a first deploy, and a deploy the rest of it
+   * where every host was prepared, else all of it.
+   */
+  #playbookMs(playbooks: readonly string[], hosts: readonly string[]): number {
+    if (playbooks.includes('image.yml')) return this.parameters.imagePlaybookMs;
+    if (playbooks.includes('prepare.yml')) return this.parameters.preparePlaybookMs;
+    // The app servers (group instances) decide it; the broker, launched on its own, runs beside them.
+    const servers = hosts.map((host) => this.#instanceAt(host)).filter((instance) => instance?.groupName !== undefined);
+    const prepared = servers.length > 0 && servers.every((instance) => instance?.preparedAt !== undefined);
+    return prepared ? this.parameters.preparedDeployPlaybookMs : this.parameters.deployPlaybookMs;
   }
 
   /** The running instance at `host` (its public name or address). */
@@ -969,6 +1000,7 @@ export class ModelledAws {
       groupName: spec.groupName,
       // An instance from an image that holds the app serves once booted (services enabled in the image).
       appAt: this.state.images.get(spec.imageId)?.hasApp ? this.t() + this.parameters.instanceRunningMs + this.parameters.sshReadyMs : undefined,
+      preparedAt: undefined,
       unhealthy: false,
     };
     this.state.instances.set(id, instance);

@@ -5,7 +5,7 @@
  * and its health checks passed; and its text Gantt chart.
  */
 import { describe, expect, it } from 'vitest';
-import { boundTerms, measureCommissionServing, renderGantt } from '../../bench/commission-serving.js';
+import { boundTerms, measureCommissionServing, renderGantt, type ServingRun } from '../../bench/commission-serving.js';
 import { DEFAULT_PARAMETERS } from '../support/modelled-aws.js';
 
 describe('commission time to serving (modelled)', () => {
@@ -28,6 +28,32 @@ describe('commission time to serving (modelled)', () => {
     const image = second?.steps.find((step) => step.title.startsWith('image '));
     expect((image?.end ?? Infinity) - (image?.start ?? 0)).toBeLessThan(5);
     expect(second?.boundSeconds).toBe(Math.max(boundTerms().database, boundTerms().boot + boundTerms().configure + boundTerms().checks));
+  });
+
+  it('configures the second environment\'s app servers while its database is created, and the first\'s in one run', async () => {
+    const [first, second] = await measureCommissionServing();
+    const find = (run: ServingRun | undefined, prefix: string) => {
+      const step = run?.steps.find((candidate) => candidate.title.startsWith(prefix));
+      if (!step) throw new Error(`no step ${prefix} in ${run?.label ?? 'a missing run'}`);
+      return step;
+    };
+    // First environment: the database was available before its app servers ran (the bake is longer): nothing to do early.
+    const firstPrepare = find(first, 'configure the app servers while the database is created');
+    expect(firstPrepare.end - firstPrepare.start).toBeLessThan(1);
+    expect(find(first, 'run the playbooks').end - find(first, 'run the playbooks').start).toBeGreaterThanOrEqual(DEFAULT_PARAMETERS.deployPlaybookMs / 1000);
+    // Second: prepare.yml ran once its app server answered SSH, and ended before the database was available ...
+    const servers = find(second, 'app servers ');
+    const database = find(second, 'database ');
+    const prepare = find(second, 'configure the app servers while the database is created');
+    expect(prepare.start).toBeGreaterThanOrEqual(servers.end);
+    expect(prepare.end - prepare.start).toBeGreaterThanOrEqual(DEFAULT_PARAMETERS.preparePlaybookMs / 1000);
+    expect(prepare.end).toBeLessThan(database.end);
+    // ... and the deploy after the database ran only the rest: its own SSH window opened after prepare's closed.
+    const playbooks = find(second, 'run the playbooks');
+    expect(find(second, 'open temporary SSH').start).toBeGreaterThanOrEqual(prepare.end);
+    expect(playbooks.start).toBeGreaterThanOrEqual(database.end);
+    expect(playbooks.end - playbooks.start).toBeCloseTo(DEFAULT_PARAMETERS.preparedDeployPlaybookMs / 1000, 0);
+    expect(second?.servingSeconds).toBeLessThan(database.end + DEFAULT_PARAMETERS.deployPlaybookMs / 1000);
   });
 
   it('takes its bound terms from the model parameters', () => {
