@@ -29,6 +29,7 @@ import { DescribeInstanceHealthCommand } from '@aws-sdk/client-elastic-load-bala
 import { waitFor } from '../localcloud/proc.js';
 import { runCli } from '../test/support/cli.js';
 import { makeCloudProject, type CloudProject } from '../test/support/cloud-project.js';
+import { measureSecondEnvironment, type SecondEnvResult } from './cloud-second-env.js';
 import { runOriginalPlaybooks, withFreshControlPath } from './deploy-speed.js';
 import { stopOnInterrupt } from './interrupt.js';
 import { ratioOfMedians, round, summarize, timeMs, type Summary } from './stats.js';
@@ -96,6 +97,8 @@ export interface CloudDeployReport {
   commissionMs: number;
   /** The commission's own step times line. */
   commissionSteps: string;
+  /** A second environment's commission, its database kept `creating` (bench/cloud-second-env.ts). */
+  secondEnv: SecondEnvResult;
   cells: CloudDeployCell[];
   /** argos at 50 ms / argos at 0 ms, per host count and kind. */
   latencyCost: { hosts: number; kind: string; ratio: number }[];
@@ -285,6 +288,8 @@ export async function measureCloudDeploys(settings: CloudDeploySettings, log: (l
       commissionSteps = /step times:\s*(.*)/.exec(result.stdout)?.[1] ?? '';
     });
     log(`cloud deploys: commissioned in ${(commissionMs / 1000).toFixed(0)} s`);
+    log('cloud deploys: a second environment, the image reused, its database created in a set time');
+    const secondEnv = await measureSecondEnvironment(project, commissionSteps, log);
     let version = 1;
     const cells: CloudDeployCell[] = [];
     /** The task-times files of the timed deploys, by `<hosts>-<kind>-<rtt>`: see {@link TIMED_ROWS}. */
@@ -374,6 +379,7 @@ export async function measureCloudDeploys(settings: CloudDeploySettings, log: (l
     return {
       commissionMs,
       commissionSteps,
+      secondEnv,
       cells,
       latencyCost,
       tasks,

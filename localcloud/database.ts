@@ -77,8 +77,8 @@ export async function ensurePostgresLayer(options: { cacheDir?: string; user?: s
 
 /** What CreateDBInstance asked for (only the proxy sees the password). */
 interface Credentials {
-  /** When CreateDBInstance was answered (Date.now()). */
-  requestedAt: number;
+  /** Date.now() before which it stays `creating`: when CreateDBInstance was answered, plus the createMs then. */
+  availableAfter: number;
   user: string;
   password: string;
   dbName?: string;
@@ -108,6 +108,8 @@ export interface DatabaseOptions {
 
 /** The running database plane. */
 export interface Databases {
+  /** Sets {@link DatabaseOptions.createMs} for the databases created from now on. */
+  setCreateMs(ms: number): void;
   /** Resolves when no database has work queued. */
   idle(): Promise<void>;
   stop(): Promise<void>;
@@ -135,6 +137,7 @@ export function startDatabases(options: DatabaseOptions): Databases {
   const addresses = new Map<string, string>();
   let nextHost = 10;
   let stopped = false;
+  let createMs = options.createMs ?? 0;
   let pass: Promise<void> = Promise.resolve();
 
   const ok = (response: ProxiedResponse): boolean => response.status >= 200 && response.status < 300;
@@ -184,7 +187,7 @@ export function startDatabases(options: DatabaseOptions): Databases {
       'LOCALCLOUD_SQL',
     ].join('\n') + '\n';
     await sshIn(cloud, keyFile, endpoint, 'sudo sh -s', script);
-    const until = c.requestedAt + (options.createMs ?? 0);
+    const until = c.availableAfter;
     if (until > Date.now()) log(`database ${id}: PostgreSQL answers; \`creating\` for ${((until - Date.now()) / 1000).toFixed(1)} s more (createMs)`);
     // Polled, so that stopping the harness does not wait out the rest.
     while (Date.now() < until && !stopped) await new Promise((resolve) => setTimeout(resolve, 200));
@@ -217,7 +220,7 @@ export function startDatabases(options: DatabaseOptions): Databases {
       const engine = request.params.get('Engine') ?? '';
       if (!engine.includes('postgres')) { log(`database ${idOf(request)}: engine ${engine}: only PostgreSQL gets a data plane`); return undefined; }
       credentials.set(idOf(request), {
-        requestedAt: Date.now(),
+        availableAfter: Date.now() + createMs,
         user: request.params.get('MasterUsername') ?? 'postgres',
         password: request.params.get('MasterUserPassword') ?? '',
         ...(request.params.get('DBName') ? { dbName: request.params.get('DBName') as string } : {}),
@@ -277,6 +280,9 @@ export function startDatabases(options: DatabaseOptions): Databases {
     while (work.size > 0) await Promise.all(work.values());
   };
   return {
+    setCreateMs(ms) {
+      createMs = ms;
+    },
     idle,
     async stop() {
       stopped = true;

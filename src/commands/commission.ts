@@ -6,9 +6,11 @@
  * launch template and autoscaling group. A new environment's group launches
  * from the base image, with health replacement suspended, and the deploy
  * configures its instances in place (the shortest way to an app answering
- * through the load balancer); the release image is made meanwhile on a
- * temporary instance, and once the app servers serve, their launch template
- * points at it, so every instance launched later serves from boot. Workers
+ * through the load balancer); while a new database is still being created,
+ * they get what needs no database first (prepare-servers.ts). The release
+ * image is made meanwhile on a temporary instance, and once the app servers
+ * serve, their launch template points at it, so every instance launched
+ * later serves from boot. Workers
  * launch from the release image. Every step finds what an earlier run made,
  * so a re-run resumes (from an existing release image, its instances serve from boot).
  */

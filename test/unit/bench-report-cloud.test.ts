@@ -13,6 +13,17 @@ function report(options: { argos50: number; failed: number; rollingMs: number })
   return {
     commissionMs: 300_000,
     commissionSteps: 'image 60s',
+    secondEnv: {
+      databaseSeconds: 90,
+      servingSeconds: 97.5,
+      commandSeconds: 150,
+      steps: { 'app servers argos-production-app': 1.5 },
+      prepareSeconds: 12,
+      restSeconds: 6,
+      firstDeploySeconds: 20,
+      boundSeconds: 90,
+      ratio: 1.083,
+    },
     cells: [cell(0, 20_000), cell(50, options.argos50)],
     latencyCost: [{ hosts: 3, kind: 'converged', ratio: options.argos50 / 20_000 }],
     tasks: [{ task: 'app : Write the nginx site', seconds0: 1, seconds50: 1.5, roundTrips: 10 }],
@@ -39,6 +50,18 @@ describe('cloudSummaryRows', () => {
     expect(met(bad, 'argos deploy at 50 ms / at 0 ms')).toBe('**no**');
     expect(met(bad, 'rolling deploy / all at once')).toBe('**no**');
     expect(met(bad, 'failed requests')).toBe('**no**');
+  });
+
+  it("judges the second environment's time to serving and says how its first deploy split", () => {
+    const fast = report({ argos50: 22_000, failed: 0, rollingMs: 39_000 });
+    expect(met(cloudSummaryRows(fast), 'local cloud: second environment')).toBe('**yes**');
+    const text = renderCloudSection(fast, '## 3');
+    expect(text).toContain('playbooks/prepare.yml took 12 s while the database was being created, the deploy\'s playbooks 6 s once it was available (the first environment\'s first deploy, all of it at once: 20 s; so 0.6 and 0.3 of it)');
+    expect(text).toContain('= 90 s: 1.083× (goal ≤ 1.1×: **yes**)');
+    const slow = report({ argos50: 22_000, failed: 0, rollingMs: 39_000 });
+    slow.secondEnv = { ...slow.secondEnv, servingSeconds: 117, ratio: 1.3, prepareSeconds: undefined };
+    expect(met(cloudSummaryRows(slow), 'local cloud: second environment')).toBe('**no**');
+    expect(renderCloudSection(slow, '## 3')).toContain('playbooks/prepare.yml did not run');
   });
 
   it('shows the request counts and versions of both deploys in the section', () => {
