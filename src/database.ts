@@ -266,9 +266,15 @@ async function modifyInstanceClass(rds: RDSClient, identifier: string, instanceC
   );
 }
 
-/** The bound and pace of every database wait (safety.md: RDS at least 40 minutes). */
+/**
+ * The bound and pace of every database wait (safety.md: RDS at least 40 minutes).
+ * Every 10 s, not backing off: a new environment's app servers are ready long
+ * before its database (commission configures them meanwhile), so every second
+ * the database is noticed late is a second later serving. Six Describe calls a
+ * minute, where the AWS CLI's `rds wait db-instance-available` makes two.
+ */
 function databaseWait(what: string, wait: Progress): WaitOptions {
-  return { what, timeoutMs: DATABASE_TIMEOUT_MS, intervalMs: 15_000, maxIntervalMs: 30_000, signal: wait.signal, clock: wait.clock, onPoll: wait.onProgress };
+  return { what, timeoutMs: DATABASE_TIMEOUT_MS, intervalMs: 10_000, maxIntervalMs: 10_000, signal: wait.signal, clock: wait.clock, onPoll: wait.onProgress };
 }
 
 /** Returns true when it created the instance, false when one appeared meanwhile. */

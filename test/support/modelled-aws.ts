@@ -159,6 +159,16 @@ export interface ModelParameters {
   latencyMs: Partial<Record<string, number>>;
 }
 
+/**
+ * The shares of a first deploy (site.yml on a server launched from the base
+ * image) that playbooks/prepare.yml takes, and that site.yml still takes on a
+ * server prepare.yml ran on: measured on the local cloud (bench/cloud-second-env.ts,
+ * at 2026-11-27): a first deploy of 18.8 s; prepare.yml 11.8 s while the database
+ * was created, then the deploy 13.7 s (the rest, and every task's check again).
+ */
+export const PREPARE_SHARE = 0.63;
+export const PREPARED_DEPLOY_SHARE = 0.73;
+
 /** The default model (see {@link ModelParameters} for the sources). */
 export const DEFAULT_PARAMETERS: Readonly<ModelParameters> = Object.freeze({
   databaseAvailableMs: 10 * MINUTE,
@@ -171,9 +181,8 @@ export const DEFAULT_PARAMETERS: Readonly<ModelParameters> = Object.freeze({
   loadBalancerCreateMs: 5 * SECOND,
   appInServiceMs: 3 * MINUTE,
   deployPlaybookMs: 2 * MINUTE,
-  // PREPARE_SPLIT_PLACEHOLDER
-  preparePlaybookMs: 60 * SECOND,
-  preparedDeployPlaybookMs: 60 * SECOND,
+  preparePlaybookMs: PREPARE_SHARE * 2 * MINUTE,
+  preparedDeployPlaybookMs: PREPARED_DEPLOY_SHARE * 2 * MINUTE,
   instanceTerminatedMs: 30 * SECOND,
   callMs: 200,
   latencyMs: {},
