@@ -164,7 +164,10 @@ export interface ModelParameters {
  * image) that playbooks/prepare.yml takes, and that site.yml still takes on a
  * server prepare.yml ran on: measured on the local cloud (bench/cloud-second-env.ts,
  * at 2026-11-27): a first deploy of 18.8 s; prepare.yml 11.8 s while the database
- * was created, then the deploy 13.7 s (the rest, and every task's check again).
+ * was created, then the deploy 13.7 s (the rest, and every task's check again). A
+ * second run gave 11.5 s and 22.2 s: the deploy shares 2 cores with the release
+ * build, which starts with it, so the rest's share is noisy; BENCHMARKS.md gives
+ * each run's.
  */
 export const PREPARE_SHARE = 0.63;
 export const PREPARED_DEPLOY_SHARE = 0.73;
