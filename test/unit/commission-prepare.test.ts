@@ -61,6 +61,23 @@ describe('commission with a database slower than the app servers', () => {
     expect(reporter.find('configure the app servers while the database is created')?.outcome).toBe('done');
   });
 
+  it('Ctrl-C during prepare.yml: stops it, closes SSH and resumes health replacement', async () => {
+    run = await createModelledRun({ options: { deploy: true, minSize: 1, maxSize: 4 }, parameters: { databaseAvailableMs: 20 * MINUTE } });
+    const current = run;
+    // The app servers run at about 870 s (after the bake), their SSH answers 30 s later, then prepare.yml runs for PREPARE_SHARE × 2 min.
+    void current.clock.sleep(930_000, new AbortController().signal).then(() => current.controller.abort(new Error('interrupted')));
+
+    // The run says what was interrupted: the prepare step.
+    await expect(commission(current.ctx)).rejects.toThrow(/^interrupted\n\(also: configure the app servers while the database is created failed: /);
+
+    const prepare = current.aws.playbookRuns.find((playbook) => playbook.playbooks[0] === 'prepare.yml');
+    expect(prepare?.start).toBeLessThan(930_000);
+    expect(prepare?.end).toBeUndefined();
+    expect(current.aws.temporarySshRules()).toEqual([]);
+    expect([...current.aws.state.groups.values()].filter((group) => group.suspended.size > 0).map((group) => group.name)).toEqual([]);
+    expect(current.reporter.lines.some((line) => /^interrupted; exists now: /.test(line.message))).toBe(true);
+  });
+
   it('when prepare.yml fails: stops with SSH closed and health replacement resumed, and a re-run completes', async () => {
     run = await createModelledRun({ options: { deploy: true, minSize: 1, maxSize: 4 }, parameters: { databaseAvailableMs: 20 * MINUTE } });
     run.aws.failPlaybookOnce('prepare.yml');
