@@ -92,3 +92,41 @@ export async function withPlaybookVars<T>(ctx: Context, run: (varsFiles: string[
     await rm(dir, { recursive: true, force: true });
   }
 }
+
+/** One ansible-playbook run of a playbook in playbooks/ on an inventory given as text. */
+export interface InventoryRun {
+  /** The playbook's file name in playbooks/. */
+  playbook: string;
+  /** The inventory's text (written to a private temporary file, removed after the run). */
+  inventory: string;
+  ssh: SshSettings;
+  varsFiles: string[];
+  limit?: string | undefined;
+  forks: number;
+}
+
+/**
+ * Runs `run.playbook` with its inventory in a private (0600) temporary file:
+ * for hosts that are not the environment's hosts file (a temporary instance,
+ * app servers prepared before the database exists).
+ */
+export async function runWithInventory(ctx: Context, run: InventoryRun): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'argos-inventory-'));
+  try {
+    const inventory = join(dir, 'hosts');
+    await writeFile(inventory, run.inventory, { mode: 0o600 });
+    await ctx.runtime.runPlaybook({
+      playbooks: [join(ctx.paths.playbooks, run.playbook)],
+      inventory,
+      ssh: run.ssh,
+      varsFiles: run.varsFiles,
+      limit: run.limit,
+      forks: run.forks,
+      verbose: ctx.options.verbose,
+      signal: ctx.signal,
+      onLine: (line) => ctx.reporter.detail(line),
+    });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

@@ -3,17 +3,15 @@
  * anything is created, the caller's CIDR, and SSH + Ansible against the one
  * temporary host. Used by commission (and the image tests).
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findDefaultVpc, findOfferedSubnets } from '../aws/vpc.js';
 import type { Fetch } from '../caller.js';
 import { progressOf, type Context } from '../context.js';
 import type { BakeSpec } from '../image.js';
-import { configVarsFiles, sshSettings } from './connection.js';
+import { configVarsFiles, runWithInventory, sshSettings, type InventoryRun } from './connection.js';
 import { hostKeyAlias } from '../hosts.js';
 import { assertKeysReady } from '../keys.js';
-import type { SshSettings } from '../ssh.js';
 
 /** The known_hosts file of bake instances (removed after each bake: the instance is gone). */
 export function bakeKnownHostsFile(ctx: Context): string {
@@ -56,43 +54,22 @@ export async function prepareBake(ctx: Context, options: { fetch?: Fetch } = {})
 }
 
 /** One playbook run on a temporary instance (a bake's, a release build's). */
-export interface TemporaryHostRun {
-  /** The playbook's file name in playbooks/. */
-  playbook: string;
-  /** The inventory's text (written to a private temporary file). */
-  inventory: string;
-  ssh: SshSettings;
-  varsFiles: string[];
-  limit?: string | undefined;
+export interface TemporaryHostRun extends Omit<InventoryRun, 'forks'> {
   /** The instance's address: its kept SSH connection is closed after the run. */
   host: string;
 }
 
 /**
  * Runs one playbook on a temporary instance, then closes the kept SSH
- * connection to it and removes the inventory and the instance's known_hosts
- * file: the instance is about to be imaged (a reboot) and terminated, so
- * neither its connection nor its host key may linger.
+ * connection to it and removes the instance's known_hosts file (the inventory
+ * goes with the run): the instance is about to be imaged (a reboot) and
+ * terminated, so neither its connection nor its host key may linger.
  */
 export async function runOnTemporaryHost(ctx: Context, run: TemporaryHostRun): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'argos-temporary-'));
   try {
-    const inventory = join(dir, 'hosts');
-    await writeFile(inventory, run.inventory, { mode: 0o600 });
-    await ctx.runtime.runPlaybook({
-      playbooks: [join(ctx.paths.playbooks, run.playbook)],
-      inventory,
-      ssh: run.ssh,
-      varsFiles: run.varsFiles,
-      limit: run.limit,
-      forks: 1,
-      verbose: ctx.options.verbose,
-      signal: ctx.signal,
-      onLine: (line) => ctx.reporter.detail(line),
-    });
+    await runWithInventory(ctx, { ...run, forks: 1 });
   } finally {
     await ctx.runtime.closeSshMasters([run.host], run.ssh);
-    await rm(dir, { recursive: true, force: true });
     await rm(run.ssh.knownHostsFile, { force: true });
   }
 }

@@ -13,14 +13,11 @@
  * before the deploy opens its own: the deploy's `hosts` step waits for this
  * one, so the two never overlap and neither closes the other's rule.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { progressOf, type Context } from '../context.js';
 import { discoverInventory, hostKeyAlias, renderInventory, type InventoryHost } from '../hosts.js';
 import { closeSsh, openSsh } from '../security.js';
 import type { SshSettings } from '../ssh.js';
-import { configVarsFiles, sshSettings } from './connection.js';
+import { configVarsFiles, runWithInventory, sshSettings } from './connection.js';
 import type { StepHandle } from '../reporter.js';
 import type { Step } from './steps.js';
 
@@ -59,7 +56,10 @@ export function prepareServersStep<S extends PrepareServersState>(ctx: Context, 
       step.note(`${hosts.map((host) => host.instanceId).join(', ')}: playbooks/prepare.yml`);
       // Only the app servers and the environment's vars (no database endpoint yet, no secret).
       const text = renderInventory({ groups: { appservers: hosts, brokers: [], workers: [] }, vars: inventory.vars });
-      await withTemporarySsh(ctx, hosts, step, (ssh) => runPrepare(ctx, text, ssh, hosts.length));
+      await withTemporarySsh(ctx, hosts, step, (ssh) =>
+        // The config's variables, not the database password: nothing in prepare.yml uses it.
+        runWithInventory(ctx, { playbook: 'prepare.yml', inventory: text, ssh, varsFiles: configVarsFiles(ctx), forks: Math.max(5, hosts.length) }),
+      );
       return {};
     },
   };
@@ -89,27 +89,5 @@ async function withTemporarySsh(
     // The connections first: revoking the rule would not cut them (security groups are stateful).
     await ctx.runtime.closeSshMasters(hosts.map((host) => host.address), ssh);
     for (const groupId of groupIds) await closeSsh(ctx.clients.ec2, groupId);
-  }
-}
-
-/** Runs playbooks/prepare.yml with `inventory` (its text), from a private temporary file. */
-async function runPrepare(ctx: Context, inventory: string, ssh: SshSettings, hostCount: number): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'argos-prepare-'));
-  try {
-    const file = join(dir, 'hosts');
-    await writeFile(file, inventory, { mode: 0o600 });
-    await ctx.runtime.runPlaybook({
-      playbooks: [join(ctx.paths.playbooks, 'prepare.yml')],
-      inventory: file,
-      ssh,
-      // The config's variables, not the database password: nothing in prepare.yml uses it.
-      varsFiles: configVarsFiles(ctx),
-      forks: Math.max(5, hostCount),
-      verbose: ctx.options.verbose,
-      signal: ctx.signal,
-      onLine: (line) => ctx.reporter.detail(line),
-    });
-  } finally {
-    await rm(dir, { recursive: true, force: true });
   }
 }
