@@ -65,9 +65,11 @@ export function parseStepTimes(line: string): Record<string, number> {
 /** Polls the environment's load balancer until the app answers 200, or `done` resolves; returns when it answered (performance.now()). */
 async function watchServing(project: CloudProject, done: Promise<unknown>): Promise<number | undefined> {
   let finished = false;
-  void done.finally(() => {
+  // Both ways: a rejected command must end the loop, and its rejection is the caller's to see (not unhandled here).
+  const finish = (): void => {
     finished = true;
-  });
+  };
+  done.then(finish, finish);
   while (!finished) {
     const url = project.harness.balancing.urlOf(LB);
     if (url) {
