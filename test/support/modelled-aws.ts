@@ -614,14 +614,15 @@ export class ModelledAws {
   /**
    * How long a run of `playbooks` on `hosts` takes: image.yml the bake's time,
    * prepare.yml the first part of a first deploy, and a deploy the rest of it
-   * where every host was prepared, else all of it.
+   * where every app server was prepared and has no app yet, else all of it.
    */
   #playbookMs(playbooks: readonly string[], hosts: readonly string[]): number {
     if (playbooks.includes('image.yml')) return this.parameters.imagePlaybookMs;
     if (playbooks.includes('prepare.yml')) return this.parameters.preparePlaybookMs;
-    // The app servers (group instances) decide it; the broker, launched on its own, runs beside them.
+    // The app servers (group instances) decide it; the broker, launched on its own, runs beside them. Only
+    // their first deploy after prepare.yml is shorter: once it has put the app on them, a deploy is a deploy.
     const servers = hosts.map((host) => this.#instanceAt(host)).filter((instance) => instance?.groupName !== undefined);
-    const prepared = servers.length > 0 && servers.every((instance) => instance?.preparedAt !== undefined);
+    const prepared = servers.length > 0 && servers.every((instance) => instance?.preparedAt !== undefined && instance.appAt === undefined);
     return prepared ? this.parameters.preparedDeployPlaybookMs : this.parameters.deployPlaybookMs;
   }
 
