@@ -6,6 +6,7 @@
  */
 import { execa } from 'execa';
 import { ArgosError } from './errors.js';
+import { listenForGate } from './playbook-gate.js';
 import { prepareControlDir, sshOptions, type SshSettings } from './ssh.js';
 
 /** One `ansible-playbook` run. */
@@ -27,6 +28,13 @@ export interface PlaybookRun {
   signal: AbortSignal;
   /** Each output line (the caller sends it to the reporter: log always, screen with --verbose). */
   onLine: (line: string) => void;
+  /**
+   * Start now, but let no task reach a host before `opened` resolves (the SSH
+   * wait's logins): `playbook` (playbooks/gate.yml) runs first and waits for
+   * it on a local port (src/playbook-gate.ts). When `opened` rejects, the run is
+   * stopped and throws INTERRUPTED.
+   */
+  gate?: { playbook: string; opened: Promise<void> } | undefined;
 }
 
 /** How many output lines an error carries. */
@@ -117,6 +125,31 @@ export function describeFailure(failure: PlaybookFailure): string {
 
 /** Runs the playbook; resolves on success, throws a FAILED (or INTERRUPTED) ArgosError otherwise. */
 export async function runPlaybook(run: PlaybookRun): Promise<void> {
+  const names = run.playbooks.map((path) => path.split('/').slice(-2).join('/')).join(' ');
+  if (!run.gate) return spawnPlaybook(run, names);
+  const gate = await listenForGate(run.gate.opened);
+  try {
+    await spawnPlaybook(
+      {
+        ...run,
+        playbooks: [run.gate.playbook, ...run.playbooks],
+        extraVars: { ...run.extraVars, argos_gate_port: gate.port },
+        // The gate play's host: a --limit to some hosts would skip the gate, not wait at it.
+        limit: run.limit ? `${run.limit},localhost` : undefined,
+        signal: AbortSignal.any([run.signal, gate.stopped]),
+      },
+      names,
+    );
+  } catch (error) {
+    if (gate.stopped.aborted && !run.signal.aborted) throw new ArgosError('INTERRUPTED', `stopped before ${names} reached a host: the SSH wait did not succeed`);
+    throw error;
+  } finally {
+    await gate.close();
+  }
+}
+
+/** Runs ansible-playbook as `run` says; `names` are the caller's playbooks, for its errors. */
+async function spawnPlaybook(run: PlaybookRun, names: string): Promise<void> {
   const tail: string[] = [];
   const all: string[] = [];
   await prepareControlDir(run.ssh);
@@ -136,7 +169,6 @@ export async function runPlaybook(run: PlaybookRun): Promise<void> {
     if (tail.length > TAIL_LINES) tail.shift();
   }
   const result = await child;
-  const names = run.playbooks.map((path) => path.split('/').slice(-2).join('/')).join(' ');
   if (result.isCanceled || run.signal.aborted) {
     throw new ArgosError('INTERRUPTED', `interrupted while running ${names}`);
   }

@@ -155,6 +155,8 @@ export function deploySteps<S extends DeployState>(ctx: Context, scope: DeploySc
   const { reporter, clients } = ctx;
   const ssh = sshSettings(ctx);
   const enabled = () => scope.playbooks;
+  // The playbooks start while the SSH wait logs in (playbooks/gate.yml holds them): settled by the wait.
+  const sshReady = createSshReady();
   const need = <T>(value: T | undefined): T => {
     // Steps run in order: a missing value means a step ran before the one that sets it.
     if (value === undefined) throw new Error('deploy step ran before the hosts were found');
@@ -216,15 +218,24 @@ export function deploySteps<S extends DeployState>(ctx: Context, scope: DeploySc
         if (dropped.length > 0) reporter.info(`forgot the host keys of hosts no longer in ${ctx.env}: ${dropped.join(', ')}`);
         const targets = need(state.targets);
         step.note(`${targets.length} host${targets.length === 1 ? '' : 's'}`);
-        await stoppingReleaseOnFailure(state, () =>
-          Promise.all(targets.map((host) => ctx.runtime.waitForSsh(host.address, ssh, progressOf(ctx, step, `${host.address}: `), { hostKeyAlias: hostKeyAlias(host), openedFrom: state.sshCidr }))),
-        );
+        try {
+          await stoppingReleaseOnFailure(state, () =>
+            Promise.all(targets.map((host) => ctx.runtime.waitForSsh(host.address, ssh, progressOf(ctx, step, `${host.address}: `), { hostKeyAlias: hostKeyAlias(host), openedFrom: state.sshCidr }))),
+          );
+        } catch (error) {
+          sshReady.fail(error);
+          throw error;
+        }
+        sshReady.open();
         return {};
       },
     },
     {
       id: 'playbooks',
       title: 'run the playbooks',
+      // Not after the SSH wait: with it. ansible-playbook starts at once and its first
+      // task waits for the wait's logins (the gate), so its start-up and the logins overlap.
+      needs: ['open-ssh'],
       enabled,
       preview: async () => ({ actions: [scope.roles ? `run the playbooks of ${scope.roles.join(', ')}` : 'run playbooks/site.yml: every role that has hosts'] }),
       run: async (state, step) => {
@@ -249,6 +260,8 @@ export function deploySteps<S extends DeployState>(ctx: Context, scope: DeploySc
                 verbose: ctx.options.verbose,
                 signal: ctx.signal,
                 onLine: (line) => reporter.detail(line),
+                // Only a run that starts before the wait has ended needs the gate (the first).
+                ...(sshReady.isOpen ? {} : { gate: { playbook: join(ctx.paths.playbooks, 'gate.yml'), opened: sshReady.opened } }),
               });
             const settings = scope.rolling && appServers.length >= 2 ? await readRotationSettings(clients.elb, ctx.names.loadBalancer) : undefined;
             if (!scope.rolling || !settings) {
@@ -256,6 +269,9 @@ export function deploySteps<S extends DeployState>(ctx: Context, scope: DeploySc
               await runPlaybooks(playbooks);
               return;
             }
+            // Without the check (`--full`) a batch leaves the load balancer before its first run:
+            // not before every host answered SSH.
+            if (scope.full) await sshReady.opened.catch(() => Promise.reject(new ArgosError('INTERRUPTED', 'not run: the SSH wait did not succeed')));
             const progress = progressOf(ctx, step);
             const group = ctx.names.appServers;
             const loadBalancerName = ctx.names.loadBalancer;
@@ -396,4 +412,38 @@ export async function findUpToDate(
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** The SSH wait's outcome, for the playbooks that start before it ends. */
+interface SshReady {
+  /** Resolves when every host answered SSH; rejects when the wait failed. */
+  readonly opened: Promise<void>;
+  /** Whether it resolved. */
+  readonly isOpen: boolean;
+  open(): void;
+  fail(reason: unknown): void;
+}
+
+/** An unsettled {@link SshReady}. */
+function createSshReady(): SshReady {
+  let resolve: () => void = () => undefined;
+  let reject: (reason: unknown) => void = () => undefined;
+  const opened = new Promise<void>((onOpen, onFail) => {
+    resolve = onOpen;
+    reject = onFail;
+  });
+  // Nobody may await it (no playbooks in this run): a failed wait is reported by its own step.
+  opened.catch(() => undefined);
+  let isOpen = false;
+  return {
+    opened,
+    get isOpen() {
+      return isOpen;
+    },
+    open: () => {
+      isOpen = true;
+      resolve();
+    },
+    fail: (reason) => reject(reason),
+  };
 }

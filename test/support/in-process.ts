@@ -6,6 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { createContext, type Context } from '../../src/context.js';
+import type { PlaybookRun } from '../../src/ansible.js';
 import { parseOptions } from '../../src/options.js';
 import { localProcesses } from '../../src/run.js';
 import { RecordingReporter } from './recording-reporter.js';
@@ -43,7 +44,9 @@ export async function runInProcess<C extends 'commission' | 'deploy'>(
       findAnsiblePlaybook: async () => 'ansible-playbook (stubbed)',
       waitForSsh: async () => undefined,
       closeSshMasters: async () => undefined,
-      runPlaybook: async (run: RecordedPlaybookRun) => {
+      runPlaybook: async (run: RecordedPlaybookRun & Pick<PlaybookRun, 'gate'>) => {
+        // As the real run's gate play: no task before the SSH wait has ended.
+        await run.gate?.opened;
         playbookRuns.push({ playbooks: run.playbooks, inventory: run.inventory, inventoryText: await readFile(run.inventory, 'utf8') });
       },
     },

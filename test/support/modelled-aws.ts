@@ -394,6 +394,10 @@ export class ModelledAws {
   readonly calls: CallRecord[] = [];
   readonly playbookRuns: PlaybookRecord[] = [];
   readonly sshWaits: SshWaitRecord[] = [];
+  /** When each runPlaybook call was made (before its gate), by its playbooks' names. */
+  readonly playbookCalls: { playbooks: string[]; at: number }[] = [];
+  /** Instance ids whose SSH refuses every connection (a fault the tests set). */
+  readonly sshRefused = new Set<string>();
   #ids = 0;
 
   constructor(clock: EventClock, parameters: Partial<ModelParameters> = {}) {
@@ -567,6 +571,16 @@ export class ModelledAws {
       },
       runPlaybook: async (run) => {
         const playbooks = run.playbooks.map((path) => basename(path));
+        this.playbookCalls.push({ playbooks, at: this.t() });
+        // The real run starts at once and its gate play holds every task until the SSH wait has ended
+        // (playbooks/gate.yml); its start-up takes no modelled time.
+        if (run.gate) {
+          try {
+            await run.gate.opened;
+          } catch {
+            throw new ArgosError('INTERRUPTED', `stopped before ${playbooks.join(' ')} reached a host: the SSH wait did not succeed`);
+          }
+        }
         const hosts = parseInventoryHosts(await readFile(run.inventory, 'utf8'));
         const record: PlaybookRecord = { playbooks, hosts, start: this.t(), end: undefined };
         this.playbookRuns.push(record);
@@ -641,6 +655,7 @@ export class ModelledAws {
       this.state.securityGroups.get(groupId)?.rules.some((rule) => rule.protocol === 'tcp' && rule.fromPort === 22 && rule.cidr === CALLER_CIDR),
     );
     if (!open) return `ssh: connect to host ${host} port 22: Connection timed out (no SSH rule from ${CALLER_CIDR})`;
+    if (this.sshRefused.has(instance.id)) return `ssh: connect to host ${host} port 22: Connection refused`;
     if (this.t() < this.#runningAt(instance) + this.parameters.sshReadyMs) return `ssh: connect to host ${host} port 22: Connection refused`;
     return undefined;
   }
