@@ -49,14 +49,24 @@ describe.skipIf(!capability.ok)(`deploy to a real target${capability.ok ? '' : `
     const bin = await mkdtemp(join(tmpdir(), 'argos-spy-'));
     spyLog = join(bin, 'calls.log');
     const real = (await import('execa')).execaSync('sh', ['-c', 'command -v ansible-playbook']).stdout.trim();
-    // It also lists the master connections' sockets as ansible-playbook starts.
     await writeFile(join(bin, 'ansible-playbook'), [
       '#!/bin/sh',
-      `{ printf 'ARGV:'; printf ' %s' "$@"; printf '\\n'; printf 'SOCKETS: %s\\n' "$(ls -A "$ANSIBLE_SSH_CONTROL_PATH_DIR" | tr '\\n' ' ')"; env; } >> '${spyLog}'`,
+      `{ printf 'ARGV:'; printf ' %s' "$@"; printf '\\n'; env; } >> '${spyLog}'`,
       `exec '${real}' "$@"`,
       '',
     ].join('\n'));
     await chmod(join(bin, 'ansible-playbook'), 0o755);
+    // And one in front of ssh: as each of Ansible's module runs starts (`/bin/sh -c` on the host),
+    // the master connections' sockets there. ansible-playbook starts during argos's SSH wait; its
+    // gate play holds every task until the wait's login is up.
+    const realSsh = (await import('execa')).execaSync('sh', ['-c', 'command -v ssh']).stdout.trim();
+    await writeFile(join(bin, 'ssh'), [
+      '#!/bin/sh',
+      `case "$*" in *'/bin/sh -c'*) printf 'SSH:\\nSOCKETS: %s\\n' "$(ls -A "$ANSIBLE_SSH_CONTROL_PATH_DIR" | tr '\\n' ' ')" >> '${spyLog}' ;; esac`,
+      `exec '${realSsh}' "$@"`,
+      '',
+    ].join('\n'));
+    await chmod(join(bin, 'ssh'), 0o755);
     controlDir = await mkdtemp(join(tmpdir(), 'cp-'));
     env = { ...fakeAwsEnvironment, PATH: `${bin}:${process.env['PATH'] ?? ''}`, ANSIBLE_SSH_CONTROL_PATH_DIR: controlDir };
     const commissioned = await runCli(['staging', 'commission', '--no-deploy', '--yes'], { cwd: project.root, env, timeout: 120_000 });
@@ -92,11 +102,10 @@ describe.skipIf(!capability.ok)(`deploy to a real target${capability.ok ? '' : `
     expect(known).toMatch(new RegExp(`^${current} `, 'm'));
     expect(known).not.toContain('ec2-203-0-113-99');
     // and Ansible reused the login of argos's SSH wait: its master socket was there (one, ssh's %C hash)
-    // when ansible-playbook started, Ansible was given its path, and made no other.
+    // when each of Ansible's module runs started, the first included, Ansible was given its path, and made no other.
     const calls = await readFile(spyLog, 'utf8');
     expect(calls).toContain(`ControlPath=${controlDir}/%C`);
-    // (Runs of playbooks only: preflight's `ansible-playbook --version` opens no SSH.)
-    const sockets = [...calls.matchAll(/^ARGV:.*\.yml\nSOCKETS: (.*)$/gm)].map((match) => (match[1] ?? '').trim());
+    const sockets = [...calls.matchAll(/^SSH:\nSOCKETS: (.*)$/gm)].map((match) => (match[1] ?? '').trim());
     expect(sockets.length).toBeGreaterThan(0);
     for (const listed of sockets) expect(listed).toMatch(/^[0-9a-f]{40}$/);
     expect(new Set(sockets).size).toBe(1);
