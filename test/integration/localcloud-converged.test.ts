@@ -94,6 +94,8 @@ describe.skipIf(!capability.ok)(`deploys skip converged servers and repair drift
     const log = await deploy(['--full']);
     expect(log).not.toContain('Nothing differs');
     expect(ran(log, 'app : Write the uWSGI app')).toBe(true);
+    // The app's local health check: its own task on the full path.
+    expect(ran(log, 'Check the app answers its health check on this instance')).toBe(true);
   }, 600_000);
 
   it('a new commit runs only the code tasks, restarts uWSGI, and the next deploy skips again', async () => {
@@ -103,6 +105,8 @@ describe.skipIf(!capability.ok)(`deploys skip converged servers and repair drift
     expect(log).toContain(`wanted main (${commit.slice(0, 12)})`);
     expect(ran(log, 'image : Check out the app')).toBe(true);
     expect(log).toMatch(/RUNNING HANDLER \[Restart uWSGI for the new code\][^\n]*\n[^\n]*changed: \[/);
+    // The restart's command checked the app's health too: the check's own task skipped.
+    expect(ran(log, 'Check the app answers its health check on this instance')).toBe(false);
     expect(ran(log, 'app : Write the uWSGI app')).toBe(false);
     // No fact gathering on the code path: the check found systemd, the restart names its unit.
     expect(ran(log, 'Find the service manager')).toBe(false);
