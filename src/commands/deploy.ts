@@ -213,12 +213,13 @@ export function deploySteps<S extends DeployState>(ctx: Context, scope: DeploySc
       enabled,
       preview: async () => ({ actions: ['wait until every host answers on SSH'] }),
       run: async (state, step) => {
-        const inventory = need(state.inventory);
-        const dropped = await pruneKnownHosts(ctx.paths.knownHostsFile, allHosts(inventory).map(hostKeyAlias));
-        if (dropped.length > 0) reporter.info(`forgot the host keys of hosts no longer in ${ctx.env}: ${dropped.join(', ')}`);
-        const targets = need(state.targets);
-        step.note(`${targets.length} host${targets.length === 1 ? '' : 's'}`);
+        // Every way out settles the gate: the playbooks, already started, wait for it.
         try {
+          const inventory = need(state.inventory);
+          const dropped = await pruneKnownHosts(ctx.paths.knownHostsFile, allHosts(inventory).map(hostKeyAlias));
+          if (dropped.length > 0) reporter.info(`forgot the host keys of hosts no longer in ${ctx.env}: ${dropped.join(', ')}`);
+          const targets = need(state.targets);
+          step.note(`${targets.length} host${targets.length === 1 ? '' : 's'}`);
           await stoppingReleaseOnFailure(state, () =>
             Promise.all(targets.map((host) => ctx.runtime.waitForSsh(host.address, ssh, progressOf(ctx, step, `${host.address}: `), { hostKeyAlias: hostKeyAlias(host), openedFrom: state.sshCidr }))),
           );

@@ -6,6 +6,7 @@
  * honours the gate as the real one does.
  */
 import 'aws-sdk-client-mock-vitest/extend';
+import { mkdir, rm } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { commission } from '../../src/commands/commission.js';
 import { deploy } from '../../src/commands/deploy.js';
@@ -62,4 +63,17 @@ describe('deploy: the playbooks start while SSH is waited for', () => {
     expect(run.aws.playbookRuns.slice(runs)).toEqual([]);
     expect(run.aws.temporarySshRules()).toEqual([]);
   });
+
+  it('a wait step that fails before any login (its known_hosts unreadable) also stops the waiting playbooks', async () => {
+    // GIVEN a commissioned environment whose known_hosts file is a directory
+    run = await createModelledRun();
+    await commission(run.ctx);
+    await rm(run.ctx.paths.knownHostsFile, { force: true });
+    await mkdir(run.ctx.paths.knownHostsFile, { recursive: true });
+    const runs = run.aws.playbookRuns.length;
+    // WHEN deploying: THEN it fails on the file (rather than the playbooks waiting at the gate for ever)
+    await expect(deployInPlace(run)).rejects.toThrow(/EISDIR[^]*\(also: run the playbooks was stopped\)$/);
+    expect(run.aws.playbookRuns.slice(runs)).toEqual([]);
+    expect(run.aws.temporarySshRules()).toEqual([]);
+  }, 20_000);
 });
