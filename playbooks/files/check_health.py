@@ -2,9 +2,10 @@
 
 app.yml's last task runs it after the restarts, before a rolling deploy puts the
 server back in the load balancer; on the code path, the restart handler runs it
-right after `systemctl restart`, in the same remote command, and that task skips. The `uri` module with Ansible's retries cost
-about 10 SSH round trips for one attempt and a module run per retry; polling here
-costs one remote command whatever the number of attempts.
+right after `systemctl restart`, in the same remote command, and that task skips.
+The `uri` module with Ansible's retries cost about 10 SSH round trips for one
+attempt and a module run per retry; polling here costs one remote command
+whatever the number of attempts.
 
 Usage: check_health.py URL ATTEMPTS DELAY_SECONDS
 
