@@ -3,7 +3,8 @@
  * drift, on the local cloud (real Debian machines under systemd, the real CLI and
  * ansible-playbook). The app servers' play asks each server once what differs
  * (playbooks/roles/converged): nothing → the server is skipped; only the code →
- * the code tasks and uWSGI's restart; anything else → every task. A wrong
+ * the code tasks and uWSGI's restart; only the app's configuration → it and uWSGI's
+ * restart; anything else → every task. A wrong
  * "nothing differs" would leave a server unrepaired, so each kind of drift the
  * check covers is made here by hand and must be repaired by the next deploy.
  */
@@ -114,23 +115,35 @@ describe.skipIf(!capability.ok)(`deploys skip converged servers and repair drift
     expect(await deploy()).toContain('Nothing differs: this server is skipped.');
   }, 600_000);
 
-  // Each kind of drift the check covers, made by hand: the next deploy must see it and repair it.
-  const drifts: { name: string; make: string; reason: RegExp; check: string; expected: string }[] = [
-    { name: 'a configuration file edited', make: `echo '# changed by hand' >> ${CONFIG}`, reason: /conf\/app_config\.py: content differs/, check: `grep -c 'changed by hand' ${CONFIG} || true`, expected: '0' },
-    { name: "a file's mode changed", make: `chmod 0644 ${UWSGI_INI}`, reason: /argos\.ini: mode 0644, wanted 0640/, check: `stat -c %a ${UWSGI_INI}`, expected: '640' },
-    { name: "a file's owner changed", make: `chown root:root ${CONFIG}`, reason: /app_config\.py: owned by root:root, wanted root:argos/, check: `stat -c %U:%G ${CONFIG}`, expected: 'root:argos' },
-    { name: 'a link removed', make: `rm ${SITE_LINK}`, reason: /sites-enabled\/argos: not a link/, check: `readlink ${SITE_LINK}`, expected: '/etc/nginx/sites-available/argos' },
-    { name: 'a removed file put back', make: 'ln -s /etc/nginx/sites-available/default /etc/nginx/sites-enabled/default', reason: /sites-enabled\/default: present, wanted absent/, check: 'test -e /etc/nginx/sites-enabled/default && echo present || echo absent', expected: 'absent' },
-    { name: 'a service stopped', make: 'systemctl stop nginx', reason: /nginx\.service: inactive/, check: 'systemctl is-active nginx', expected: 'active' },
-    { name: 'a service disabled', make: 'systemctl disable --quiet argos-uwsgi', reason: /argos-uwsgi\.service: active, disabled/, check: 'systemctl is-enabled argos-uwsgi', expected: 'enabled' },
-    { name: 'the requirements stamp removed (pip install must run)', make: 'rm -f /srv/argos/venv/.argos-requirements-*', reason: /venv: requirements not installed/, check: 'ls -A /srv/argos/venv/ | grep -c argos-requirements || true', expected: '1' },
+  // Each kind of drift the check covers, made by hand: the next deploy must see it and repair it,
+  // on the path the check chose for it (app.yml: code, config or every task).
+  const PATHS = { full: 'Running every task.', code: 'Only the code differs: updating the code.', config: 'Only the configuration differs: writing it and restarting uWSGI.' };
+  const drifts: { name: string; make: string; reason: RegExp; path: keyof typeof PATHS; check: string; expected: string }[] = [
+    { name: 'a configuration file edited', make: `echo '# changed by hand' >> ${CONFIG}`, reason: /conf\/app_config\.py: content differs/, path: 'config', check: `grep -c 'changed by hand' ${CONFIG} || true`, expected: '0' },
+    { name: "a file's mode changed", make: `chmod 0644 ${UWSGI_INI}`, reason: /argos\.ini: mode 0644, wanted 0640/, path: 'full', check: `stat -c %a ${UWSGI_INI}`, expected: '640' },
+    { name: "a configuration file's owner changed", make: `chown root:root ${CONFIG}`, reason: /app_config\.py: owned by root:root, wanted root:argos/, path: 'config', check: `stat -c %U:%G ${CONFIG}`, expected: 'root:argos' },
+    { name: 'a link removed', make: `rm ${SITE_LINK}`, reason: /sites-enabled\/argos: not a link/, path: 'full', check: `readlink ${SITE_LINK}`, expected: '/etc/nginx/sites-available/argos' },
+    { name: 'a removed file put back', make: 'ln -s /etc/nginx/sites-available/default /etc/nginx/sites-enabled/default', reason: /sites-enabled\/default: present, wanted absent/, path: 'full', check: 'test -e /etc/nginx/sites-enabled/default && echo present || echo absent', expected: 'absent' },
+    { name: 'a service stopped', make: 'systemctl stop nginx', reason: /nginx\.service: inactive/, path: 'full', check: 'systemctl is-active nginx', expected: 'active' },
+    // With its configuration as wanted, a disabled uWSGI is drift: the config path runs only when a configuration file differs.
+    { name: 'a service disabled', make: 'systemctl disable --quiet argos-uwsgi', reason: /argos-uwsgi\.service: active, disabled/, path: 'full', check: 'systemctl is-enabled argos-uwsgi', expected: 'enabled' },
+    { name: 'the requirements stamp removed (pip install must run)', make: 'rm -f /srv/argos/venv/.argos-requirements-*', reason: /venv: requirements not installed/, path: 'code', check: 'ls -A /srv/argos/venv/ | grep -c argos-requirements || true', expected: '1' },
+    // What playbooks/prepare.yml leaves before the database exists: no configuration, uWSGI never started nor enabled.
+    { name: 'the configuration removed and uWSGI stopped and disabled (a prepared server)', make: 'rm -r /srv/argos/conf && systemctl disable --now --quiet argos-uwsgi', reason: /conf: missing.*app_config\.py: missing.*argos-uwsgi\.service: inactive, disabled.*no answer/, path: 'config', check: 'systemctl is-enabled argos-uwsgi; systemctl is-active argos-uwsgi; stat -c %U:%G:%a /srv/argos/conf/app_config.py', expected: 'enabled\nactive\nroot:argos:640' },
   ];
   for (const drift of drifts) {
     it(`${drift.name}: the next deploy sees it and repairs it`, async () => {
       await onServer(drift.make);
       const log = await deploy();
       expect(log).toMatch(drift.reason);
-      expect(log).not.toContain('Nothing differs');
+      expect(log).toContain(PATHS[drift.path]);
+      if (drift.path === 'config') {
+        // The configuration and uWSGI's restart (with the health check) only.
+        expect(log).toMatch(/RUNNING HANDLER \[Restart uWSGI for the new configuration\][^\n]*\n[^\n]*changed: \[/);
+        expect(ran(log, 'app : Write the uWSGI app')).toBe(false);
+        expect(ran(log, 'image : Check out the app')).toBe(false);
+        expect(ran(log, 'Check the app answers its health check on this instance')).toBe(false);
+      }
       expect((await onServer(drift.check)).trim()).toBe(drift.expected);
       expect(await ask()).toBe('2');
       expect(await deploy()).toContain('Nothing differs: this server is skipped.');

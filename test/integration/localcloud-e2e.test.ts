@@ -126,6 +126,11 @@ describe.skipIf(!capability.ok)(`argos on the local cloud${capability.ok ? '' : 
     // the deploy after it (site.yml) did the rest, and the app answered.
     expect(result.stdout).toMatch(/configure the app servers while the database is created: i-[0-9a-f]+: playbooks\/prepare\.yml/);
     expect(result.stdout).toMatch(/✓ configure the app servers while the database is created \(/);
+    // Once the database existed, the deploy's check found only the app's configuration missing and ran
+    // only that path (the configuration, uWSGI enabled and started): roles/converged, app.yml.
+    const playbookLog = await readFile(join(project.root, 'logs', 'argos-staging.log'), 'utf8');
+    expect(playbookLog).toContain('Only the configuration differs: writing it and restarting uWSGI.');
+    expect(playbookLog).toMatch(/RUNNING HANDLER \[Restart uWSGI for the new configuration\][^\n]*\n[^\n]*changed: \[/);
     const group = (await project.clients.autoScaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [GROUP] }))).AutoScalingGroups?.[0];
     expect(group?.SuspendedProcesses ?? []).toEqual([]);
   }, 1_800_000);

@@ -1,15 +1,17 @@
 /**
- * Two one-command replacements of remote tasks, run with python3 as the playbooks
- * run them: the app's local health check after a deploy (playbooks/files/check_health.py,
- * against a real HTTP server on 127.0.0.1) and the image role's lookup of the
- * virtualenv and the requirements' stamp (playbooks/roles/image/files/code_state.py).
+ * Scripts the playbooks run on the servers as one remote command, run here with python3
+ * as the playbooks run them: the app's local health check after a deploy
+ * (playbooks/files/check_health.py, against a real HTTP server on 127.0.0.1), the image
+ * role's lookup of the virtualenv and the requirements' stamp
+ * (playbooks/roles/image/files/code_state.py), and how the converged check
+ * (playbooks/roles/converged/files/probe.py) files the app's configuration apart.
  * The playbooks run them on real machines in the local-cloud tests.
  */
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -17,6 +19,7 @@ import { REPO_ROOT } from '../support/cli.js';
 
 const CHECK_HEALTH = join(REPO_ROOT, 'playbooks/files/check_health.py');
 const CODE_STATE = join(REPO_ROOT, 'playbooks/roles/image/files/code_state.py');
+const PROBE = join(REPO_ROOT, 'playbooks/roles/converged/files/probe.py');
 
 describe('check_health.py', () => {
   let server: Server | undefined;
@@ -98,5 +101,88 @@ describe('code_state.py', () => {
     // Changed requirements: the old stamp no longer counts.
     await writeFile(join(dir, 'app', 'requirements.txt'), `${requirements}celery==5.3\n`);
     expect((await ask()).stamped).toBe(false);
+  });
+});
+
+describe('probe.py: the app configuration apart (the config path)', () => {
+  const CONTENT = 'DATABASE_HOST = "db.example"\n';
+  const OWNER = userInfo().username;
+  let dir: string;
+  let group: string;
+  let closedUrl: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'argos-probe-test-'));
+    group = (await execa('id', ['-gn'])).stdout.trim();
+    // A port nothing listens on: the app "does not answer" its health check.
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    closedUrl = `http://127.0.0.1:${String((holder.address() as AddressInfo).port)}/`;
+    await new Promise((resolve) => holder.close(resolve));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** The configuration as the converged role describes it: one directory and one file in it. */
+  const configWant = () => ({
+    dirs: [{ path: join(dir, 'conf'), owner: OWNER, group, mode: '0750' }],
+    files: [{ path: join(dir, 'conf', 'app_config.py'), sha256: createHash('sha256').update(CONTENT).digest('hex'), owner: OWNER, group, mode: '0640' }],
+  });
+
+  /** Writes the configuration as wanted, or with other content. */
+  async function writeConfig(content: string): Promise<void> {
+    await mkdir(join(dir, 'conf'), { recursive: true });
+    await chmod(join(dir, 'conf'), 0o750);
+    await writeFile(join(dir, 'conf', 'app_config.py'), content);
+    await chmod(join(dir, 'conf', 'app_config.py'), 0o640);
+  }
+
+  /** Runs the probe with nothing else wanted but the configuration (as an app server's, or with the other files as a worker's) and the health check. */
+  async function probe(asApp: boolean): Promise<{ drift: string[]; code: string[]; config: string[] }> {
+    const config = configWant();
+    const want = {
+      packages: [],
+      user: { name: OWNER, group, home: userInfo().homedir, shell: userInfo().shell ?? '' },
+      dirs: asApp ? [] : config.dirs,
+      files: asApp ? [] : config.files,
+      units: [],
+      health_check: closedUrl,
+      git: { path: join(dir, 'app'), repo: 'https://example.invalid/app.git', ref: 'main', user: OWNER, home: dir },
+      venv: { path: join(dir, 'venv'), requirements: 'requirements.txt' },
+      ...(asApp ? { config: { ...config, units: [] } } : {}),
+    };
+    const result = await execa('python3', [PROBE], { input: JSON.stringify(want) });
+    return JSON.parse(result.stdout) as { drift: string[]; code: string[]; config: string[] };
+  }
+
+  it('a prepared server (no configuration, the app not answering): both under config, not drift', async () => {
+    const found = await probe(true);
+    expect(found.config).toEqual([
+      `${join(dir, 'conf')}: missing`,
+      `${join(dir, 'conf', 'app_config.py')}: missing`,
+      expect.stringMatching(new RegExp(`^${closedUrl}: no answer`)),
+    ]);
+    expect(found.drift.filter((line) => line.includes(dir) || line.startsWith(closedUrl))).toEqual([]);
+  });
+
+  it('a changed configuration file: under config, with the app not answering', async () => {
+    await writeConfig('DATABASE_HOST = "old.example"\n');
+    const found = await probe(true);
+    expect(found.config).toEqual([`${join(dir, 'conf', 'app_config.py')}: content differs`, expect.stringMatching(/no answer/)]);
+  });
+
+  it('the configuration as wanted but the app not answering: drift (the full run), not config', async () => {
+    await writeConfig(CONTENT);
+    const found = await probe(true);
+    expect(found.config).toEqual([]);
+    expect(found.drift).toContainEqual(expect.stringMatching(new RegExp(`^${closedUrl}: no answer`)));
+  });
+
+  it('a worker (no config given): its configuration files count as drift', async () => {
+    await writeConfig('DATABASE_HOST = "old.example"\n');
+    const found = await probe(false);
+    expect(found.config).toEqual([]);
+    expect(found.drift).toContain(`${join(dir, 'conf', 'app_config.py')}: content differs`);
+    expect(found.drift).toContainEqual(expect.stringMatching(/no answer/));
   });
 });

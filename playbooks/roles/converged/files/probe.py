@@ -4,11 +4,18 @@ Reads the wanted state as JSON on stdin (built on the controller by the converge
 role from the image, app_common and app (or worker) roles: rendered templates' checksums,
 modes, owners, links, units, packages, the code's commit) and prints a JSON object:
 
-  {"drift": [...], "code": [...]}
+  {"drift": [...], "code": [...], "config": [...]}
 
-"drift" lists what differs outside the code, "code" what differs in the code (the
-checkout, its commit, the virtualenv and its requirements). Both empty: nothing to
-do. Anything this script cannot establish counts as a difference: a wrong "same"
+"drift" lists what differs outside the code and the app's configuration, "code" what
+differs in the code (the checkout, its commit, the virtualenv and its requirements),
+"config" what differs in the app's configuration (app_common's directory and files,
+given apart as "config" on an app server). When a configuration file differs, the
+state of the units the configuration's restart repairs ("config" "units": uWSGI) and
+the app's health check count under "config" too: a server prepared before its
+database existed (playbooks/prepare.yml) has neither the files nor uWSGI running, and
+writing the one and restarting the other is all it lacks. Otherwise they count as
+drift: a stopped uWSGI with its configuration as wanted needs the full run. All
+empty: nothing to do. Anything this script cannot establish counts as a difference: a wrong "same"
 would leave a server unrepaired, a wrong "differs" only costs the full run.
 Python 3 standard library only (it runs with the server's python3).
 """
@@ -237,6 +244,15 @@ def check_code(want, venv, found):
 def main():
     want = json.load(sys.stdin)
     drift, code = [], []
+    config_want = want.get("config", {"dirs": [], "files": [], "units": []})
+    config_files = []
+    check_files(config_want["files"], config_files)
+    config = []
+    check_dirs(config_want["dirs"], config)
+    config += config_files
+    # The units the configuration's restart starts (it is its files' handler), and the
+    # app's answer: repaired by that path only when one of its files differs.
+    restartable = config if config_files else drift
     if not os.path.isdir("/run/systemd/system"):
         drift.append("not running under systemd")
     check_cloud_init(drift)
@@ -247,12 +263,13 @@ def main():
     # A worker has no links, absent paths, commands or health check.
     check_links(want.get("links", []), drift)
     check_absent(want.get("absent", []), drift)
-    check_units(want["units"], drift)
+    check_units([unit for unit in want["units"] if unit["name"] not in config_want["units"]], drift)
+    check_units([unit for unit in want["units"] if unit["name"] in config_want["units"]], restartable)
     check_commands(want.get("commands", []), drift)
     if want.get("health_check"):
-        check_answers(want["health_check"], drift)
+        check_answers(want["health_check"], restartable)
     check_code(want["git"], want["venv"], code)
-    print(json.dumps({"drift": drift, "code": code}))
+    print(json.dumps({"drift": drift, "code": code, "config": config}))
 
 
 if __name__ == "__main__":
