@@ -172,7 +172,7 @@ function servingWhy(run: ServingRun): string {
     `${round(run.servingSeconds - run.boundSeconds, 1)} s over the bound. ` +
     (waitedForDatabase
       ? prepared
-        ? 'The bound lets the whole configuration run while the database is being created; argos runs there only what names no database (prepare.yml), and the rest (the configuration, which names the database endpoint RDS publishes once it is available, the services, the migrations) after it, so its path is database + the rest + checks.'
+        ? 'The bound lets the whole configuration run while the database is being created; argos runs there only what names no database (prepare.yml), and the rest (the configuration of the app, which names the database endpoint RDS publishes once it is available, the start of uWSGI, the migrations: the config path of the converged check) after it, so its path is database + the rest + checks.'
         : 'The bound lets the configuration run while the database is being created; argos configures only once the database exists, so its path is database + configuration + checks.'
       : 'The rest is polling slack (the waits poll every few seconds) and the SSH wait.')
   );

@@ -4,12 +4,13 @@
  * (playbooks/files/check_health.py, against a real HTTP server on 127.0.0.1), the image
  * role's lookup of the virtualenv and the requirements' stamp
  * (playbooks/roles/image/files/code_state.py), and how the converged check
- * (playbooks/roles/converged/files/probe.py) files the app's configuration apart.
+ * (playbooks/roles/converged/files/probe.py) files the app's configuration apart, and
+ * the config path's writer of that configuration (playbooks/roles/app_common/files/write_config.py).
  * The playbooks run them on real machines in the local-cloud tests.
  */
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +21,7 @@ import { REPO_ROOT } from '../support/cli.js';
 const CHECK_HEALTH = join(REPO_ROOT, 'playbooks/files/check_health.py');
 const CODE_STATE = join(REPO_ROOT, 'playbooks/roles/image/files/code_state.py');
 const PROBE = join(REPO_ROOT, 'playbooks/roles/converged/files/probe.py');
+const WRITE_CONFIG = join(REPO_ROOT, 'playbooks/roles/app_common/files/write_config.py');
 
 describe('check_health.py', () => {
   let server: Server | undefined;
@@ -184,5 +186,57 @@ describe('probe.py: the app configuration apart (the config path)', () => {
     expect(found.config).toEqual([]);
     expect(found.drift).toContain(`${join(dir, 'conf', 'app_config.py')}: content differs`);
     expect(found.drift).toContainEqual(expect.stringMatching(/no answer/));
+  });
+});
+
+describe('write_config.py', () => {
+  const OWNER = userInfo().username;
+  let dir: string;
+  let group: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'argos-write-config-test-'));
+    group = (await execa('id', ['-gn'])).stdout.trim();
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** The configuration as desired.yml describes it, with each file's text. */
+  const want = (app: string, celery: string) => ({
+    dirs: [{ path: join(dir, 'conf'), owner: OWNER, group, mode: '0750' }],
+    files: [
+      { path: join(dir, 'conf', 'app_config.py'), content: app, sha256: 'not read', owner: OWNER, group, mode: '0640' },
+      { path: join(dir, 'conf', 'celery_config.py'), content: celery, owner: OWNER, group, mode: '0640' },
+    ],
+  });
+  const write = async (input: object): Promise<string[]> =>
+    JSON.parse((await execa('python3', [WRITE_CONFIG], { input: JSON.stringify(input) })).stdout) as string[];
+  const modeOf = async (path: string): Promise<string> => ((await stat(path)).mode & 0o7777).toString(8);
+
+  it('creates the directory and the files with their modes, and lists them', async () => {
+    const changed = await write(want('DATABASE_HOST = "db.example"  # é\n', 'BROKER = 1\n'));
+    expect(changed).toEqual([join(dir, 'conf'), join(dir, 'conf', 'app_config.py'), join(dir, 'conf', 'celery_config.py')]);
+    expect(await readFile(join(dir, 'conf', 'app_config.py'), 'utf8')).toBe('DATABASE_HOST = "db.example"  # é\n');
+    expect(await modeOf(join(dir, 'conf'))).toBe('750');
+    expect(await modeOf(join(dir, 'conf', 'app_config.py'))).toBe('640');
+    // No temporary file is left beside them.
+    expect((await readdir(join(dir, 'conf'))).sort()).toEqual(['app_config.py', 'celery_config.py']);
+  });
+
+  it('changes nothing when all is as wanted, and only what differs otherwise', async () => {
+    await write(want('A = 1\n', 'B = 1\n'));
+    const celeryBefore = await stat(join(dir, 'conf', 'celery_config.py'));
+    expect(await write(want('A = 1\n', 'B = 1\n'))).toEqual([]);
+
+    expect(await write(want('A = 2\n', 'B = 1\n'))).toEqual([join(dir, 'conf', 'app_config.py')]);
+    expect(await readFile(join(dir, 'conf', 'app_config.py'), 'utf8')).toBe('A = 2\n');
+    expect((await stat(join(dir, 'conf', 'celery_config.py'))).ino).toBe(celeryBefore.ino);
+
+    // A mode changed by hand, on a file and on the directory.
+    await chmod(join(dir, 'conf', 'celery_config.py'), 0o644);
+    await chmod(join(dir, 'conf'), 0o755);
+    expect(await write(want('A = 2\n', 'B = 1\n'))).toEqual([join(dir, 'conf'), join(dir, 'conf', 'celery_config.py')]);
+    expect(await modeOf(join(dir, 'conf', 'celery_config.py'))).toBe('640');
+    expect(await modeOf(join(dir, 'conf'))).toBe('750');
   });
 });

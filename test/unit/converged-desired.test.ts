@@ -33,6 +33,8 @@ const COVERAGE: Record<string, Coverage> = {
   'image/Stamp the installed requirements': { probe: ['.argos-requirements-'] },
   // app_common
   'app_common/Create the configuration directory': { desired: ['{path: "{{ app_common_config_dir }}", owner: root, group: "{{ app_common_user }}", mode: "0750"}'] },
+  // app.yml's config path: writes the very text desired.yml rendered for the check.
+  "app_common/Write the app's configuration in one command": { desired: ["'content': app_common_rendered", "'sha256': app_common_rendered | hash('sha256')"] },
   "app_common/Write the app's configuration": { desired: ["'path': app_common_config_dir ~ '/' ~ item", "'files': [item, item + '-sample'], 'paths': app_common_template_dirs", "'mode': '0640'"] },
   // app
   'app/Look for cloud-init': { noState: 'a lookup' },
