@@ -8,6 +8,10 @@ import { buildHealthCheck } from '../src/autoscaling/load-balancer.js';
 import type { CloudDeployReport } from './cloud-deploy.js';
 import { formatSummary, round } from './stats.js';
 
+/** The shortest Classic Load Balancer health check: HealthCheck's valid ranges (Interval 5–300 s, HealthyThreshold 2–10). */
+const MIN_INTERVAL_SECONDS = 5;
+const MIN_HEALTHY_THRESHOLD = 2;
+
 /** Goals of issue 20 (items 2–4). */
 export const CLOUD_GOALS = { deployRatioAt50: 0.25, latencyCost: 1.2, rollingRatio: 2, scaleOutRatio: 1 } as const;
 
@@ -176,9 +180,17 @@ function explainRollingMiss(cloud: CloudDeployReport): string {
   const checksMs = servers * (threshold - 1) * interval * 1000;
   const checksRatio = round(checksMs / rolling.allAtOnceMs, 2);
   if (checksRatio > CLOUD_GOALS.rollingRatio) {
+    // The shortest health check ElasticLoadBalancing's API accepts: Interval ≥ 5 s, HealthyThreshold ≥ 2.
+    const shortestMs = servers * (MIN_HEALTHY_THRESHOLD - 1) * MIN_INTERVAL_SECONDS * 1000;
+    const shortestRatio = round(shortestMs / rolling.allAtOnceMs, 2);
+    const shortest =
+      ` At the shortest health check the API accepts (Interval ${MIN_INTERVAL_SECONDS} s, HealthyThreshold ${MIN_HEALTHY_THRESHOLD}: https://docs.aws.amazon.com/elasticloadbalancing/2012-06-01/APIReference/API_HealthCheck.html) they would take ${servers} × (${MIN_HEALTHY_THRESHOLD} − 1) × ${MIN_INTERVAL_SECONDS} s = ${seconds(shortestMs)}, ${shortestRatio}× the all-at-once deploy` +
+      (shortestRatio > CLOUD_GOALS.rollingRatio
+        ? ': no health check setting of a Classic Load Balancer lets a one-at-a-time deploy that waits for InService meet the goal. Only fewer batches would (`--batch 2` or 50%, while one server keeps serving).'
+        : '. Only fewer batches (`--batch 2` or 50%, while one server keeps serving) or a shorter Interval would; argos keeps an existing load balancer\'s health check as its default makes it, so a new default would rewrite every environment\'s on its next commission.');
     return (
       `${cause}${estimate} The healthy checks alone, ${servers} × (${threshold} − 1) × ${interval} s = ${seconds(checksMs)}, are ${checksRatio}× the all-at-once deploy: ` +
-      'with these health check settings no one-at-a-time deploy can meet the goal, however short its playbook (the faster the deploy, the larger this share). Only fewer batches (`--batch 2` or 50%, while one server keeps serving) or a shorter Interval would; argos keeps an existing load balancer\'s health check as its default makes it, so a new default would rewrite every environment\'s on its next commission.'
+      `with these health check settings no one-at-a-time deploy can meet the goal, however short its playbook (the faster the deploy, the larger this share).${shortest}`
     );
   }
   return `${cause}${estimate} Meeting it needs the playbook's work off the per-batch path: every server prepared while it serves (the next release in its own directory and virtualenv, nginx's and uWSGI's files staged), then per batch only the switch, a restart and the checks; \`--batch 2\` (or 50%) already halves the batches while one server keeps serving.`;

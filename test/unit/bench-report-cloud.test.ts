@@ -88,6 +88,17 @@ describe('cloudSummaryRows', () => {
     const text = renderCloudSection(fast, '## 3');
     expect(text).toContain('The healthy checks alone, 3 × (2 − 1) × 10 s = 30.0 s, are 2.5× the all-at-once deploy');
     expect(text).not.toContain('Meeting it needs the playbook');
+    // At the API's shortest check (5 s, 2) the checks take 15 s, 1.25× this deploy: a shorter Interval could still meet it.
+    expect(text).toContain('3 × (2 − 1) × 5 s = 15.0 s, 1.25× the all-at-once deploy. Only fewer batches');
+    expect(text).toContain('or a shorter Interval would');
+  });
+
+  it('says when even the shortest health check the API accepts exceeds the goal', () => {
+    const faster = report({ argos50: 22_000, failed: 0, rollingMs: 60_000 });
+    faster.rolling = { ...faster.rolling, allAtOnceMs: 7_000, ratio: 8 };
+    const text = renderCloudSection(faster, '## 3');
+    expect(text).toContain('3 × (2 − 1) × 5 s = 15.0 s, 2.14× the all-at-once deploy: no health check setting of a Classic Load Balancer');
+    expect(text).not.toContain('or a shorter Interval would');
   });
 
   it('shows the code-change deploy of one server task by task, and how much of its added time is around the tasks', () => {
