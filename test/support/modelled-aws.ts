@@ -162,15 +162,16 @@ export interface ModelParameters {
 /**
  * The shares of a first deploy (site.yml on a server launched from the base
  * image) that playbooks/prepare.yml takes, and that site.yml still takes on a
- * server prepare.yml ran on: measured on the local cloud (bench/cloud-second-env.ts,
- * at 2026-11-27): a first deploy of 18.8 s; prepare.yml 11.8 s while the database
- * was created, then the deploy 13.7 s (the rest, and every task's check again). A
- * second run gave 11.5 s and 22.2 s: the deploy shares 2 cores with the release
- * build, which starts with it, so the rest's share is noisy; BENCHMARKS.md gives
- * each run's.
+ * server prepare.yml ran on (its config path: the app's configuration, uWSGI's
+ * start, the migrations): measured on the local cloud (the second environment of
+ * bench/cloud-second-env.ts, its database kept creating for 90 s), 3 runs at
+ * 2026-11-27 (commit e111855), medians: first deploys of 19.1, 19.3 and 19.5 s;
+ * prepare.yml 16.0, 15.5 and 13.3 s (0.84, 0.80, 0.68); then the deploy 4.4, 3.7
+ * and 3.5 s (0.23, 0.19, 0.18). The deploy shares the 2 cores with the release
+ * build, which starts with it; BENCHMARKS.md gives each bench run's own.
  */
-export const PREPARE_SHARE = 0.63;
-export const PREPARED_DEPLOY_SHARE = 0.73;
+export const PREPARE_SHARE = 0.8;
+export const PREPARED_DEPLOY_SHARE = 0.19;
 
 /** The default model (see {@link ModelParameters} for the sources). */
 export const DEFAULT_PARAMETERS: Readonly<ModelParameters> = Object.freeze({
