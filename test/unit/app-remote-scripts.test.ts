@@ -239,4 +239,13 @@ describe('write_config.py', () => {
     expect(await modeOf(join(dir, 'conf', 'celery_config.py'))).toBe('640');
     expect(await modeOf(join(dir, 'conf'))).toBe('750');
   });
+
+  it('fails naming the path and the reason, never the content', async () => {
+    const input = want('PASSWORD = "canary-write-config-8c1f"\n', 'B = 1\n');
+    input.files[0] = { ...input.files[0], owner: 'argos-no-such-user' } as (typeof input.files)[0];
+    const result = await execa('python3', [WRITE_CONFIG], { input: JSON.stringify(input), reject: false });
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr.trim()).toBe(`could not write ${join(dir, 'conf', 'app_config.py')}: no user or group 'argos-no-such-user'`);
+    expect(result.stdout + result.stderr).not.toContain('canary-write-config-8c1f');
+  });
 });

@@ -35,6 +35,7 @@ const COVERAGE: Record<string, Coverage> = {
   'app_common/Create the configuration directory': { desired: ['{path: "{{ app_common_config_dir }}", owner: root, group: "{{ app_common_user }}", mode: "0750"}'] },
   // app.yml's config path: writes the very text desired.yml rendered for the check.
   "app_common/Write the app's configuration in one command": { desired: ["'content': app_common_rendered", "'sha256': app_common_rendered | hash('sha256')"] },
+  'app_common/Stop when the configuration could not be written': { noState: 'shows the one-command write\'s failure, which no_log hides' },
   "app_common/Write the app's configuration": { desired: ["'path': app_common_config_dir ~ '/' ~ item", "'files': [item, item + '-sample'], 'paths': app_common_template_dirs", "'mode': '0640'"] },
   // app
   'app/Look for cloud-init': { noState: 'a lookup' },

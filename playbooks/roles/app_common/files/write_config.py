@@ -7,7 +7,8 @@ directory and sets its owner and mode; writes each file whose content, owner or 
 differ to a temporary file beside it, with its owner and mode set before any content,
 then renames it over the old one: a reader sees the old file or the new one, never a
 part, and never a file with a password that another user may read. Prints the paths
-it changed as a JSON list. Python 3 standard library only (the server's python3).
+it changed as a JSON list; on failure, exits 1 with the path and the reason on stderr.
+Python 3 standard library only (the server's python3).
 """
 import grp
 import json
@@ -77,10 +78,15 @@ def write_file(want, changed):
 def main():
     want = json.load(sys.stdin)
     changed = []
-    for directory in want["dirs"]:
-        ensure_dir(directory, changed)
-    for entry in want["files"]:
-        write_file(entry, changed)
+    # A failure names the path and the reason only (never the content: it holds passwords);
+    # the role's next task shows it, as the task itself runs under no_log.
+    for entry, write in [(entry, ensure_dir) for entry in want["dirs"]] + [(entry, write_file) for entry in want["files"]]:
+        try:
+            write(entry, changed)
+        except KeyError as error:
+            sys.exit(f"could not write {entry['path']}: no user or group {error.args[0].split(': ')[-1]}")
+        except OSError as error:
+            sys.exit(f"could not write {entry['path']}: {error.strerror}")
     print(json.dumps(changed))
 
 
